@@ -1,0 +1,197 @@
+"""Argument and shape validation, the reduction helper and the input normalisation shared by every loss.
+
+Everything here checks static facts only (types, ranks, shapes, Python scalars): no tensor value is read, so
+nothing here syncs a GPU or breaks ``torch.compile``. Value checks live in :func:`seglosses.validate`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+
+MODES = ("binary", "multiclass", "multilabel")
+REDUCTIONS = ("none", "mean", "sum")
+
+#: Probabilities are clamped to [EPS, 1 - EPS] before a log is taken of them (``from_logits=False``).
+EPS = 1e-7
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}; got {mode!r}")
+    return mode
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {REDUCTIONS}; got {reduction!r}")
+    return reduction
+
+
+def check_scalar(name: str, value, *, low=None, high=None, low_open=False) -> float:
+    """A real Python/NumPy scalar (or 0-d tensor) within [low, high] (``low_open``: (low, high])."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"`{name}` must be a number; got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"`{name}` must be a number; got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"`{name}` must not be NaN")
+    if low is not None and (value <= low if low_open else value < low):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"`{name}` must be {bound}; got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be <= {high}; got {value}")
+    return value
+
+
+def check_ignore_index(ignore_index) -> int | None:
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"`ignore_index` must be an int or None; got {type(ignore_index).__name__}")
+    return ignore_index
+
+
+def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=None) -> torch.Tensor | None:
+    """A per-class vector ``(C,)`` as a float32 tensor on ``device`` (None stays None).
+
+    Python sequences are range-checked here; tensors only for shape (reading their values would sync).
+    """
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        t = value
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        for v in value:
+            check_scalar(f"{name}[i]", v, low=low, high=high)
+        t = torch.tensor([float(v) for v in value])
+    else:
+        raise TypeError(f"`{name}` must be a sequence or tensor of {num_classes} values; got {type(value).__name__}")
+    if t.dim() != 1 or t.shape[0] != num_classes:
+        raise ValueError(f"`{name}` must have shape ({num_classes},), one value per class; got {tuple(t.shape)}")
+    if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"`{name}` must hold real numbers; got dtype {t.dtype}")
+    return t.to(device=device, dtype=torch.float32)
+
+
+def check_classes(classes, num_classes: int, *, allow=()) -> list[int] | str | None:
+    """None, one of the strings in ``allow``, or a non-empty list of distinct class indices in [0, C)."""
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        if classes in allow:
+            return classes
+        raise ValueError(f"`classes` must be None, {' or '.join(map(repr, allow)) + ', ' if allow else ''}"
+                         f"or a list of class indices; got {classes!r}")
+    if isinstance(classes, torch.Tensor):
+        classes = classes.tolist()
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        classes = [classes]
+    if not isinstance(classes, Sequence) or len(classes) == 0:
+        raise ValueError(f"`classes` must be a non-empty list of class indices; got {classes!r}")
+    out = []
+    for c in classes:
+        if isinstance(c, bool) or not isinstance(c, int):
+            raise TypeError(f"`classes` must hold ints; got {c!r} ({type(c).__name__})")
+        if not 0 <= c < num_classes:
+            raise ValueError(f"`classes` must hold indices in [0, {num_classes}); got {c}")
+        out.append(c)
+    if len(set(out)) != len(out):
+        raise ValueError(f"`classes` must not repeat an index; got {out}")
+    return out
+
+
+class Inputs(NamedTuple):
+    """Logits and target normalised to the ``(N, C, S)`` layout every loss works on (views, no copies)."""
+
+    x: torch.Tensor          # (N, C, S) logits or probabilities, caller's dtype
+    target: torch.Tensor     # (N, S) integer class indices, or (N, C, S) dense target
+    index: bool              # True for integer class-index targets (multiclass)
+    out_shape: tuple         # shape of an elementwise "none" map
+    n: int
+    c: int
+    s: int
+
+
+def _flat(t: torch.Tensor, n: int, c: int | None) -> torch.Tensor:
+    return t.reshape(n, -1) if c is None else t.reshape(n, c, -1)
+
+
+def prepare(logits, target, mode: str) -> Inputs:
+    """Check types and shapes for ``mode`` and view both tensors as (N, C, S)."""
+    check_mode(mode)
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"`logits` must be a torch.Tensor; got {type(logits).__name__}")
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"`target` must be a torch.Tensor; got {type(target).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"`logits` must be a floating-point tensor; got dtype {logits.dtype}")
+    if target.is_complex():
+        raise TypeError(f"`target` must be real; got dtype {target.dtype}")
+    if logits.device != target.device:
+        raise ValueError(f"`logits` and `target` must be on the same device; got {logits.device} and {target.device}")
+    shape, tshape = tuple(logits.shape), tuple(target.shape)
+    if mode == "binary":
+        if logits.dim() < 1:
+            raise ValueError(f"`logits` must have shape (N, 1, *) or (N, *) for mode='binary'; got {shape}")
+        if tshape != shape and not (logits.dim() >= 2 and shape[1] == 1 and tshape == shape[:1] + shape[2:]):
+            raise ValueError(f"`target` must have the shape of `logits` {shape}"
+                             f"{' or ' + str(shape[:1] + shape[2:]) if logits.dim() >= 2 and shape[1] == 1 else ''}"
+                             f" for mode='binary'; got {tshape}")
+        n = shape[0]
+        s = math.prod(shape[1:])
+        return Inputs(logits.reshape(n, 1, s), target.reshape(n, 1, s), False, shape, n, 1, s)
+    if logits.dim() < 2:
+        raise ValueError(f"`logits` must have shape (N, C, *) for mode={mode!r}; got {shape}")
+    n, c = shape[0], shape[1]
+    s = math.prod(shape[2:])
+    if mode == "multilabel":
+        if tshape != shape:
+            raise ValueError(f"`target` must have shape (N, C, *) = {shape} for mode='multilabel'; got {tshape}")
+        return Inputs(_flat(logits, n, c), _flat(target, n, c), False, shape, n, c, s)
+    # multiclass
+    if c < 2:
+        raise ValueError(f"mode='multiclass' needs C >= 2 classes in `logits` (N, C, *); got C = {c} in {shape}; "
+                         "use mode='binary' for one channel")
+    if tshape == shape[:1] + shape[2:]:
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"`target` of shape (N, *) = {tshape} must hold integer class indices for "
+                            f"mode='multiclass'; got dtype {target.dtype}")
+        return Inputs(_flat(logits, n, c), _flat(target, n, None), True, shape[:1] + shape[2:], n, c, s)
+    if tshape == shape:
+        if not target.is_floating_point():
+            raise TypeError(f"`target` of shape (N, C, *) = {tshape} must hold class probabilities (floating point) "
+                            f"for mode='multiclass'; got dtype {target.dtype}")
+        return Inputs(_flat(logits, n, c), _flat(target, n, c), False, shape[:1] + shape[2:], n, c, s)
+    raise ValueError(f"`target` must have shape (N, *) = {shape[:1] + shape[2:]} (class indices) or (N, C, *) = "
+                     f"{shape} (probabilities) for mode='multiclass'; got {tshape}")
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """float64 stays float64; everything else (fp16, bf16, fp32) is computed in float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> torch.Tensor:
+    """Reduce per-class losses ``(..., K)`` (already multiplied by ``weight``) as the region losses define it."""
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    k = losses.shape[-1]
+    rows = losses.numel() // max(k, 1)
+    denom = (weight.sum() if weight is not None else torch.tensor(float(k), device=losses.device)) * rows
+    denom = denom.to(losses.dtype)
+    return losses.sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+
+def safe_div(num: torch.Tensor, den: torch.Tensor, fill: float) -> torch.Tensor:
+    """``num / den`` where ``den != 0``, else ``fill``; gradients stay finite on both branches."""
+    ok = den != 0
+    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, fill))

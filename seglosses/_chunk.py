@@ -1,0 +1,34 @@
+"""Blocking of (N, C, S) tensors so fused forward/backward passes keep their temporaries small.
+
+The fused losses compute each block's probabilities, loss and gradient in float32 and write the result into one
+preallocated buffer, so the extra memory of a loss is about one buffer plus a few blocks, whatever the input's size
+or dtype, and a block stays in cache. Under ``torch.compile`` a single block is used: the compiler fuses the
+elementwise chain itself.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Elements per block on the CPU (1 MiB of float32) and on accelerators (kernel launches cost more there).
+CPU_BLOCK = 1 << 18
+DEVICE_BLOCK = 1 << 24
+
+
+def blocks(x: torch.Tensor):
+    """Yield ``(n0, n1, s0, s1)`` so that ``x[n0:n1, :, s0:s1]`` tile an ``(N, C, S)`` tensor."""
+    n, c, s = x.shape
+    target = CPU_BLOCK if x.device.type == "cpu" else DEVICE_BLOCK
+    if torch.compiler.is_compiling() or n * c * s <= target or n == 0 or s == 0:
+        yield 0, n, 0, s
+        return
+    per_image = max(c * s, 1)
+    if per_image <= target:
+        step = max(target // per_image, 1)
+        for n0 in range(0, n, step):
+            yield n0, min(n0 + step, n), 0, s
+        return
+    step = max(target // max(c, 1), 1)
+    for n0 in range(n):
+        for s0 in range(0, s, step):
+            yield n0, n0 + 1, s0, min(s0 + step, s)

@@ -1,0 +1,53 @@
+"""The thin ``nn.Module`` front end shared by every loss: settings in, one-line ``forward``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+#: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
+_TENSOR_OPTIONS = ("weight", "alpha")
+
+
+class LossModule(nn.Module):
+    """Stores a loss function's keyword arguments; ``forward(logits, target)`` calls the function with them.
+
+    Per-class vectors (``weight``, a sequence ``alpha``) become buffers, so they follow ``.to()`` and appear in
+    ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
+    function's message (and at construction for the mode).
+    """
+
+    _fn = None
+
+    def __init__(self, mode: str = None, **options):
+        super().__init__()
+        if mode is not None:
+            from ._checks import check_mode
+
+            check_mode(mode)
+        self.mode = mode
+        self._options = {}
+        for key, value in options.items():
+            if key in _TENSOR_OPTIONS and (isinstance(value, torch.Tensor) or
+                                           (isinstance(value, Sequence) and not isinstance(value, str))):
+                self.register_buffer(key, torch.as_tensor(value, dtype=torch.float32).clone())
+            else:
+                self._options[key] = value
+
+    def _call_options(self):
+        opts = dict(self._options)
+        for key in _TENSOR_OPTIONS:
+            if key in self._buffers:
+                opts[key] = self._buffers[key]
+        return opts
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return type(self)._fn(logits, target, self.mode, **self._call_options())
+
+    def extra_repr(self) -> str:
+        parts = [] if self.mode is None else [repr(self.mode)]
+        parts += [f"{k}={v!r}" for k, v in self._options.items()]
+        parts += [f"{k}=<buffer {tuple(self._buffers[k].shape)}>" for k in _TENSOR_OPTIONS if k in self._buffers]
+        return ", ".join(parts)

@@ -1,0 +1,282 @@
+"""Focal losses (Lin et al. 2017): sigmoid (binary, multilabel), softmax (multiclass) and a torchvision drop-in.
+
+Forward and gradient are computed together, block by block in float32, from logits in log space; the forward
+pass keeps only the gradient buffer (as apex's fused focal loss does), so the backward pass is one multiply.
+The modulating factor is built from ``sigmoid(-x)`` / ``-expm1(log p)`` (never ``1 - p``) and its derivative from
+the bounded ratio ``p (1 - p) / (1 - p_t)``, so loss and gradient are finite for any logit and any gamma >= 0
+(torchvision's gradient is NaN for gamma < 1 at saturated logits).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ._checks import EPS, check_ignore_index, check_reduction, check_scalar, class_vector, compute_dtype, prepare
+from ._chunk import blocks
+from ._module import LossModule
+from ._stats import dense_block, index_block
+
+
+def _sigmoid_terms(x, y, gamma, need_grad):
+    """Elementwise focal term ``(1 - p_t)^gamma BCE`` and its derivative in x, for soft targets y."""
+    bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    s, sn = torch.sigmoid(x), torch.sigmoid(-x)
+    e = s * (1 - y) - y * sn  # = p - y, exact at y in {0, 1}
+    if gamma == 0:
+        return bce, e if need_grad else None
+    q = e + 2 * y * sn  # = 1 - p_t, exact at y in {0, 1}
+    m = q.pow(gamma)
+    if not need_grad:
+        return m * bce, None
+    r = s * sn / q.clamp_min(torch.finfo(q.dtype).tiny)  # p (1 - p) / (1 - p_t), in [0, 1]
+    return m * bce, m * (e + gamma * (1 - 2 * y) * bce * r)
+
+
+def _softmax_terms(logp, gamma):
+    """Per-class ``f = (1 - p)^gamma (-log p)`` and ``h = p df/dp``, from log-probabilities."""
+    nlp = -logp
+    if gamma == 0:
+        return nlp, torch.full_like(logp, -1.0)
+    u = -torch.expm1(logp)  # 1 - p, accurate near p = 1
+    m = u.pow(gamma)
+    r = torch.where(u > 0, torch.exp(logp) * nlp / torch.where(u > 0, u, torch.ones_like(u)), torch.ones_like(u))
+    return m * nlp, -m * (1 + gamma * r)
+
+
+class _Focal(torch.autograd.Function):
+    """Focal loss map (or its sum) and the normaliser of its mean; saves only the gradient buffer."""
+
+    @staticmethod
+    def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
+        # x: (N, C, S). softmax=False: sigmoid focal, dense target (N, C, S), alpha float/(C,) or None, base =
+        # per-class weight. softmax=True: target (N, S) indices or (N, C, S) probabilities, base = weight * alpha.
+        n, c, s = x.shape
+        dt = compute_dtype(x)
+        need_grad = ctx.needs_input_grad[0]
+        grad = torch.empty_like(x) if need_grad else None
+        out_shape = (n, c, s) if not softmax else (n, s)
+        out = torch.zeros((), dtype=dt, device=x.device) if reduce else torch.empty(out_shape, dtype=dt,
+                                                                                    device=x.device)
+        norm = torch.zeros((), dtype=dt, device=x.device)
+        for n0, n1, s0, s1 in blocks(x):
+            xb = x[n0:n1, :, s0:s1].to(dt)
+            if not softmax:
+                y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+                if smoothing:
+                    y = y * (1 - smoothing) + smoothing / 2
+                loss, g = _sigmoid_terms(xb, y, gamma, need_grad)
+                coef = None
+                if alpha is not None:
+                    a = alpha if not isinstance(alpha, torch.Tensor) else alpha.to(dt).view(1, c, 1)
+                    coef = y * (2 * a - 1) + (1 - a)  # alpha y + (1 - alpha)(1 - y)
+                if base is not None:
+                    coef = base.to(dt).view(1, c, 1) if coef is None else coef * base.to(dt).view(1, c, 1)
+                if v is not None:
+                    coef = v.to(dt) if coef is None else coef * v
+                    norm += v.sum()
+                else:
+                    norm += loss.numel()
+                if coef is not None:
+                    loss = loss * coef
+                    g = None if g is None else g * coef
+            else:
+                logp = torch.log_softmax(xb, dim=1)
+                if index and not smoothing:
+                    t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                    f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
+                    coef = None if base is None else base.to(dt)[t]
+                    if v is not None:
+                        coef = v.to(dt) if coef is None else coef * v
+                    norm += coef.sum() if coef is not None else t.numel()
+                    if coef is not None:
+                        f, h = f * coef, h * coef
+                    loss = f
+                    if need_grad:  # d/dx_j = h_t ([j == t] - p_j)
+                        g = torch.exp(logp).mul_(-h.unsqueeze(1))
+                        g.scatter_add_(1, t.unsqueeze(1), h.unsqueeze(1))
+                else:
+                    bvec = torch.ones(c, dtype=dt, device=x.device) if base is None else base.to(dt)
+                    if index:
+                        t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                        vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
+                        coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
+                        coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
+                        norm += (bvec[t] * vf).sum()
+                    else:
+                        y = target[n0:n1, :, s0:s1].to(dt)
+                        coef = (y * (1 - smoothing) + smoothing / c) * bvec.view(1, c, 1)
+                        norm += y.shape[0] * y.shape[2]
+                    f, h = _softmax_terms(logp, gamma)
+                    loss = (coef * f).sum(1)
+                    if need_grad:
+                        h = h * coef
+                        g = h - torch.exp(logp) * h.sum(1, keepdim=True)
+            if reduce:
+                out += loss.sum()
+            else:
+                out[n0:n1, ..., s0:s1] = loss
+            if need_grad:
+                grad[n0:n1, :, s0:s1] = g
+        ctx.save_for_backward(grad)
+        ctx.softmax, ctx.reduce = softmax, reduce
+        ctx.mark_non_differentiable(norm)
+        return out, norm
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, _g_norm):
+        (grad,) = ctx.saved_tensors
+        if not ctx.reduce and ctx.softmax:
+            g_out = g_out.unsqueeze(1)
+        return (grad * g_out).to(grad.dtype), None, None, None, None, None, None, None, None, None
+
+
+def _reduce(out, norm, reduction, shape):
+    if reduction == "none":
+        return out.reshape(shape)
+    if reduction == "sum":
+        return out
+    return out / torch.where(norm > 0, norm, torch.ones_like(norm))
+
+
+def _probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities."""
+    p = p.to(compute_dtype(p)).clamp(EPS, 1 - EPS)
+    return torch.log(p) if softmax else torch.log(p) - torch.log1p(-p)
+
+
+def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, ignore_index=None, label_smoothing=0.0,
+               from_logits=True, reduction="mean"):
+    r"""Focal loss (Lin et al. 2017, arXiv 1708.02002): cross-entropy scaled down on well-classified pixels.
+
+    Sigmoid form (modes "binary", "multilabel"), per element, with :math:`p = \sigma(x)`:
+
+    .. math::
+        FL = -w_c\, \alpha_t\, (1 - p_t)^{\gamma} \left[y \log p + (1 - y) \log (1 - p)\right], \quad
+        p_t = p\,y + (1 - p)(1 - y), \quad \alpha_t = \alpha\, y + (1 - \alpha)(1 - y)
+
+    where y is the (possibly soft, label-smoothed ``y (1 - ls) + ls / 2``) target, :math:`w_c` = ``weight[c]``
+    and ``alpha=None`` means :math:`\alpha_t = 1`.
+
+    Softmax form (mode "multiclass"), per pixel, with :math:`p = \mathrm{softmax}(x)` over classes:
+
+    .. math::
+        FL = -\sum_c y_c\, w_c\, \alpha_c\, (1 - p_c)^{\gamma} \log p_c
+
+    with :math:`y_c = (1 - ls)[c = t] + ls / C` for class indices t, or :math:`(1 - ls) g_c + ls / C` for class
+    probabilities g; :math:`\alpha_c` is ``alpha`` (a float applies to every class, a sequence gives one per class).
+
+    With gamma = 0 and no alpha this is exactly ``F.binary_cross_entropy_with_logits`` / ``F.cross_entropy``
+    (weight, ignore_index and label_smoothing included).
+
+    Args:
+        logits: ``(N, C, *)`` logits, or probabilities with ``from_logits=False``; ``(N, *)`` or ``(N, 1, *)`` for
+            "binary".
+        target: "binary"/"multilabel": the logits' shape, values in [0, 1]; "multiclass": integer class indices
+            ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
+        mode: "binary", "multiclass" or "multilabel".
+        alpha: balance factor: float in [0, 1] (sigmoid), or a sequence of C values; None disables it.
+        gamma: focusing parameter (>= 0).
+        weight: per-class weights ``(C,)``. As in PyTorch's losses, "mean" divides by the sum of the target
+            classes' weights over valid pixels for multiclass class indices, and by the element count otherwise.
+        ignore_index: target value (class index, or a value such as 255 in a binary/multilabel target) whose
+            pixels contribute nothing and get zero gradient.
+        label_smoothing: in [0, 1].
+        from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] (and renormalised over the
+            classes for "multiclass", as Keras does) before the log.
+        reduction: "mean" (over valid elements; pixels for "multiclass"), "sum" or "none".
+
+    Returns:
+        A scalar, or for "none" the loss map: the logits' shape (sigmoid) or ``(N, *)`` (multiclass), 0 where
+        ignored. float32 for half-precision input.
+
+    Example:
+        >>> import torch, seglosses
+        >>> probs, target = torch.tensor([0.6, 0.3, 0.7]), torch.tensor([1.0, 0.0, 1.0])
+        >>> loss = seglosses.focal_loss(probs, target, "binary", alpha=0.25, gamma=2.0, from_logits=False,
+        ...                             reduction="sum")
+        >>> round(loss.item(), 7)
+        0.0525338
+
+    References:
+        Lin, Goyal, Girshick, He, Dollar. Focal Loss for Dense Object Detection. ICCV 2017. arXiv 1708.02002.
+    """
+    inp = prepare(logits, target, mode)
+    reduction = check_reduction(reduction)
+    gamma = check_scalar("gamma", gamma, low=0.0)
+    smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    ignore_index = check_ignore_index(ignore_index)
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"`from_logits` must be a bool; got {type(from_logits).__name__}")
+    softmax = mode == "multiclass"
+    if softmax and not inp.index and ignore_index is not None:
+        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
+                         f"probabilities of shape {tuple(target.shape)}")
+    w = class_vector("weight", weight, inp.c, logits.device)
+    if alpha is None or isinstance(alpha, (torch.Tensor, list, tuple)):
+        a = class_vector("alpha", alpha, inp.c, logits.device, high=None if softmax else 1.0)
+    else:
+        a = check_scalar("alpha", alpha, low=0.0, high=None if softmax else 1.0)
+    x = inp.x if from_logits else _probs_to_logits(inp.x, softmax)
+    if softmax:
+        base = w if a is None else (a * (1 if w is None else w) if isinstance(a, torch.Tensor)
+                                    else (torch.full((inp.c,), a, device=logits.device) if w is None else w * a))
+        out, norm = _Focal.apply(x, inp.target, True, inp.index, gamma, None, base, ignore_index, smoothing,
+                                 reduction != "none")
+    else:
+        out, norm = _Focal.apply(x, inp.target, False, False, gamma, a, w, ignore_index, smoothing,
+                                 reduction != "none")
+    return _reduce(out, norm, reduction, inp.out_shape)
+
+
+def sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2, reduction: str = "none"):
+    r"""Drop-in for ``torchvision.ops.sigmoid_focal_loss``: same signature and numbers, finite gradients.
+
+    .. math::
+        FL = \alpha_t (1 - p_t)^{\gamma}\, \mathrm{BCE}(x, y), \quad p_t = p\,y + (1 - p)(1 - y), \quad
+        \alpha_t = \alpha\, y + (1 - \alpha)(1 - y)
+
+    Args:
+        inputs: logits of any shape.
+        targets: same shape, in [0, 1] (soft targets allowed).
+        alpha: weight of the positives in (0, 1); a negative value disables the weighting (torchvision's rule).
+        gamma: focusing exponent (>= 0).
+        reduction: "none" (a map of ``inputs``' shape), "mean" (over all elements) or "sum".
+
+    Returns:
+        The loss, float32 for half-precision input.
+
+    Example:
+        >>> import torch, seglosses
+        >>> x, y = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])
+        >>> seglosses.sigmoid_focal_loss(x, y, reduction="sum").round(decimals=5)
+        tensor(0.0080)
+
+    References:
+        Lin et al. 2017, arXiv 1708.02002; torchvision.ops.sigmoid_focal_loss.
+    """
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError(f"`inputs` and `targets` must be tensors; got {type(inputs).__name__} and "
+                        f"{type(targets).__name__}")
+    if inputs.shape != targets.shape:
+        raise ValueError(f"`targets` must have the shape of `inputs` {tuple(inputs.shape)}; got "
+                         f"{tuple(targets.shape)}")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: 'none', "
+                         "'mean', 'sum'")
+    alpha = check_scalar("alpha", alpha, high=1.0)
+    gamma = check_scalar("gamma", gamma, low=0.0)
+    if not inputs.is_floating_point():
+        raise TypeError(f"`inputs` must be a floating-point tensor; got dtype {inputs.dtype}")
+    x, y = inputs.reshape(1, 1, -1), targets.reshape(1, 1, -1)
+    out, norm = _Focal.apply(x, y, False, False, gamma, alpha if alpha >= 0 else None, None, None, 0.0,
+                             reduction != "none")
+    return _reduce(out, norm, reduction, inputs.shape)
+
+
+class FocalLoss(LossModule):
+    """Module form of :func:`focal_loss`: ``FocalLoss(mode, **options)(logits, target)``."""
+
+    _fn = staticmethod(focal_loss)

@@ -1,0 +1,307 @@
+"""Overlap (region) losses: Dice, Jaccard, Tversky, focal-Tversky and generalized Dice, all over one statistics core.
+
+Every loss here is a score of the per-class statistics of :mod:`seglosses._stats` (tp, fp, fn per class, over the
+batch or per image), never of a one-hot tensor. See ``docs/semantics.md`` for the full contract.
+
+Empty-class policy: a class with no target and no predicted mass scores 1 (loss 0); a class absent from the target
+but predicted is penalised (its loss tends to 1), so false positives on absent classes count.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, class_vector, prepare
+from ._checks import reduce_classes, safe_div
+from ._module import LossModule
+from ._stats import region_stats
+
+#: Floor under the score before ``-log(score)`` (``log_loss=True``), as smp does.
+LOG_EPS = 1e-7
+_TINY = torch.finfo(torch.float32).tiny
+
+_COMMON = """
+    Args:
+        logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
+            mode "binary".
+        target: mode "binary"/"multilabel": the logits' shape, values in [0, 1] (hard or soft); "multiclass":
+            integer class indices ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
+        mode: "binary", "multiclass" or "multilabel".
+        smooth: s, added to numerator and denominator (>= 0).
+        per_image: compute the statistics per image instead of over the whole batch.
+        log_loss: use ``-log(max(score, 1e-7))`` instead of ``1 - score``.
+        weight: per-class weights ``(C,)``; "mean" is the weighted mean ``sum_c w_c L_c / sum_c w_c``.
+        classes: class indices to keep (for example all but background); None keeps all.
+        ignore_index: target value whose pixels (elements, for binary/multilabel) are left out of every sum.
+        from_logits: the input holds logits (sigmoid/softmax applied here); False: probabilities used as given.
+        reduction: "mean", "sum" or "none".
+
+    Returns:
+        A scalar for "mean"/"sum"; for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
+        ``per_image``, K being the number of kept classes. float32 for half-precision input.
+"""
+
+
+def _doc(fn):
+    """Fill the Args/Returns section shared by the region losses into ``fn.__doc__``."""
+    gdl = _COMMON.replace(
+        '''for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
+        ``per_image``, K being the number of kept classes.''',
+        '''for "none" a 0-d tensor, or ``(N,)`` with ``per_image``.''')
+    fn.__doc__ = fn.__doc__.replace("    {args_gdl}\n", gdl.strip("\n") + "\n").replace(
+        "    {args}\n", _COMMON.strip("\n") + "\n")
+    return fn
+
+
+def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits):
+    inp = prepare(logits, target, mode)
+    ignore_index = check_ignore_index(ignore_index)
+    if mode == "multiclass" and not inp.index and ignore_index is not None:
+        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
+                         f"probabilities of shape {tuple(target.shape)}")
+    if not isinstance(per_image, bool):
+        raise TypeError(f"`per_image` must be a bool; got {type(per_image).__name__}")
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"`from_logits` must be a bool; got {type(from_logits).__name__}")
+    classes = check_classes(classes, inp.c)
+    w = class_vector("weight", weight, inp.c, logits.device)
+    act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
+    tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index)
+    if not per_image:
+        tp, fp, fn, g = (t.sum(0, keepdim=True) for t in (tp, fp, fn, g))
+    if classes is not None:
+        tp, fp, fn, g = (t[:, classes] for t in (tp, fp, fn, g))
+        w = None if w is None else w[classes]
+    if w is not None:
+        w = w.to(tp.dtype)
+    return tp, fp, fn, g, w
+
+
+def _finish(score, w, *, per_image, log_loss, reduction, power=None):
+    loss = -torch.log(score.clamp_min(LOG_EPS)) if log_loss else 1 - score
+    if power is not None:
+        loss = loss.clamp_min(_TINY) ** power
+    if w is not None:
+        loss = loss * w
+    if not per_image:
+        loss = loss[0]
+    return reduce_classes(loss, w, reduction)
+
+
+def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index, from_logits,
+             reduction, power=None):
+    reduction = check_reduction(reduction)
+    smooth = check_scalar("smooth", smooth, low=0.0)
+    if not isinstance(log_loss, bool):
+        raise TypeError(f"`log_loss` must be a bool; got {type(log_loss).__name__}")
+    tp, fp, fn, _, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
+                              ignore_index=ignore_index, from_logits=from_logits)
+    return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
+                   power=power)
+
+
+def _tversky_score(alpha, beta):
+    def score(tp, fp, fn, s):
+        return safe_div(tp + s, tp + alpha * fp + beta * fn + s, 1.0)
+    return score
+
+
+@_doc
+def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
+              ignore_index=None, from_logits=True, reduction="mean"):
+    r"""Dice loss (Milletari et al. 2016, arXiv 1606.04797), one minus the soft Dice score per class.
+
+    .. math::
+        \mathrm{Dice}_c = \frac{2\,tp_c + s}{2\,tp_c + fp_c + fn_c + s}, \qquad L_c = 1 - \mathrm{Dice}_c
+
+    with tp, fp, fn the soft per-class statistics (sums of probabilities p against the target g over the valid
+    pixels, L1 form for soft targets) and s = ``smooth``.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])       # (N=1, C=2, S=2)
+        >>> target = torch.tensor([[0, 1]])
+        >>> round(seglosses.dice_loss(logits, target, "multiclass").item(), 4)
+        0.018
+
+    References:
+        Milletari, Navab, Ahmadi. V-Net. 3DV 2016. arXiv 1606.04797.
+        Wang, Blaschko. Jaccard Metric Losses. JMLR 2023 (L1 form of the soft statistics).
+    """
+    return _overlap(logits, target, mode, _tversky_score(0.5, 0.5), smooth=smooth, per_image=per_image,
+                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                    from_logits=from_logits, reduction=reduction)
+
+
+@_doc
+def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
+                 ignore_index=None, from_logits=True, reduction="mean"):
+    r"""Jaccard (soft IoU) loss (Rahman & Wang 2016), one minus the soft IoU per class.
+
+    .. math::
+        \mathrm{J}_c = \frac{tp_c + s}{tp_c + fp_c + fn_c + s}, \qquad L_c = 1 - \mathrm{J}_c
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
+        >>> round(seglosses.jaccard_loss(logits, torch.tensor([[0, 1]]), "multiclass").item(), 4)
+        0.0353
+
+    References:
+        Rahman, Wang. Optimizing Intersection-over-Union in Deep Neural Networks for Image Segmentation. ISVC 2016.
+    """
+    return _overlap(logits, target, mode, _tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
+                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                    from_logits=from_logits, reduction=reduction)
+
+
+def _check_ab(alpha, beta):
+    alpha = check_scalar("alpha", alpha, low=0.0)
+    beta = check_scalar("beta", beta, low=0.0)
+    if alpha + beta == 0:
+        raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); got {alpha} + {beta}")
+    return alpha, beta
+
+
+@_doc
+def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False,
+                 weight=None, classes=None, ignore_index=None, from_logits=True, reduction="mean"):
+    r"""Tversky loss (Salehi et al. 2017, arXiv 1706.05721): Dice with separate weights on errors.
+
+    .. math::
+        T_c = \frac{tp_c + s}{tp_c + \alpha\, fp_c + \beta\, fn_c + s}, \qquad L_c = 1 - T_c
+
+    ``alpha`` weighs false positives and ``beta`` false negatives; alpha = beta = 0.5 is Dice, alpha = beta = 1 is
+    Jaccard. The default (0.3, 0.7) favours recall.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
+        >>> round(seglosses.tversky_loss(logits, torch.tensor([[0, 1]]), "multiclass").item(), 4)
+        0.018
+
+    References:
+        Salehi, Erdogmus, Gholipour. Tversky loss function for image segmentation using 3D fully convolutional
+        deep networks. MLMI 2017. arXiv 1706.05721.
+    """
+    alpha, beta = _check_ab(alpha, beta)
+    return _overlap(logits, target, mode, _tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                    from_logits=from_logits, reduction=reduction)
+
+
+@_doc
+def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False,
+                       log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
+                       reduction="mean"):
+    r"""Focal Tversky loss (Abraham & Khan 2019, arXiv 1810.07842): the Tversky loss per class raised to gamma.
+
+    .. math::
+        L_c = (1 - T_c)^{\gamma}
+
+    with :math:`T_c` the Tversky index of :func:`tversky_loss`. gamma < 1 (default 0.75) raises the loss of
+    classes that are already well segmented less than of those that are not. The base loss is floored at the
+    smallest normal float32 before the power, so the gradient stays finite where a class is perfect.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
+        >>> round(seglosses.focal_tversky_loss(logits, torch.tensor([[0, 1]]), "multiclass").item(), 4)
+        0.0489
+
+    References:
+        Abraham, Khan. A Novel Focal Tversky loss function with improved Attention U-Net for lesion segmentation.
+        ISBI 2019. arXiv 1810.07842.
+    """
+    alpha, beta = _check_ab(alpha, beta)
+    gamma = check_scalar("gamma", gamma, low=0.0)
+    return _overlap(logits, target, mode, _tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                    from_logits=from_logits, reduction=reduction, power=gamma)
+
+
+_WEIGHT_TYPES = ("square", "simple", "uniform")
+
+
+@_doc
+def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=1e-5, per_image=False,
+                          log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
+                          reduction="mean"):
+    r"""Generalized Dice loss (Sudre et al. 2017, arXiv 1707.03237): one Dice over all classes, each class weighted.
+
+    .. math::
+        L = 1 - \frac{2 \sum_c r_c\, tp_c + s}{\sum_c r_c (2\, tp_c + fp_c + fn_c) + s}, \qquad
+        r_c = \frac{1}{G_c^2}\ (\text{"square"}),\ \frac{1}{G_c}\ (\text{"simple"}),\ 1\ (\text{"uniform"})
+
+    where :math:`G_c` is the target volume of class c. Infinite weights of classes absent from the target are
+    replaced by the largest finite weight (by 1 if no class is present), so false positives on absent classes
+    still count. ``weight`` multiplies :math:`r_c`.
+    {args_gdl}
+    Example:
+        >>> import torch, seglosses
+        >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
+        >>> round(seglosses.generalized_dice_loss(logits, torch.tensor([[0, 1]]), "multiclass").item(), 4)
+        0.018
+
+    References:
+        Sudre, Li, Vercauteren, Ourselin, Cardoso. Generalised Dice overlap as a deep learning loss function for
+        highly unbalanced segmentations. DLMIA 2017. arXiv 1707.03237.
+    """
+    reduction = check_reduction(reduction)
+    if weight_type not in _WEIGHT_TYPES:
+        raise ValueError(f"`weight_type` must be one of {_WEIGHT_TYPES}; got {weight_type!r}")
+    smooth = check_scalar("smooth", smooth, low=0.0)
+    if not isinstance(log_loss, bool):
+        raise TypeError(f"`log_loss` must be a bool; got {type(log_loss).__name__}")
+    tp, fp, fn, g, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
+                              ignore_index=ignore_index, from_logits=from_logits)
+    if weight_type == "uniform":
+        r = torch.ones_like(g)
+    else:
+        vol = g if weight_type == "simple" else g * g
+        present = vol > 0
+        r = 1 / torch.where(present, vol, torch.ones_like(vol))
+        largest = torch.where(present, r, torch.zeros_like(r)).amax(-1, keepdim=True)
+        fill = torch.where(largest > 0, largest, torch.ones_like(largest))
+        r = torch.where(present, r, fill.expand_as(r))
+    if w is not None:
+        r = r * w
+    num = 2 * (r * tp).sum(-1) + smooth
+    den = (r * (2 * tp + fp + fn)).sum(-1) + smooth
+    score = safe_div(num, den, 1.0)
+    loss = -torch.log(score.clamp_min(LOG_EPS)) if log_loss else 1 - score
+    if not per_image:
+        loss = loss[0]
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else (loss.mean() if loss.numel() else loss.sum())
+
+
+class DiceLoss(LossModule):
+    """Module form of :func:`dice_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(dice_loss)
+
+
+class JaccardLoss(LossModule):
+    """Module form of :func:`jaccard_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(jaccard_loss)
+
+
+class TverskyLoss(LossModule):
+    """Module form of :func:`tversky_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(tversky_loss)
+
+
+class FocalTverskyLoss(LossModule):
+    """Module form of :func:`focal_tversky_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(focal_tversky_loss)
+
+
+class GeneralizedDiceLoss(LossModule):
+    """Module form of :func:`generalized_dice_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(generalized_dice_loss)
