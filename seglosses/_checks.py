@@ -59,7 +59,7 @@ def check_ignore_index(ignore_index) -> int | None:
 
 
 def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=None) -> torch.Tensor | None:
-    """A per-class vector ``(C,)`` as a float32 tensor on ``device`` (None stays None).
+    """A per-class vector ``(C,)`` as a floating tensor on ``device`` (None stays None); cast where it is used.
 
     Python sequences are range-checked here; tensors only for shape (reading their values would sync).
     """
@@ -70,14 +70,14 @@ def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=No
     elif isinstance(value, Sequence) and not isinstance(value, str):
         for v in value:
             check_scalar(f"{name}[i]", v, low=low, high=high)
-        t = torch.tensor([float(v) for v in value])
+        t = torch.tensor([float(v) for v in value], dtype=torch.float64)
     else:
         raise TypeError(f"`{name}` must be a sequence or tensor of {num_classes} values; got {type(value).__name__}")
     if t.dim() != 1 or t.shape[0] != num_classes:
         raise ValueError(f"`{name}` must have shape ({num_classes},), one value per class; got {tuple(t.shape)}")
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {t.dtype}")
-    return t.to(device=device, dtype=torch.float32)
+    return t.to(device=device, dtype=t.dtype if t.is_floating_point() else torch.float64)
 
 
 def check_classes(classes, num_classes: int, *, allow=()) -> list[int] | str | None:
@@ -119,8 +119,8 @@ class Inputs(NamedTuple):
     s: int
 
 
-def _flat(t: torch.Tensor, n: int, c: int | None) -> torch.Tensor:
-    return t.reshape(n, -1) if c is None else t.reshape(n, c, -1)
+def _flat(t: torch.Tensor, n: int, c: int | None, s: int) -> torch.Tensor:
+    return t.reshape(n, s) if c is None else t.reshape(n, c, s)
 
 
 def prepare(logits, target, mode: str) -> Inputs:
@@ -154,7 +154,7 @@ def prepare(logits, target, mode: str) -> Inputs:
     if mode == "multilabel":
         if tshape != shape:
             raise ValueError(f"`target` must have shape (N, C, *) = {shape} for mode='multilabel'; got {tshape}")
-        return Inputs(_flat(logits, n, c), _flat(target, n, c), False, shape, n, c, s)
+        return Inputs(_flat(logits, n, c, s), _flat(target, n, c, s), False, shape, n, c, s)
     # multiclass
     if c < 2:
         raise ValueError(f"mode='multiclass' needs C >= 2 classes in `logits` (N, C, *); got C = {c} in {shape}; "
@@ -163,12 +163,12 @@ def prepare(logits, target, mode: str) -> Inputs:
         if target.is_floating_point() or target.dtype == torch.bool:
             raise TypeError(f"`target` of shape (N, *) = {tshape} must hold integer class indices for "
                             f"mode='multiclass'; got dtype {target.dtype}")
-        return Inputs(_flat(logits, n, c), _flat(target, n, None), True, shape[:1] + shape[2:], n, c, s)
+        return Inputs(_flat(logits, n, c, s), _flat(target, n, None, s), True, shape[:1] + shape[2:], n, c, s)
     if tshape == shape:
         if not target.is_floating_point():
             raise TypeError(f"`target` of shape (N, C, *) = {tshape} must hold class probabilities (floating point) "
                             f"for mode='multiclass'; got dtype {target.dtype}")
-        return Inputs(_flat(logits, n, c), _flat(target, n, c), False, shape[:1] + shape[2:], n, c, s)
+        return Inputs(_flat(logits, n, c, s), _flat(target, n, c, s), False, shape[:1] + shape[2:], n, c, s)
     raise ValueError(f"`target` must have shape (N, *) = {shape[:1] + shape[2:]} (class indices) or (N, C, *) = "
                      f"{shape} (probabilities) for mode='multiclass'; got {tshape}")
 

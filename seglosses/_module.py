@@ -32,7 +32,8 @@ class LossModule(nn.Module):
         for key, value in options.items():
             if key in _TENSOR_OPTIONS and (isinstance(value, torch.Tensor) or
                                            (isinstance(value, Sequence) and not isinstance(value, str))):
-                self.register_buffer(key, torch.as_tensor(value, dtype=torch.float32).clone())
+                value = torch.as_tensor(value)
+                self.register_buffer(key, value.clone() if value.is_floating_point() else value.double())
             else:
                 self._options[key] = value
 

@@ -222,7 +222,7 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
     x = inp.x if from_logits else _probs_to_logits(inp.x, softmax)
     if softmax:
         base = w if a is None else (a * (1 if w is None else w) if isinstance(a, torch.Tensor)
-                                    else (torch.full((inp.c,), a, device=logits.device) if w is None else w * a))
+                                    else (torch.full((inp.c,), a, dtype=torch.float64, device=logits.device) if w is None else w * a))
         out, norm = _Focal.apply(x, inp.target, True, inp.index, gamma, None, base, ignore_index, smoothing,
                                  reduction != "none")
     else:

@@ -53,7 +53,7 @@ def _doc(fn):
     return fn
 
 
-def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits):
+def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, gdl=None):
     inp = prepare(logits, target, mode)
     ignore_index = check_ignore_index(ignore_index)
     if mode == "multiclass" and not inp.index and ignore_index is not None:
@@ -69,6 +69,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index)
     if not per_image:
         tp, fp, fn, g = (t.sum(0, keepdim=True) for t in (tp, fp, fn, g))
+    if gdl is not None:  # generalized Dice: class weights from all C volumes, before any selection
+        g = _gdl_weights(g, gdl)
     if classes is not None:
         tp, fp, fn, g = (t[:, classes] for t in (tp, fp, fn, g))
         w = None if w is None else w[classes]
@@ -80,7 +82,7 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
 def _finish(score, w, *, per_image, log_loss, reduction, power=None):
     loss = -torch.log(score.clamp_min(LOG_EPS)) if log_loss else 1 - score
     if power is not None:
-        loss = loss.clamp_min(_TINY) ** power
+        loss = torch.where(loss > 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
     if w is not None:
         loss = loss * w
     if not per_image:
@@ -98,6 +100,10 @@ def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight
                               ignore_index=ignore_index, from_logits=from_logits)
     return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
                    power=power)
+
+
+def _dice_score(tp, fp, fn, s):
+    return safe_div(2 * tp + s, 2 * tp + fp + fn + s, 1.0)
 
 
 def _tversky_score(alpha, beta):
@@ -128,7 +134,7 @@ def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=Fa
         Milletari, Navab, Ahmadi. V-Net. 3DV 2016. arXiv 1606.04797.
         Wang, Blaschko. Jaccard Metric Losses. JMLR 2023 (L1 form of the soft statistics).
     """
-    return _overlap(logits, target, mode, _tversky_score(0.5, 0.5), smooth=smooth, per_image=per_image,
+    return _overlap(logits, target, mode, _dice_score, smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                     from_logits=from_logits, reduction=reduction)
 
@@ -223,6 +229,18 @@ def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75,
 _WEIGHT_TYPES = ("square", "simple", "uniform")
 
 
+def _gdl_weights(g, weight_type):
+    """Sudre's class weights from target volumes ``g`` (R, C); absent classes get the row's largest weight."""
+    if weight_type == "uniform":
+        return torch.ones_like(g)
+    vol = g if weight_type == "simple" else g * g
+    present = vol > 0
+    r = 1 / torch.where(present, vol, torch.ones_like(vol))
+    largest = torch.where(present, r, torch.zeros_like(r)).amax(-1, keepdim=True)
+    fill = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return torch.where(present, r, fill.expand_as(r))
+
+
 @_doc
 def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=1e-5, per_image=False,
                           log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
@@ -253,17 +271,8 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     smooth = check_scalar("smooth", smooth, low=0.0)
     if not isinstance(log_loss, bool):
         raise TypeError(f"`log_loss` must be a bool; got {type(log_loss).__name__}")
-    tp, fp, fn, g, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
-                              ignore_index=ignore_index, from_logits=from_logits)
-    if weight_type == "uniform":
-        r = torch.ones_like(g)
-    else:
-        vol = g if weight_type == "simple" else g * g
-        present = vol > 0
-        r = 1 / torch.where(present, vol, torch.ones_like(vol))
-        largest = torch.where(present, r, torch.zeros_like(r)).amax(-1, keepdim=True)
-        fill = torch.where(largest > 0, largest, torch.ones_like(largest))
-        r = torch.where(present, r, fill.expand_as(r))
+    tp, fp, fn, r, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
+                              ignore_index=ignore_index, from_logits=from_logits, gdl=weight_type)
     if w is not None:
         r = r * w
     num = 2 * (r * tp).sum(-1) + smooth
