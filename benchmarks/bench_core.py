@@ -69,6 +69,7 @@ TV_ALPHA, TV_BETA = 0.3, 0.7  # ours' Tversky defaults
 FT_GAMMA = 0.75  # ours' focal-Tversky default
 RTOL = 1e-3  # agreement threshold of the value check
 POS_FRACTION = 0.3  # share of positives of the binary target
+SIGNAL = 1.5  # how far the logits lean towards the target
 SEED = 0
 WARMUP = 2
 MEM_TAG = "MEMRESULT "
@@ -164,15 +165,27 @@ class Inputs:
 
 
 def make_inputs(setting: str, shape: tuple[int, ...], device: torch.device, seed: int = SEED) -> Inputs:
-    """Seeded inputs, generated on the CPU so that every device and process gets the same values."""
+    """Seeded inputs, generated on the CPU so that every device and process gets the same values.
+
+    The data are deliberately not symmetric, so that definitions that differ (per-image vs batch statistics, mean of
+    powers vs power of the mean, ...) also give different values: multiclass labels have class frequencies
+    proportional to 1 / (c + 1) and the logits lean towards the target (randn + SIGNAL at the target class; binary:
+    randn + SIGNAL * (2 t - 1)), the binary target has POS_FRACTION positives.
+    """
     mode = SETTING_MODE[setting]
     gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(shape, generator=gen)
+    noise = torch.randn(shape, generator=gen)
     if mode == "binary":
         target = (torch.rand(shape, generator=gen) < POS_FRACTION).float()
+        logits = noise.add_(target * (2 * SIGNAL) - SIGNAL)
     else:
-        target = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=gen, dtype=torch.int64)
-    return Inputs(setting, mode, logits.to(device), target.to(device))
+        n, c = shape[0], shape[1]
+        spatial = shape[2:]
+        freq = 1.0 / torch.arange(1, c + 1, dtype=torch.float64)
+        count = n * math.prod(spatial)
+        target = torch.multinomial(freq, count, replacement=True, generator=gen).view(n, *spatial)
+        logits = noise.scatter_add_(1, target.unsqueeze(1), torch.full((n, 1, *spatial), SIGNAL))
+    return Inputs(setting, mode, logits.contiguous().to(device), target.contiguous().to(device))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -688,6 +701,24 @@ def measure_memory_cuda(fn: LossFn, base: torch.Tensor, device: torch.device) ->
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def _loadavg() -> Optional[float]:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def _short_err(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {msg[0][:160] if msg else ''}"
@@ -697,7 +728,8 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-12)
 
 
-def run_case(case: Case, inp: Inputs, args, device: torch.device, log) -> list[dict]:
+def run_case(case: Case, inp: Inputs, args, device: torch.device, log, pending: list) -> list[dict]:
+    """Value check and timing of every implementation of a case; timed rows are appended to ``pending``."""
     rows: list[dict] = []
     for s in case.skipped:
         log(f"  skip  [{case.name}] {s}")
@@ -785,23 +817,30 @@ def run_case(case: Case, inp: Inputs, args, device: torch.device, log) -> list[d
             log(f"  ERROR [{case.name}] {impl.name} (forward+backward): {_short_err(exc)}")
             continue
 
-        # extra peak memory
-        if not args.skip_memory:
-            if device.type == "cuda":
-                try:
-                    row["extra_mib"] = measure_memory_cuda(fn, inp.logits, device)
-                except Exception as exc:
-                    row["mem_error"] = _short_err(exc)
-            else:
-                mib, err = measure_memory_cpu(case.setting, case, impl, tuple(inp.logits.shape), args.threads)
-                row["extra_mib"] = mib
-                if err:
-                    row["mem_error"] = err
-                    log(f"  mem   [{case.name}] {impl.name}: {err}")
         del fn
-        mem = f", extra {row['extra_mib']:.1f} MiB" if row.get("extra_mib") is not None else ""
-        log(f"  time  [{case.name}] {impl.name}: {row['ms']:.3f} ms{mem}")
+        pending.append((case, impl, row))
+        log(f"  time  [{case.name}] {impl.name}: {row['ms']:.3f} ms (min {min(times):.3f})")
     return rows
+
+
+def measure_memory_rows(pending: list, inp: Inputs, args, device: torch.device, log) -> None:
+    """Extra peak memory of every timed implementation, after all timings of the setting (so that the worker
+    processes cannot disturb them)."""
+    for case, impl, row in pending:
+        if device.type == "cuda":
+            try:
+                row["extra_mib"] = measure_memory_cuda(impl.make(inp), inp.logits, device)
+            except Exception as exc:
+                row["mem_error"] = _short_err(exc)
+        else:
+            mib, err = measure_memory_cpu(case.setting, case, impl, tuple(inp.logits.shape), args.threads)
+            row["extra_mib"] = mib
+            if err:
+                row["mem_error"] = err
+        if row.get("extra_mib") is not None:
+            log(f"  mem   [{case.name}] {impl.name}: {row['extra_mib']:.1f} MiB" + (f" ({row['mem_error']})" if row.get("mem_error") else ""))
+        else:
+            log(f"  mem   [{case.name}] {impl.name}: failed: {row.get('mem_error')}")
 
 
 def finish_rows(rows: list[dict], logits_mib: float) -> None:
@@ -934,7 +973,7 @@ def main(argv=None) -> int:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "device": args.device,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": args.threads,
         "repeats": args.repeats,
@@ -951,6 +990,11 @@ def main(argv=None) -> int:
     }
     log(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, repeats {args.repeats}"
         + (" (quick)" if args.quick else ""))
+    load1 = _loadavg()
+    meta["loadavg_1min_at_start"] = load1
+    if load1 is not None and device.type == "cpu" and load1 > 0.5:
+        log(f"NOTE: 1-min load average {load1:.2f} on {os.cpu_count()} CPUs before starting: other processes compete "
+            "for the CPUs, timings may be noisy (see times_ms in the JSON)")
     if ours is None:
         log(f"NOTE: ours (seglosses) is missing: {ours_err}. Running the peers and floors only.")
     else:
@@ -980,16 +1024,25 @@ def main(argv=None) -> int:
         header = setting_header(setting, shape, device, args, logits_mib)
         log("\n" + "=" * len(header) + "\n" + header + "\n" + "=" * len(header))
         rows: list[dict] = []
+        pending: list = []
         for case in [floor_case(setting)] + cases:
             log(f"[{case.name}]")
             try:
-                rows += run_case(case, inp, args, device, log)
+                rows += run_case(case, inp, args, device, log, pending)
             except Exception:  # a bug here must not lose the other settings
                 all_ok = False
                 log(f"  ERROR [{case.name}] case failed:\n{traceback.format_exc()}")
+        if not args.skip_memory and pending:
+            log(f"[{setting}: extra peak memory, "
+                + ("fresh subprocess per implementation]" if device.type == "cpu" else "in process]"))
+            measure_memory_rows(pending, inp, args, device, log)
         finish_rows(rows, logits_mib)
         table = render_text(rows)
+        load_end = _loadavg()
         log("\n" + header + "\n" + table)
+        if load_end is not None and device.type == "cpu" and load_end > args.threads + 0.5:
+            log(f"  NOTE: 1-min load average {load_end:.2f} at the end of this setting (threads {args.threads}, "
+                f"{os.cpu_count()} CPUs): the timings above may have been disturbed by other processes")
         skipped = [f"{c.name}: {s}" for c in cases for s in c.skipped]
         differs = [r for r in rows if r.get("status") == "differs"]
         errors = [r for r in rows if r.get("status") == "error"]
@@ -1003,6 +1056,7 @@ def main(argv=None) -> int:
             "logits_mib": logits_mib,
             "rows": rows,
             "skipped": skipped,
+            "loadavg_1min_at_end": load_end,
         }
         notes = sorted({f"{r['impl']}: {r['note']}" for r in rows if r.get("note")})
         md = [f"## {setting}\n", header + "\n", render_markdown(rows) + "\n"]

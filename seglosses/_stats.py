@@ -2,13 +2,16 @@
 
 For each image n and class c, over the valid elements only:
 
-* class-index targets t: ``tp = sum p_c [t == c]``, ``P = sum p_c``, ``G = sum [t == c]``;
-* dense targets g (binary, multilabel, multiclass probabilities), the L1 form of Wang & Blaschko (2023):
-  ``tp = (P + G - sum |p - g|) / 2`` with ``P = sum p``, ``G = sum g``; it equals ``sum p g`` on hard labels;
+* class-index targets t: ``tp = sum p_c [t == c]``, ``fp = sum p_c [t != c]``, ``fn = sum (1 - p_c) [t == c]``;
+* dense targets g (binary, multilabel, multiclass probabilities), the L1 form of Wang & Blaschko (2023),
+  ``tp = (P + G - sum |p - g|) / 2``, ``fp = P - tp``, ``fn = G - tp``, summed in its direct form
+  ``tp = sum min(p, g)``, ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``; on hard labels these
+  are ``sum p g``, ``sum p (1 - g)`` and ``sum (1 - p) g``.
 
-then ``fp = P - tp`` and ``fn = G - tp``. The forward pass keeps no activation; the backward pass recomputes the
-probabilities block by block and applies the chain rule through the sigmoid or softmax Jacobian in one go, so the
-extra memory is the gradient buffer plus a few blocks.
+Each statistic is summed directly, with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' softmax mass, so
+near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
+keeps no activation; the backward pass recomputes the probabilities block by block and applies the chain rule
+through the sigmoid or softmax Jacobian in one go, so the extra memory is the gradient buffer plus a few blocks.
 """
 
 from __future__ import annotations
@@ -44,75 +47,84 @@ def activate(x: torch.Tensor, act: str) -> torch.Tensor:
     return x
 
 
+def complement(x: torch.Tensor, p: torch.Tensor, act: str) -> torch.Tensor:
+    """``1 - p`` without cancellation near p = 1."""
+    if act == "sigmoid":
+        return torch.sigmoid(-x)
+    if act == "softmax":
+        return -torch.expm1(torch.log_softmax(x, dim=1))
+    return 1 - p
+
+
 class _RegionStats(torch.autograd.Function):
-    """``(tp, P, G)`` of shape (N, C) from logits/probabilities (N, C, S) and a target; see the module doc."""
+    """``(tp, fp, fn, G)`` of shape (N, C) from logits/probabilities (N, C, S) and a target; see the module doc."""
 
     @staticmethod
     def forward(ctx, x, target, act, index, ignore_index):
         n, c, _ = x.shape
         dt = compute_dtype(x)
-        tp = torch.zeros((n, c), dtype=dt, device=x.device)
-        sp = torch.zeros_like(tp)
-        sg = torch.zeros_like(tp)
+        tp, fp, fn, sg = (torch.zeros((n, c), dtype=dt, device=x.device) for _ in range(4))
         for n0, n1, s0, s1 in blocks(x):
-            p = activate(x[n0:n1, :, s0:s1].to(dt), act)
+            xb = x[n0:n1, :, s0:s1].to(dt)
+            p = activate(xb, act)
+            q = complement(xb, p, act)
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
-                pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
-                if v is None:
-                    sp[n0:n1] += p.sum(-1)
-                    ones = torch.ones_like(pt)
-                else:
-                    ones = v.to(dt)
-                    sp[n0:n1] += torch.bmm(p, ones.unsqueeze(-1)).squeeze(-1)
-                    pt = pt * ones
-                tp[n0:n1].scatter_add_(1, t, pt)
+                ti = t.unsqueeze(1)
+                ones = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
+                tp[n0:n1].scatter_add_(1, t, p.gather(1, ti).squeeze(1) * ones)
+                fn[n0:n1].scatter_add_(1, t, q.gather(1, ti).squeeze(1) * ones)
                 sg[n0:n1].scatter_add_(1, t, ones)
+                off = p.scatter(1, ti, 0.0)  # p where t != c
+                fp[n0:n1] += (off.sum(-1) if v is None else torch.bmm(off, ones.unsqueeze(-1)).squeeze(-1))
             else:
                 g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                if v is not None:
-                    p = p * v
-                p_sum, g_sum = p.sum(-1), g.sum(-1)
-                sp[n0:n1] += p_sum
-                sg[n0:n1] += g_sum
-                tp[n0:n1] += (p_sum + g_sum - (p - g).abs_().sum(-1)) / 2
+                parts = (torch.minimum(p, g), (p - g).clamp_min_(0), (q - (1 - g)).clamp_min_(0), g)
+                for acc, part in zip((tp, fp, fn, sg), parts):
+                    acc[n0:n1] += (part if v is None else part * v).sum(-1)
         ctx.save_for_backward(x, target)
         ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
         ctx.mark_non_differentiable(sg)
-        return tp, sp, sg
+        return tp, fp, fn, sg
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_tp, g_sp, _g_sg):
+    def backward(ctx, g_tp, g_fp, g_fn, _g_sg):
         x, target = ctx.saved_tensors
         act, index, ignore_index = ctx.act, ctx.index, ctx.ignore_index
         dt = compute_dtype(x)
-        n, c, _ = x.shape
-        g_tp = torch.zeros((n, c), dtype=dt, device=x.device) if g_tp is None else g_tp.to(dt)
-        g_sp = torch.zeros((n, c), dtype=dt, device=x.device) if g_sp is None else g_sp.to(dt)
+        n, c, s = x.shape
+        zero = torch.zeros((n, c), dtype=dt, device=x.device)
+        g_tp, g_fp, g_fn = (zero if g is None else g.to(dt) for g in (g_tp, g_fp, g_fn))
+        # dL/dp = g_fp off the target and g_tp - g_fn on it (index); with dense targets the split follows the
+        # sign of p - g (half each where equal, the subgradient of the L1 form).
+        g_on = (g_tp - g_fn).unsqueeze(-1)
+        g_off = g_fp.unsqueeze(-1)
         grad = None
         for n0, n1, s0, s1 in blocks(x):
-            p = activate(x[n0:n1, :, s0:s1].to(dt), act)
-            a, b = g_sp[n0:n1].unsqueeze(-1), g_tp[n0:n1].unsqueeze(-1)
-            # dL/dp_c = v * (dL/dP_c + dL/dtp_c * dtp/dp_c)
+            xb = x[n0:n1, :, s0:s1].to(dt)
+            p = activate(xb, act)
+            a, b = g_off[n0:n1], g_on[n0:n1]
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
-                gp = a.expand_as(p).clone()
-                gp.scatter_add_(1, t.unsqueeze(1), b.squeeze(-1).gather(1, t).unsqueeze(1))
+                ti = t.unsqueeze(1)
+                gp = a.expand_as(p).scatter(1, ti, b.squeeze(-1).gather(1, t).unsqueeze(1))
+                if v is not None:
+                    gp = gp * v.unsqueeze(1)
             else:
                 g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                gp = a + b * (1 - torch.sign(p - g)) / 2
-            if v is not None:
-                gp = gp * v.unsqueeze(1) if index else gp * v
+                up = (1 + torch.sign(p - g)) / 2
+                gp = a * up + b * (1 - up)
+                if v is not None:
+                    gp = gp * v
             if act == "sigmoid":
-                gx = gp * p * (1 - p)
+                gx = gp * p * complement(xb, p, act)
             elif act == "softmax":
                 gx = p * (gp - (p * gp).sum(1, keepdim=True))
             else:
                 gx = gp
-            if grad is None and (n0, n1, s0, s1) == (0, n, 0, x.shape[2]):
-                grad = gx.to(x.dtype)
-                break
+            if (n0, n1, s0, s1) == (0, n, 0, s):
+                return gx.to(x.dtype), None, None, None, None
             if grad is None:
                 grad = torch.empty_like(x)
             grad[n0:n1, :, s0:s1] = gx
@@ -122,12 +134,11 @@ class _RegionStats(torch.autograd.Function):
 
 
 def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool, ignore_index=None):
-    """Return ``(tp, fp, fn, G)`` of shape (N, C) (float32, or float64 for float64 input).
+    """Return ``(tp, fp, fn, G)``, each (N, C), float32 (float64 for float64 input); G is the target volume.
 
     Args:
         x: logits (``act`` "sigmoid"/"softmax") or probabilities (``act`` "identity") of shape (N, C, S).
         target: class indices (N, S) when ``index`` else a dense target (N, C, S) in [0, 1].
         ignore_index: target value whose elements are left out of every sum.
     """
-    tp, sp, sg = _RegionStats.apply(x, target, act, index, ignore_index)
-    return tp, sp - tp, sg - tp, sg
+    return _RegionStats.apply(x, target, act, index, ignore_index)

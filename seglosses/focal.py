@@ -50,10 +50,15 @@ class _Focal(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
-        # x: (N, C, S). softmax=False: sigmoid focal, dense target (N, C, S), alpha float/(C,) or None, base =
-        # per-class weight. softmax=True: target (N, S) indices or (N, C, S) probabilities, base = weight * alpha.
+        # x: (N, C, S); alpha: float, (C,) or None; base: per-class weight (C,) or None.
+        # softmax=False: sigmoid focal, dense target (N, C, S). softmax=True: target (N, S) class indices or
+        # (N, C, S) probabilities; the class coefficient is weight * alpha, the mean's normaliser uses weight only.
         n, c, s = x.shape
         dt = compute_dtype(x)
+        if softmax:
+            cvec = None if alpha is None else torch.as_tensor(alpha, dtype=dt, device=x.device).expand(c)
+            if base is not None:
+                cvec = base.to(dt) if cvec is None else cvec * base.to(dt)
         need_grad = ctx.needs_input_grad[0]
         grad = torch.empty_like(x) if need_grad else None
         out_shape = (n, c, s) if not softmax else (n, s)
@@ -86,10 +91,12 @@ class _Focal(torch.autograd.Function):
                 if index and not smoothing:
                     t, v = index_block(target[n0:n1, s0:s1], ignore_index)
                     f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
-                    coef = None if base is None else base.to(dt)[t]
+                    coef = None if cvec is None else cvec[t]
+                    nw = None if base is None else base.to(dt)[t]
                     if v is not None:
                         coef = v.to(dt) if coef is None else coef * v
-                    norm += coef.sum() if coef is not None else t.numel()
+                        nw = v.to(dt) if nw is None else nw * v
+                    norm += nw.sum() if nw is not None else t.numel()
                     if coef is not None:
                         f, h = f * coef, h * coef
                     loss = f
@@ -97,13 +104,13 @@ class _Focal(torch.autograd.Function):
                         g = torch.exp(logp).mul_(-h.unsqueeze(1))
                         g.scatter_add_(1, t.unsqueeze(1), h.unsqueeze(1))
                 else:
-                    bvec = torch.ones(c, dtype=dt, device=x.device) if base is None else base.to(dt)
+                    bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
                     if index:
                         t, v = index_block(target[n0:n1, s0:s1], ignore_index)
                         vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
                         coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
                         coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
-                        norm += (bvec[t] * vf).sum()
+                        norm += vf.sum() if base is None else (base.to(dt)[t] * vf).sum()
                     else:
                         y = target[n0:n1, :, s0:s1].to(dt)
                         coef = (y * (1 - smoothing) + smoothing / c) * bvec.view(1, c, 1)
@@ -220,14 +227,8 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
     else:
         a = check_scalar("alpha", alpha, low=0.0, high=None if softmax else 1.0)
     x = inp.x if from_logits else _probs_to_logits(inp.x, softmax)
-    if softmax:
-        base = w if a is None else (a * (1 if w is None else w) if isinstance(a, torch.Tensor)
-                                    else (torch.full((inp.c,), a, dtype=torch.float64, device=logits.device) if w is None else w * a))
-        out, norm = _Focal.apply(x, inp.target, True, inp.index, gamma, None, base, ignore_index, smoothing,
-                                 reduction != "none")
-    else:
-        out, norm = _Focal.apply(x, inp.target, False, False, gamma, a, w, ignore_index, smoothing,
-                                 reduction != "none")
+    out, norm = _Focal.apply(x, inp.target, softmax, inp.index, gamma, a, w, ignore_index, smoothing,
+                             reduction != "none")
     return _reduce(out, norm, reduction, inp.out_shape)
 
 

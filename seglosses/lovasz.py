@@ -110,6 +110,7 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     if cols != list(range(c)):
         err = err[:, cols]
         label = label if label.shape[1] == 1 else label[:, cols]
+        v = v if v is None or v.dim() == 2 else v[:, cols]
     k = len(cols)
     if v is not None:
         err = torch.where(v if v.dim() == 3 else v.unsqueeze(1), err, neg_inf)

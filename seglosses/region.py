@@ -79,8 +79,15 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     return tp, fp, fn, g, w
 
 
-def _finish(score, w, *, per_image, log_loss, reduction, power=None):
-    loss = -torch.log(score.clamp_min(LOG_EPS)) if log_loss else 1 - score
+def _ratio_loss(err, den, log_loss):
+    """``1 - score`` computed as ``err / den`` (``err = den - numerator``: nothing cancels near a perfect score);
+    0 where ``den`` is 0 (score 1); with ``log_loss``, ``-log(max(score, 1e-7))`` as ``-log1p(-loss)``."""
+    loss = safe_div(err, den, 0.0)
+    return -torch.log1p(-loss.clamp_max(1 - LOG_EPS)) if log_loss else loss
+
+
+def _finish(err_den, w, *, per_image, log_loss, reduction, power=None):
+    loss = _ratio_loss(*err_den, log_loss)
     if power is not None:
         loss = torch.where(loss > 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
     if w is not None:
@@ -102,13 +109,15 @@ def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight
                    power=power)
 
 
+# Each score as (den - num, den): Dice = (2tp + s) / (2tp + fp + fn + s), Tversky = (tp + s) / (tp + a fp + b fn + s).
 def _dice_score(tp, fp, fn, s):
-    return safe_div(2 * tp + s, 2 * tp + fp + fn + s, 1.0)
+    return fp + fn, 2 * tp + fp + fn + s
 
 
 def _tversky_score(alpha, beta):
     def score(tp, fp, fn, s):
-        return safe_div(tp + s, tp + alpha * fp + beta * fn + s, 1.0)
+        err = alpha * fp + beta * fn
+        return err, tp + err + s
     return score
 
 
@@ -275,10 +284,8 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
                               ignore_index=ignore_index, from_logits=from_logits, gdl=weight_type)
     if w is not None:
         r = r * w
-    num = 2 * (r * tp).sum(-1) + smooth
-    den = (r * (2 * tp + fp + fn)).sum(-1) + smooth
-    score = safe_div(num, den, 1.0)
-    loss = -torch.log(score.clamp_min(LOG_EPS)) if log_loss else 1 - score
+    err = (r * (fp + fn)).sum(-1)
+    loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + err + smooth, log_loss)
     if not per_image:
         loss = loss[0]
     if reduction == "none":

@@ -324,54 +324,61 @@ def _region_probs(r, mode, from_logits):
     return _sigmoid(r.x)
 
 
+def _region_complement(r, mode, from_logits):
+    """1 - p, computed without cancellation (sigmoid(-x), or the sum of the other classes' probabilities)."""
+    if not from_logits:
+        return 1.0 - r.x
+    if mode == "multiclass":
+        return _others_sum(_softmax(r.x, axis=1))
+    return _sigmoid(-r.x)
+
+
 def _region_stats(r, mode, from_logits, per_image):
-    """Return tp, fp, fn, G, each (R, C) with R = 1 or N."""
+    """Return tp, fp, fn, G, each (R, C) with R = 1 or N.
+
+    Written in the direct form tp = sum min(p, g), fp = sum max(p - g, 0), fn = sum max(g - p, 0), which is the
+    L1 form (P + G - sum|p - g|) / 2 etc. rearranged (and sum p g, sum p (1 - g), sum (1 - p) g on hard labels);
+    g - p is taken as (1 - p) - (1 - g) so that nothing cancels near p = 1.
+    """
     p = _region_probs(r, mode, from_logits)
+    q = _region_complement(r, mode, from_logits)
     n, c, s = r.N, r.C, r.S
     tp = np.zeros((n, c))
-    P = np.zeros((n, c))
+    fp = np.zeros((n, c))
+    fn = np.zeros((n, c))
     G = np.zeros((n, c))
     for ni in range(n):
         for ci in range(c):
             if r.kind == "index":
                 m = r.valid[ni]
                 fg = (r.t[ni] == ci) & m
+                bg = (r.t[ni] != ci) & m
                 tp[ni, ci] = np.sum(p[ni, ci][fg])
-                P[ni, ci] = np.sum(p[ni, ci][m])
+                fp[ni, ci] = np.sum(p[ni, ci][bg])
+                fn[ni, ci] = np.sum(q[ni, ci][fg])
                 G[ni, ci] = float(np.sum(fg))
             else:
                 m = r.valid[ni, ci]
-                pv = p[ni, ci][m]
-                gv = r.g[ni, ci][m]
-                Pv = np.sum(pv)
-                Gv = np.sum(gv)
-                Dv = np.sum(np.abs(pv - gv))
-                P[ni, ci] = Pv
-                G[ni, ci] = Gv
-                tp[ni, ci] = (Pv + Gv - Dv) / 2.0
+                pv, qv, gv = p[ni, ci][m], q[ni, ci][m], r.g[ni, ci][m]
+                tp[ni, ci] = np.sum(np.minimum(pv, gv))
+                fp[ni, ci] = np.sum(np.maximum(pv - gv, 0.0))
+                fn[ni, ci] = np.sum(np.maximum(qv - (1.0 - gv), 0.0))
+                G[ni, ci] = np.sum(gv)
     if not per_image:
-        tp = tp.sum(axis=0, keepdims=True)
-        P = P.sum(axis=0, keepdims=True)
-        G = G.sum(axis=0, keepdims=True)
-    fp = P - tp
-    fn = G - tp
+        tp, fp, fn, G = (a.sum(axis=0, keepdims=True) for a in (tp, fp, fn, G))
     return tp, fp, fn, G
 
 
-def _safe_ratio(num, den):
-    """num / den, with 1 where den == 0."""
-    num = np.asarray(num, dtype=np.float64)
+def _ratio_loss(err, den, log_loss):
+    """1 - score written as err / den (err = den - num, so nothing cancels); -log(max(score, 1e-7)) with log_loss."""
+    err = np.asarray(err, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
-    out = np.ones(np.broadcast(num, den).shape)
+    l = np.zeros(np.broadcast(err, den).shape)
     nz = den != 0
-    out[nz] = (np.broadcast_to(num, out.shape)[nz]) / (np.broadcast_to(den, out.shape)[nz])
-    return out
-
-
-def _score_to_loss(score, log_loss):
+    l[nz] = np.broadcast_to(err, l.shape)[nz] / np.broadcast_to(den, l.shape)[nz]
     if log_loss:
-        return -np.log(np.maximum(score, 1e-7))
-    return 1.0 - score
+        return -np.log1p(-np.minimum(l, 1.0 - 1e-7))
+    return l
 
 
 def _class_list(classes, c):
@@ -407,16 +414,15 @@ def _region(
     tp, fp, fn, _ = _region_stats(r, mode, from_logits, per_image)
     s = float(smooth)
     if score_name == "dice":
-        score = _safe_ratio(2 * tp + s, 2 * tp + fp + fn + s)
+        l = _ratio_loss(fp + fn, 2 * tp + fp + fn + s, log_loss)
     elif score_name == "jaccard":
-        score = _safe_ratio(tp + s, tp + fp + fn + s)
+        l = _ratio_loss(fp + fn, tp + fp + fn + s, log_loss)
     elif score_name in ("tversky", "focal_tversky"):
-        score = _safe_ratio(tp + s, tp + alpha * fp + beta * fn + s)
+        l = _ratio_loss(alpha * fp + beta * fn, tp + alpha * fp + beta * fn + s, log_loss)
     else:
         raise AssertionError(score_name)
-    l = _score_to_loss(score, log_loss)
     if score_name == "focal_tversky":
-        l = np.maximum(l, _TINY_F32) ** float(gamma)
+        l = np.where(l > 0, np.maximum(l, _TINY_F32) ** float(gamma), 0.0)
     cls = _class_list(classes, r.C)
     w = np.ones(r.C) if weight is None else _class_vector(weight, r.C, "weight")
     wk = w[cls]
@@ -561,15 +567,12 @@ def generalized_dice(
     s = float(smooth)
     losses = np.zeros(rows)
     for ri in range(rows):
-        num = 0.0
+        err = 0.0
         den = 0.0
         for ci in cls:
-            num += rc[ri, ci] * tp[ri, ci]
+            err += rc[ri, ci] * (fp[ri, ci] + fn[ri, ci])
             den += rc[ri, ci] * (2 * tp[ri, ci] + fp[ri, ci] + fn[ri, ci])
-        num = 2 * num + s
-        den = den + s
-        score = 1.0 if den == 0 else num / den
-        losses[ri] = _score_to_loss(score, log_loss)
+        losses[ri] = _ratio_loss(err, den + s, log_loss)
     if reduction == "none":
         return losses if per_image else _scalar(losses[0])
     if reduction == "sum":
