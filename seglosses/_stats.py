@@ -8,7 +8,7 @@ For each image n and class c, over the valid elements only:
   ``tp = sum min(p, g)``, ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``; on hard labels these
   are ``sum p g``, ``sum p (1 - g)`` and ``sum (1 - p) g``.
 
-Each statistic is summed directly, with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' softmax mass, so
+Each statistic is summed directly, with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' summed softmax mass, so
 near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
 keeps no activation; the backward pass recomputes the probabilities block by block and applies the chain rule
 through the sigmoid or softmax Jacobian in one go, so the extra memory is the gradient buffer plus a few blocks.
@@ -51,8 +51,9 @@ def complement(x: torch.Tensor, p: torch.Tensor, act: str) -> torch.Tensor:
     """``1 - p`` without cancellation near p = 1."""
     if act == "sigmoid":
         return torch.sigmoid(-x)
-    if act == "softmax":
-        return -torch.expm1(torch.log_softmax(x, dim=1))
+    if act == "softmax":  # 1 - p_c is exact unless p_c > 1/2; for the largest p_c, sum the other classes
+        top = p.argmax(1, keepdim=True)
+        return (1 - p).scatter(1, top, p.scatter(1, top, 0.0).sum(1, keepdim=True))
     return 1 - p
 
 
