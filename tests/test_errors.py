@@ -1,0 +1,107 @@
+"""Bad arguments raise ValueError/TypeError naming the argument, with what was expected and what came."""
+
+import pytest
+import torch
+
+import seglosses as S
+from _losses import LOSSES, MODULES
+
+X = torch.zeros(2, 3, 4, 4)
+T = torch.zeros(2, 4, 4, dtype=torch.long)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_common_errors(name):
+    fn = LOSSES[name]
+    with pytest.raises(ValueError, match=r"`mode` must be one of .*got 'softmax'"):
+        fn(X, T, "softmax")
+    with pytest.raises(ValueError, match=r"`reduction` must be one of .*got 'avg'"):
+        fn(X, T, "multiclass", reduction="avg")
+    with pytest.raises(ValueError, match=r"`target` must have shape \(N, \*\) = \(2, 4, 4\).*got \(2, 1, 4, 4\)"):
+        fn(X, T.unsqueeze(1), "multiclass")
+    with pytest.raises(ValueError, match=r"C >= 2.*got C = 1"):
+        fn(X[:, :1], T, "multiclass")
+    with pytest.raises(ValueError, match=r"`target` must have shape \(N, C, \*\) = \(2, 3, 4, 4\).*multilabel"):
+        fn(X, T, "multilabel")
+    with pytest.raises(ValueError, match=r"`target` must have the shape of `logits`"):
+        fn(X[:, :1], T[:, :2], "binary")
+    with pytest.raises(ValueError, match=r"`weight` must have shape \(3,\).*got \(2,\)"):
+        fn(X, T, "multiclass", weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"`weight\[i\]` must be >= 0"):
+        fn(X, T, "multiclass", weight=[1.0, -2.0, 1.0])
+    with pytest.raises(TypeError, match=r"`logits` must be a floating-point tensor; got dtype torch.int64"):
+        fn(T.unsqueeze(1).expand(2, 3, 4, 4), T, "multiclass")
+    with pytest.raises(TypeError, match=r"`logits` must be a torch.Tensor; got list"):
+        fn([0.0], T, "multiclass")
+    with pytest.raises(TypeError, match=r"`target` of shape \(N, \*\).*integer class indices.*torch.float32"):
+        fn(X, T.float(), "multiclass")
+    with pytest.raises(TypeError, match=r"`ignore_index` must be an int or None; got float"):
+        fn(X, T, "multiclass", ignore_index=255.0)
+    with pytest.raises(ValueError, match=r"`ignore_index` needs class-index targets"):
+        fn(X, torch.softmax(X, 1), "multiclass", ignore_index=0)
+    if name != "focal":
+        with pytest.raises(ValueError, match=r"`classes` must hold indices in \[0, 3\); got 3"):
+            fn(X, T, "multiclass", classes=[0, 3])
+        with pytest.raises(TypeError, match=r"`per_image` must be a bool"):
+            fn(X, T, "multiclass", per_image="yes")
+
+
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"])
+def test_region_errors(name):
+    with pytest.raises(ValueError, match=r"`smooth` must be >= 0.0; got -1.0"):
+        LOSSES[name](X, T, "multiclass", smooth=-1)
+
+
+def test_loss_specific_errors():
+    with pytest.raises(ValueError, match=r"`alpha` must be <= 1.0; got 1.5"):
+        S.focal_loss(X, T.unsqueeze(1).expand(2, 3, 4, 4).float(), "multilabel", alpha=1.5)
+    with pytest.raises(ValueError, match=r"`alpha` must be >= 0.0; got -0.5"):
+        S.focal_loss(X, T, "multiclass", alpha=-0.5)
+    with pytest.raises(ValueError, match=r"`gamma` must be >= 0.0; got -2.0"):
+        S.focal_loss(X, T, "multiclass", gamma=-2)
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be <= 1.0; got 2.0"):
+        S.focal_loss(X, T, "multiclass", label_smoothing=2)
+    with pytest.raises(ValueError, match=r"`alpha` \+ `beta` must be > 0.*got 0.0 \+ 0.0"):
+        S.tversky_loss(X, T, "multiclass", alpha=0, beta=0)
+    with pytest.raises(ValueError, match=r"`beta` must be >= 0.0; got -1.0"):
+        S.focal_tversky_loss(X, T, "multiclass", beta=-1)
+    with pytest.raises(ValueError, match=r"`gamma` must be >= 0.0; got -1.0"):
+        S.focal_tversky_loss(X, T, "multiclass", gamma=-1)
+    with pytest.raises(ValueError, match=r"`weight_type` must be one of .*got 'cubic'"):
+        S.generalized_dice_loss(X, T, "multiclass", weight_type="cubic")
+    with pytest.raises(ValueError, match=r"`classes` must be None, 'present' or 'all'.*got 'some'"):
+        S.lovasz_loss(X, T, "multiclass", classes="some")
+    with pytest.raises(ValueError, match=r"`alpha` must have shape \(3,\)"):
+        S.focal_loss(X, T, "multiclass", alpha=[0.1, 0.2])
+    with pytest.raises(TypeError, match=r"`gamma` must be a number; got str"):
+        S.focal_loss(X, T, "multiclass", gamma="2")
+    with pytest.raises(ValueError, match=r"Invalid Value for arg 'reduction'"):
+        S.sigmoid_focal_loss(X, X, reduction="avg")
+    with pytest.raises(ValueError, match=r"`targets` must have the shape of `inputs`"):
+        S.sigmoid_focal_loss(X, X[0])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_rejects_bad_mode_at_construction(name):
+    with pytest.raises(ValueError, match=r"`mode` must be one of"):
+        MODULES[name]("sigmoid")
+
+
+def test_validate():
+    x = torch.zeros(2, 3, 4)
+    S.validate(x, torch.tensor([[0, 1, 2, 255]] * 2), "multiclass", ignore_index=255)  # fine
+    with pytest.raises(ValueError, match=r"class indices outside \[0, 3\) \(ignore_index=None\): 2 of 8 pixels, e.g. 255"):
+        S.validate(x, torch.tensor([[0, 1, 2, 255]] * 2), "multiclass")
+    with pytest.raises(ValueError, match=r"class indices outside \[0, 3\).*e.g. -1"):
+        S.validate(x, torch.tensor([[0, 1, 2, -1]] * 2), "multiclass", ignore_index=255)
+    bad = x.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"`logits` holds 1 non-finite values"):
+        S.validate(bad, torch.zeros(2, 4, dtype=torch.long), "multiclass")
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\] with from_logits=False.*e.g. 1.5"):
+        S.validate(torch.full((2, 1, 4), 1.5), torch.zeros(2, 1, 4), "binary", from_logits=False)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\] \(or ignore_index=None\).*e.g. 2.0"):
+        S.validate(torch.zeros(2, 1, 4), torch.full((2, 1, 4), 2.0), "binary")
+    S.validate(torch.zeros(2, 1, 4), torch.full((2, 1, 4), 255.0), "binary", ignore_index=255)
+    with pytest.raises(ValueError, match=r"must sum to 1 over the class axis: 8 pixels"):
+        S.validate(x, torch.full((2, 3, 4), 0.5), "multiclass")

@@ -1,0 +1,61 @@
+"""Lovasz losses equal the authors' reference implementation (tests/reference_lovasz.py), values and gradients."""
+
+import pytest
+import torch
+
+import reference_lovasz as ref
+import seglosses as S
+
+
+def _case(seed, n=3, c=4, h=5, w=6, ignore=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=g) * 2
+    t = torch.randint(0, c, (n, h, w), generator=g)
+    t[1] = t[1].clamp(max=1)  # image 1 has only classes 0 and 1: "present" matters per image
+    if ignore:
+        t[torch.rand(t.shape, generator=g) < 0.25] = 255
+    return x, t
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+@pytest.mark.parametrize("classes", ["present", "all", [3, 1]])
+def test_lovasz_softmax_equals_reference(seed, per_image, ignore, classes):
+    x, t = _case(seed, ignore=ignore)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = S.lovasz_loss(xa, t, "multiclass", per_image=per_image, classes=classes,
+                         ignore_index=255 if ignore else None)
+    theirs = ref.lovasz_softmax(torch.softmax(xb, 1), t, classes=classes, per_image=per_image,
+                                ignore=255 if ignore else None)
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_lovasz_hinge_equals_reference(seed, per_image, ignore):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 1, 5, 6, generator=g) * 2
+    y = (torch.rand(3, 1, 5, 6, generator=g) > 0.6).float()
+    y[2] = 0  # an image without foreground
+    if ignore:
+        y[torch.rand(y.shape, generator=g) < 0.25] = 255
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = S.lovasz_loss(xa, y, "binary", per_image=per_image, ignore_index=255 if ignore else None)
+    theirs = ref.lovasz_hinge(xb.squeeze(1), y.squeeze(1), per_image=per_image, ignore=255 if ignore else None)
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_lovasz_multilabel_is_mean_of_per_class_hinge():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 3, 4, 5, generator=g)
+    y = (torch.rand(2, 3, 4, 5, generator=g) > 0.5).float()
+    per_class = [ref.lovasz_hinge(x[:, c].contiguous(), y[:, c].contiguous(), per_image=False) for c in range(3)]
+    torch.testing.assert_close(S.lovasz_loss(x, y, "multilabel"), torch.stack(per_class).mean())
