@@ -603,13 +603,6 @@ def run_once(fn: LossFn, base: torch.Tensor, device: torch.device) -> float:
     return t1 - t0
 
 
-def time_impl(fn: LossFn, base: torch.Tensor, device: torch.device, repeats: int) -> tuple[float, list[float]]:
-    for _ in range(WARMUP):
-        run_once(fn, base, device)
-    times = [run_once(fn, base, device) * 1e3 for _ in range(repeats)]
-    return statistics.median(times), times
-
-
 def _proc_status_kib(key: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -728,8 +721,14 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-12)
 
 
-def run_case(case: Case, inp: Inputs, args, device: torch.device, log, pending: list) -> list[dict]:
-    """Value check and timing of every implementation of a case; timed rows are appended to ``pending``."""
+def run_case(
+    case: Case, inp: Inputs, args, device: torch.device, log, pending: list, floor: Optional[Impl] = None
+) -> list[dict]:
+    """Value check and timing of every implementation of a case; timed rows are appended to ``pending``.
+
+    ``floor``: timed in the same rounds as the case's implementations (not reported as a row of the case), so that
+    the ratio to the floor compares runs made at the same time.
+    """
     rows: list[dict] = []
     for s in case.skipped:
         log(f"  skip  [{case.name}] {s}")
@@ -750,6 +749,7 @@ def run_case(case: Case, inp: Inputs, args, device: torch.device, log, pending: 
                 ref_cache[key] = exc
         return ref_cache[key]
 
+    timed: list = []
     for impl in case.impls:
         row: dict[str, Any] = {
             "case": case.name,
@@ -808,18 +808,50 @@ def run_case(case: Case, inp: Inputs, args, device: torch.device, log, pending: 
                 else:
                     log(f"  check [{case.name}] {impl.name}: {value:.6g} (the reference)")
 
-        # time
+        timed.append((impl, row, fn))
+
+    floor_row: dict[str, Any] = {"impl": "floor (same rounds)", "kind": "floor-companion"}
+    if floor is not None and timed:
         try:
-            med, times = time_impl(fn, inp.logits, device, args.repeats)
-            row.update(ms=med, times_ms=times)
+            timed.append((floor, floor_row, floor.make(inp)))
+        except Exception as exc:
+            log(f"  ERROR [{case.name}] floor companion: {_short_err(exc)}")
+
+    # Time: warm-up of each implementation, then the timed runs interleaved (one run of each implementation per
+    # round), so that a transient disturbance (another process, frequency changes) is spread over the whole group
+    # instead of falling on one implementation.
+    for impl, row, fn in timed:
+        try:
+            for _ in range(WARMUP):
+                run_once(fn, inp.logits, device)
+            row["times_ms"] = []
         except Exception as exc:
             row.update(status="error", error=_short_err(exc))
             log(f"  ERROR [{case.name}] {impl.name} (forward+backward): {_short_err(exc)}")
+    timed = [t for t in timed if t[1].get("status") != "error"]
+    for _ in range(args.repeats):
+        for impl, row, fn in timed:
+            if row.get("status") == "error":
+                continue
+            try:
+                row["times_ms"].append(run_once(fn, inp.logits, device) * 1e3)
+            except Exception as exc:
+                row.update(status="error", error=_short_err(exc))
+                log(f"  ERROR [{case.name}] {impl.name} (forward+backward): {_short_err(exc)}")
+    floor_ms = statistics.median(floor_row["times_ms"]) if floor_row.get("times_ms") else None
+    for impl, row, fn in timed:
+        if row.get("status") == "error":
+            row.pop("times_ms", None)
             continue
-
-        del fn
+        if row is floor_row:
+            continue
+        if floor_ms is not None:
+            row["floor_ms_same_rounds"] = floor_ms
+        times = row["times_ms"]
+        row["ms"] = statistics.median(times)
+        row["min_ms"] = min(times)
         pending.append((case, impl, row))
-        log(f"  time  [{case.name}] {impl.name}: {row['ms']:.3f} ms (min {min(times):.3f})")
+        log(f"  time  [{case.name}] {impl.name}: {row['ms']:.3f} ms (min {row['min_ms']:.3f})")
     return rows
 
 
@@ -859,7 +891,8 @@ def finish_rows(rows: list[dict], logits_mib: float) -> None:
             ms = r.get("ms")
             r["x_fastest_peer"] = ms / fastest if ms and fastest and r["kind"] != "floor" else None
             r["fastest_peer_approx"] = approx
-            r["x_floor"] = ms / floor_ms if ms and floor_ms else None
+            floor_ref = r.get("floor_ms_same_rounds") or floor_ms
+            r["x_floor"] = ms / floor_ref if ms and floor_ref else None
             mib = r.get("extra_mib")
             r["x_logits_mib"] = mib / logits_mib if mib is not None else None
 
@@ -927,7 +960,8 @@ def setting_header(setting: str, shape, device: torch.device, args, logits_mib: 
 
 LEGEND = (
     "ms: median forward+backward. x fastest peer: ms / fastest peer whose value agrees with ours "
-    "(~: no peer agreed, fastest of all peers). x floor: ms / the floor (BCE-with-logits or cross_entropy). "
+    "(~: no peer agreed, fastest of all peers). x floor: ms / the floor (BCE-with-logits or cross_entropy) timed in "
+    "the same interleaved rounds. "
     "extra MiB: peak memory of one forward+backward above the inputs (logits' gradient included); "
     "MiB / logits MiB: that divided by the logits' size. check: rel. difference of the loss value to ours "
     f"(ok < {RTOL:g}; 'differs' = a different definition, see notes)."
@@ -1025,10 +1059,11 @@ def main(argv=None) -> int:
         log("\n" + "=" * len(header) + "\n" + header + "\n" + "=" * len(header))
         rows: list[dict] = []
         pending: list = []
-        for case in [floor_case(setting)] + cases:
+        fcase = floor_case(setting)
+        for case in [fcase] + cases:
             log(f"[{case.name}]")
             try:
-                rows += run_case(case, inp, args, device, log, pending)
+                rows += run_case(case, inp, args, device, log, pending, None if case is fcase else fcase.impls[0])
             except Exception:  # a bug here must not lose the other settings
                 all_ok = False
                 log(f"  ERROR [{case.name}] case failed:\n{traceback.format_exc()}")
