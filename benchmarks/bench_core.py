@@ -73,6 +73,7 @@ SIGNAL = 1.5  # how far the logits lean towards the target
 SEED = 0
 WARMUP = 2
 MEM_TAG = "MEMRESULT "
+MMAP_THRESHOLD = 1 << 17  # bytes; glibc's initial value, made fixed in the memory workers
 
 PEER_MODULES = {
     "smp": "segmentation_models_pytorch",
@@ -611,6 +612,16 @@ def _proc_status_kib(key: str) -> int:
     raise RuntimeError(f"{key} not in /proc/self/status")
 
 
+def _malloc_trim() -> bool:
+    """Give the memory freed so far back to the OS (glibc), so that reusing it later shows in the RSS."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0)) or True
+    except Exception:
+        return False
+
+
 def _reset_hwm() -> bool:
     """Reset the peak RSS to the current RSS (Linux >= 4.0); False where it is not allowed."""
     try:
@@ -642,6 +653,7 @@ def mem_worker(spec: dict) -> None:
     fn = impl.make(inp)
     x = inp.logits.detach().clone().requires_grad_(True)
     gc.collect()
+    trimmed = _malloc_trim()
     reset = _reset_hwm()
     rss0 = _proc_status_kib("VmRSS")
     hwm0 = _proc_status_kib("VmHWM")
@@ -651,6 +663,8 @@ def mem_worker(spec: dict) -> None:
     result = {
         "extra_mib": (hwm1 - hwm0) / 1024.0,
         "hwm_reset": reset,
+        "malloc_trim": trimmed,
+        "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
         "rss_before_mib": rss0 / 1024.0,
         "hwm_before_mib": hwm0 / 1024.0,
         "hwm_after_mib": hwm1 / 1024.0,
@@ -662,8 +676,13 @@ def mem_worker(spec: dict) -> None:
 def measure_memory_cpu(setting: str, case: Case, impl: Impl, shape, threads: int) -> tuple[Optional[float], str]:
     spec = {"setting": setting, "case": case.loss, "impl": impl.name, "shape": list(shape), "threads": threads}
     cmd = [sys.executable, os.path.abspath(__file__), "--_mem-worker", json.dumps(spec)]
+    env = os.environ.copy()
+    # glibc: a fixed mmap threshold (it also turns off the dynamic one) maps every large buffer afresh and unmaps it
+    # when freed, so the peak RSS follows the peak of the live buffers instead of depending on which freed heap
+    # memory happens to be reused.
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=os.environ.copy())
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     except subprocess.TimeoutExpired:
         return None, "memory worker timed out"
     for line in proc.stdout.splitlines():
@@ -1020,7 +1039,12 @@ def main(argv=None) -> int:
         "peers": {name: (Peers.version(name) if peers.available(name) else None) for name in PEER_MODULES},
         "memory_method": None
         if args.skip_memory
-        else ("cuda max_memory_allocated" if device.type == "cuda" else "VmHWM delta in a fresh subprocess"),
+        else (
+            "cuda max_memory_allocated - memory_allocated before"
+            if device.type == "cuda"
+            else "VmHWM delta in a fresh subprocess (malloc_trim + clear_refs reset before; "
+            f"MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', MMAP_THRESHOLD)})"
+        ),
     }
     log(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, repeats {args.repeats}"
         + (" (quick)" if args.quick else ""))

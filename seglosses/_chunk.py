@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-#: Elements per block on the CPU (1 MiB of float32) and on accelerators (kernel launches cost more there).
-CPU_BLOCK = 1 << 18
+#: Elements per block on the CPU (256 KiB of float32) and on accelerators (kernel launches cost more there).
+CPU_BLOCK = 1 << 16
 DEVICE_BLOCK = 1 << 24
 
 

@@ -45,99 +45,114 @@ def _softmax_terms(logp, gamma):
     return m * nlp, -m * (1 + gamma * r)
 
 
+def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
+    """One blocked pass: the loss map (or its sum), the normaliser of the mean, and the gradient (or None)."""
+    # x: (N, C, S); alpha: float, (C,) or None; base: per-class weight (C,) or None.
+    # softmax=False: sigmoid focal, dense target (N, C, S). softmax=True: target (N, S) class indices or
+    # (N, C, S) probabilities; the class coefficient is weight * alpha, the mean's normaliser uses weight only.
+    n, c, s = x.shape
+    dt = compute_dtype(x)
+    if softmax:
+        cvec = None if alpha is None else torch.as_tensor(alpha, dtype=dt, device=x.device).expand(c)
+        if base is not None:
+            cvec = base.to(dt) if cvec is None else cvec * base.to(dt)
+    grad = torch.empty_like(x) if need_grad else None
+    out_shape = (n, c, s) if not softmax else (n, s)
+    out = torch.zeros((), dtype=dt, device=x.device) if reduce else torch.empty(out_shape, dtype=dt,
+                                                                                device=x.device)
+    norm = torch.zeros((), dtype=dt, device=x.device)
+    for n0, n1, s0, s1 in blocks(x):
+        xb = x[n0:n1, :, s0:s1].to(dt)
+        if not softmax:
+            y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+            if smoothing:
+                y = y * (1 - smoothing) + smoothing / 2
+            loss, g = _sigmoid_terms(xb, y, gamma, need_grad)
+            coef = None
+            if alpha is not None:
+                a = alpha if not isinstance(alpha, torch.Tensor) else alpha.to(dt).view(1, c, 1)
+                coef = y * (2 * a - 1) + (1 - a)  # alpha y + (1 - alpha)(1 - y)
+            if base is not None:
+                coef = base.to(dt).view(1, c, 1) if coef is None else coef * base.to(dt).view(1, c, 1)
+            if v is not None:
+                coef = v.to(dt) if coef is None else coef * v
+                norm += v.sum()
+            else:
+                norm += loss.numel()
+            if coef is not None:
+                loss = loss * coef
+                g = None if g is None else g * coef
+        else:
+            logp = torch.log_softmax(xb, dim=1)
+            if index and not smoothing:
+                t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
+                coef = None if cvec is None else cvec[t]
+                nw = None if base is None else base.to(dt)[t]
+                if v is not None:
+                    coef = v.to(dt) if coef is None else coef * v
+                    nw = v.to(dt) if nw is None else nw * v
+                norm += nw.sum() if nw is not None else t.numel()
+                if coef is not None:
+                    f, h = f * coef, h * coef
+                loss = f
+                if need_grad:  # d/dx_j = h_t ([j == t] - p_j)
+                    g = torch.exp(logp).mul_(-h.unsqueeze(1))
+                    g.scatter_add_(1, t.unsqueeze(1), h.unsqueeze(1))
+            else:
+                bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
+                if index:
+                    t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                    vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
+                    coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
+                    coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
+                    norm += vf.sum() if base is None else (base.to(dt)[t] * vf).sum()
+                else:
+                    y = target[n0:n1, :, s0:s1].to(dt)
+                    coef = (y * (1 - smoothing) + smoothing / c) * bvec.view(1, c, 1)
+                    norm += y.shape[0] * y.shape[2]
+                f, h = _softmax_terms(logp, gamma)
+                loss = (coef * f).sum(1)
+                if need_grad:
+                    h = h * coef
+                    g = h - torch.exp(logp) * h.sum(1, keepdim=True)
+        if reduce:
+            out += loss.sum()
+        else:
+            out[n0:n1, ..., s0:s1] = loss
+        if need_grad:
+            grad[n0:n1, :, s0:s1] = g
+    return out, norm, grad
+
+
 class _Focal(torch.autograd.Function):
-    """Focal loss map (or its sum) and the normaliser of its mean; saves only the gradient buffer."""
+    """Focal loss map (or its sum) and the normaliser of its mean.
+
+    The forward pass computes the gradient too and keeps that one buffer (apex's design); the first backward
+    scales it in place and hands it over, so loss + gradient cost one buffer the size of the logits. A second
+    backward through the same graph (``retain_graph=True``) recomputes it from the saved inputs.
+    """
 
     @staticmethod
     def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
-        # x: (N, C, S); alpha: float, (C,) or None; base: per-class weight (C,) or None.
-        # softmax=False: sigmoid focal, dense target (N, C, S). softmax=True: target (N, S) class indices or
-        # (N, C, S) probabilities; the class coefficient is weight * alpha, the mean's normaliser uses weight only.
-        n, c, s = x.shape
-        dt = compute_dtype(x)
-        if softmax:
-            cvec = None if alpha is None else torch.as_tensor(alpha, dtype=dt, device=x.device).expand(c)
-            if base is not None:
-                cvec = base.to(dt) if cvec is None else cvec * base.to(dt)
-        need_grad = ctx.needs_input_grad[0]
-        grad = torch.empty_like(x) if need_grad else None
-        out_shape = (n, c, s) if not softmax else (n, s)
-        out = torch.zeros((), dtype=dt, device=x.device) if reduce else torch.empty(out_shape, dtype=dt,
-                                                                                    device=x.device)
-        norm = torch.zeros((), dtype=dt, device=x.device)
-        for n0, n1, s0, s1 in blocks(x):
-            xb = x[n0:n1, :, s0:s1].to(dt)
-            if not softmax:
-                y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                if smoothing:
-                    y = y * (1 - smoothing) + smoothing / 2
-                loss, g = _sigmoid_terms(xb, y, gamma, need_grad)
-                coef = None
-                if alpha is not None:
-                    a = alpha if not isinstance(alpha, torch.Tensor) else alpha.to(dt).view(1, c, 1)
-                    coef = y * (2 * a - 1) + (1 - a)  # alpha y + (1 - alpha)(1 - y)
-                if base is not None:
-                    coef = base.to(dt).view(1, c, 1) if coef is None else coef * base.to(dt).view(1, c, 1)
-                if v is not None:
-                    coef = v.to(dt) if coef is None else coef * v
-                    norm += v.sum()
-                else:
-                    norm += loss.numel()
-                if coef is not None:
-                    loss = loss * coef
-                    g = None if g is None else g * coef
-            else:
-                logp = torch.log_softmax(xb, dim=1)
-                if index and not smoothing:
-                    t, v = index_block(target[n0:n1, s0:s1], ignore_index)
-                    f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
-                    coef = None if cvec is None else cvec[t]
-                    nw = None if base is None else base.to(dt)[t]
-                    if v is not None:
-                        coef = v.to(dt) if coef is None else coef * v
-                        nw = v.to(dt) if nw is None else nw * v
-                    norm += nw.sum() if nw is not None else t.numel()
-                    if coef is not None:
-                        f, h = f * coef, h * coef
-                    loss = f
-                    if need_grad:  # d/dx_j = h_t ([j == t] - p_j)
-                        g = torch.exp(logp).mul_(-h.unsqueeze(1))
-                        g.scatter_add_(1, t.unsqueeze(1), h.unsqueeze(1))
-                else:
-                    bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
-                    if index:
-                        t, v = index_block(target[n0:n1, s0:s1], ignore_index)
-                        vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
-                        coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
-                        coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
-                        norm += vf.sum() if base is None else (base.to(dt)[t] * vf).sum()
-                    else:
-                        y = target[n0:n1, :, s0:s1].to(dt)
-                        coef = (y * (1 - smoothing) + smoothing / c) * bvec.view(1, c, 1)
-                        norm += y.shape[0] * y.shape[2]
-                    f, h = _softmax_terms(logp, gamma)
-                    loss = (coef * f).sum(1)
-                    if need_grad:
-                        h = h * coef
-                        g = h - torch.exp(logp) * h.sum(1, keepdim=True)
-            if reduce:
-                out += loss.sum()
-            else:
-                out[n0:n1, ..., s0:s1] = loss
-            if need_grad:
-                grad[n0:n1, :, s0:s1] = g
-        ctx.save_for_backward(grad)
-        ctx.softmax, ctx.reduce = softmax, reduce
+        args = (softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce)
+        out, norm, grad = _focal_pass(x, target, *args, need_grad=ctx.needs_input_grad[0])
+        ctx.save_for_backward(x, target)
+        ctx.args, ctx.grad = args, grad
         ctx.mark_non_differentiable(norm)
         return out, norm
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, _g_norm):
-        (grad,) = ctx.saved_tensors
-        if not ctx.reduce and ctx.softmax:
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            x, target = ctx.saved_tensors
+            grad = _focal_pass(x, target, *ctx.args, need_grad=True)[2]
+        softmax, reduce = ctx.args[0], ctx.args[-1]
+        if not reduce and softmax:
             g_out = g_out.unsqueeze(1)
-        return (grad * g_out).to(grad.dtype), None, None, None, None, None, None, None, None, None
+        return grad.mul_(g_out), None, None, None, None, None, None, None, None, None
 
 
 def _reduce(out, norm, reduction, shape):
@@ -253,7 +268,7 @@ def sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2, r
         >>> import torch, seglosses
         >>> x, y = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])
         >>> seglosses.sigmoid_focal_loss(x, y, reduction="sum").round(decimals=5)
-        tensor(0.0080)
+        tensor(0.0174)
 
     References:
         Lin et al. 2017, arXiv 1708.02002; torchvision.ops.sigmoid_focal_loss.

@@ -152,3 +152,15 @@ def test_classes_selects_and_weights_average():
     torch.testing.assert_close(S.dice_loss(x, t, "multiclass", classes=[1, 2]), per_class[1:].mean())
     w = torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64)
     torch.testing.assert_close(S.dice_loss(x, t, "multiclass", weight=w), (per_class * w).sum() / w.sum())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_focal_backward_twice_with_retain_graph(mode):
+    # The first backward hands over the forward's gradient buffer; a second one must recompute, not reuse it.
+    x, t = _case(mode)
+    x.requires_grad_(True)
+    loss = S.focal_loss(x, t, mode, ignore_index=255)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(x.grad, 2 * first)
