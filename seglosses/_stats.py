@@ -51,9 +51,10 @@ def complement(x: torch.Tensor, p: torch.Tensor, act: str) -> torch.Tensor:
     """``1 - p`` without cancellation near p = 1."""
     if act == "sigmoid":
         return torch.sigmoid(-x)
-    if act == "softmax":  # 1 - p_c is exact unless p_c > 1/2; for the largest p_c, sum the other classes
-        top = p.argmax(1, keepdim=True)
-        return (1 - p).scatter(1, top, p.scatter(1, top, 0.0).sum(1, keepdim=True))
+    if act == "softmax":  # 1 - p_c is exact unless p_c > 1/2 (one class at most): there, sum the other classes
+        big = p > 0.5
+        rest = torch.where(big, torch.zeros_like(p), p).sum(1, keepdim=True)
+        return torch.where(big, rest, 1 - p)
     return 1 - p
 
 
@@ -68,18 +69,20 @@ class _RegionStats(torch.autograd.Function):
         for n0, n1, s0, s1 in blocks(x):
             xb = x[n0:n1, :, s0:s1].to(dt)
             p = activate(xb, act)
-            q = complement(xb, p, act)
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
                 ti = t.unsqueeze(1)
                 ones = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
-                tp[n0:n1].scatter_add_(1, t, p.gather(1, ti).squeeze(1) * ones)
-                fn[n0:n1].scatter_add_(1, t, q.gather(1, ti).squeeze(1) * ones)
-                sg[n0:n1].scatter_add_(1, t, ones)
                 off = p.scatter(1, ti, 0.0)  # p where t != c
+                tp[n0:n1].scatter_add_(1, t, p.gather(1, ti).squeeze(1) * ones)
+                # 1 - p_t summed as the other classes' mass (softmax) or taken from sigmoid(-x): no cancellation
+                miss = off.sum(1) if act == "softmax" else complement(xb, p, act).gather(1, ti).squeeze(1)
+                fn[n0:n1].scatter_add_(1, t, miss * ones)
+                sg[n0:n1].scatter_add_(1, t, ones)
                 fp[n0:n1] += (off.sum(-1) if v is None else torch.bmm(off, ones.unsqueeze(-1)).squeeze(-1))
             else:
                 g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+                q = complement(xb, p, act)
                 parts = (torch.minimum(p, g), (p - g).clamp_min_(0), (q - (1 - g)).clamp_min_(0), g)
                 for acc, part in zip((tp, fp, fn, sg), parts):
                     acc[n0:n1] += (part if v is None else part * v).sum(-1)
