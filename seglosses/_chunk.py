@@ -12,7 +12,7 @@ import torch
 
 #: Elements per block on the CPU (256 KiB of float32) and on accelerators (kernel launches cost more there).
 CPU_BLOCK = 1 << 16
-DEVICE_BLOCK = 1 << 24
+DEVICE_BLOCK = 1 << 20
 
 
 def blocks(x: torch.Tensor):
