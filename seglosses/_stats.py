@@ -5,10 +5,10 @@ For each image n and class c, over the valid elements only:
 * class-index targets t: ``tp = sum p_c [t == c]``, ``fp = sum p_c [t != c]``, ``fn = sum (1 - p_c) [t == c]``;
 * dense targets g (binary, multilabel, multiclass probabilities), the L1 form of Wang & Blaschko (2023),
   ``tp = (P + G - sum |p - g|) / 2``, ``fp = P - tp``, ``fn = G - tp``, summed in its direct form
-  ``tp = sum min(p, g)``, ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``; on hard labels these
-  are ``sum p g``, ``sum p (1 - g)`` and ``sum (1 - p) g``.
+  ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``, ``tp = P - fp``; on hard labels these
+  are ``sum p (1 - g)``, ``sum (1 - p) g`` and ``sum p g``.
 
-Each statistic is summed directly, with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' summed softmax mass, so
+fp and fn are summed directly (tp only enters a loss's denominator), with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' summed softmax mass, so
 near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
 keeps no activation; the backward pass recomputes the probabilities block by block and applies the chain rule
 through the sigmoid or softmax Jacobian in one go, so the extra memory is the gradient buffer plus a few blocks.
@@ -82,10 +82,18 @@ class _RegionStats(torch.autograd.Function):
                 fp[n0:n1] += (off.sum(-1) if v is None else torch.bmm(off, ones.unsqueeze(-1)).squeeze(-1))
             else:
                 g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                q = complement(xb, p, act)
-                parts = (torch.minimum(p, g), (p - g).clamp_min_(0), (q - (1 - g)).clamp_min_(0), g)
-                for acc, part in zip((tp, fp, fn, sg), parts):
-                    acc[n0:n1] += (part if v is None else part * v).sum(-1)
+                if v is not None:
+                    p = p * v  # ignored elements: p = g = 0 adds nothing to any sum below
+                over = (p - g).clamp_min_(0)
+                # tp = P - fp: an error of eps * P there only moves the denominator, never err = fp + fn
+                under = (complement(xb, p, act) - (1 - g)).clamp_min_(0)  # g - p without cancellation near 1
+                if v is not None:
+                    under = under * v
+                p_sum, f_pos = p.sum(-1), over.sum(-1)
+                tp[n0:n1] += p_sum - f_pos
+                fp[n0:n1] += f_pos
+                fn[n0:n1] += under.sum(-1)
+                sg[n0:n1] += g.sum(-1)
         ctx.save_for_backward(x, target)
         ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
         ctx.mark_non_differentiable(sg)
