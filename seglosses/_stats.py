@@ -8,8 +8,8 @@ For each image n and class c, over the valid elements only:
   ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``, ``tp = P - fp``; on hard labels these
   are ``sum p (1 - g)``, ``sum (1 - p) g`` and ``sum p g``.
 
-fp and fn are summed directly (tp only enters a loss's denominator), with ``1 - p`` taken as ``sigmoid(-x)`` or the other classes' summed softmax mass, so
-near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
+fp and fn are summed directly (tp only enters a loss's denominator), with ``1 - p`` taken as ``sigmoid(-x)`` or
+the other classes' summed softmax mass, so near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
 keeps no activation; the backward pass recomputes the probabilities block by block and applies the chain rule
 through the sigmoid or softmax Jacobian in one go, so the extra memory is the gradient buffer plus a few blocks.
 """
