@@ -342,7 +342,7 @@ def _region_stats(r, mode, from_logits, per_image):
     """
     p = _region_probs(r, mode, from_logits)
     q = _region_complement(r, mode, from_logits)
-    n, c, s = r.N, r.C, r.S
+    n, c = r.N, r.C
     tp = np.zeros((n, c))
     fp = np.zeros((n, c))
     fn = np.zeros((n, c))

@@ -7,22 +7,11 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import LOSSES, MODES, MODULES
+from _losses import LOSSES, MODES, MODULES, torch_case
 
 
 def _case(mode, seed=0, n=2, c=3, hw=(5, 6), ignore=True):
-    g = torch.Generator().manual_seed(seed)
-    c = 1 if mode == "binary" else c
-    x = torch.randn(n, c, *hw, generator=g, dtype=torch.float64) * 2
-    if mode == "multiclass":
-        t = torch.randint(0, c, (n, *hw), generator=g)
-        if ignore:
-            t[torch.rand(t.shape, generator=g) < 0.3] = 255
-    else:
-        t = (torch.rand(n, c, *hw, generator=g) > 0.5).double()
-        if ignore:
-            t[torch.rand(t.shape, generator=g) < 0.3] = 255
-    return x, t
+    return torch_case(mode, n=n, c=c, hw=hw, seed=seed, ignore=ignore)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

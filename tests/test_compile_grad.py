@@ -4,20 +4,11 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import LOSSES, MODES, MODULES
+from _losses import LOSSES, MODES, torch_case
 
 
 def _case(mode, dtype=torch.float64, seed=0, hw=(3, 4)):
-    g = torch.Generator().manual_seed(seed)
-    c = 1 if mode == "binary" else 3
-    x = torch.randn(2, c, *hw, generator=g, dtype=dtype)
-    if mode == "multiclass":
-        t = torch.randint(0, c, (2, *hw), generator=g)
-        t[0, 0, 0] = 255
-    else:
-        t = (torch.rand(2, c, *hw, generator=g) > 0.5).to(dtype)
-        t[0, 0, 0, 0] = 255
-    return x, t
+    return torch_case(mode, hw=hw, seed=seed, dtype=dtype, scale=1.0)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

@@ -50,7 +50,7 @@ _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard
 
 def _params():
     for name in _OURS:
-        for i, (kind, mode, shape) in enumerate(CASES):
+        for kind, mode, shape in CASES:
             for j, opts in enumerate(_options(name, mode, shape[1])):
                 yield pytest.param(name, kind, mode, shape, opts, id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
 
