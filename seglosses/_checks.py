@@ -184,6 +184,8 @@ def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction:
         return losses
     if reduction == "sum":
         return losses.sum()
+    if weight is None:
+        return losses.mean() if losses.numel() else losses.sum()
     k = losses.shape[-1]
     rows = losses.numel() // max(k, 1)
     denom = (weight.sum() if weight is not None else torch.tensor(float(k), device=losses.device)) * rows

@@ -11,14 +11,20 @@ from __future__ import annotations
 import torch
 
 #: Elements per block on the CPU (256 KiB of float32) and on accelerators (kernel launches cost more there).
-CPU_BLOCK = 1 << 16
+CPU_BLOCK = 1 << 20
 DEVICE_BLOCK = 1 << 20
 
 
-def blocks(x: torch.Tensor):
-    """Yield ``(n0, n1, s0, s1)`` so that ``x[n0:n1, :, s0:s1]`` tile an ``(N, C, S)`` tensor."""
+def blocks(x: torch.Tensor, scale: float = 1):
+    """Yield ``(n0, n1, s0, s1)`` so that ``x[n0:n1, :, s0:s1]`` tile an ``(N, C, S)`` tensor.
+
+    ``scale`` multiplies the block size: > 1 for passes whose temporaries are per pixel (a fraction of a block),
+    < 1 for long elementwise chains, which run faster on the CPU when a block and its temporaries stay in cache
+    (accelerators keep at least their default size).
+    """
     n, c, s = x.shape
-    target = CPU_BLOCK if x.device.type == "cpu" else DEVICE_BLOCK
+    cpu = x.device.type == "cpu"
+    target = max(int((CPU_BLOCK if cpu else DEVICE_BLOCK) * (scale if cpu else max(scale, 1))), 1)
     if torch.compiler.is_compiling() or n * c * s <= target or n == 0 or s == 0:
         yield 0, n, 0, s
         return

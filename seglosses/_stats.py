@@ -1,17 +1,20 @@
-"""Per-class statistics (tp, fp, fn) of the region losses: one fused pass, one-hot-free, soft-label (L1) form.
+"""Per-class sums behind the region losses: blocked, one-hot-free, soft-label (L1) form, few passes.
 
-For each image n and class c, over the valid elements only:
+For each image n and class c, over the valid elements only, one forward pass computes
 
-* class-index targets t: ``tp = sum p_c [t == c]``, ``fp = sum p_c [t != c]``, ``fn = sum (1 - p_c) [t == c]``;
-* dense targets g (binary, multilabel, multiclass probabilities), the L1 form of Wang & Blaschko (2023),
-  ``tp = (P + G - sum |p - g|) / 2``, ``fp = P - tp``, ``fn = G - tp``, summed in its direct form
-  ``fp = sum max(p - g, 0)``, ``fn = sum max((1 - p) - (1 - g), 0)``, ``tp = P - fp``; on hard labels these
-  are ``sum p (1 - g)``, ``sum (1 - p) g`` and ``sum p g``.
+* class-index targets t: ``P = sum p_c``, ``T = sum p_c [t == c]`` and ``G = sum [t == c]``; then
+  ``tp = T``, ``fp = P - T``, ``fn = G - T``;
+* dense targets g (binary, multilabel, multiclass probabilities): ``P = sum p``, ``G = sum g`` and
+  ``D = sum |p - g|``; then the L1 form of Wang & Blaschko (2023) ``tp = (P + G - D) / 2``, ``fp = (P - G + D) / 2``,
+  ``fn = (G - P + D) / 2`` (``sum p g``, ``sum p (1 - g)``, ``sum (1 - p) g`` on hard labels).
 
-fp and fn are summed directly (tp only enters a loss's denominator), with ``1 - p`` taken as ``sigmoid(-x)`` or
-the other classes' summed softmax mass, so near-perfect predictions keep full relative precision in fp and fn (``P - tp`` would cancel). The forward pass
-keeps no activation; the backward pass recomputes the probabilities block by block and applies the chain rule
-through the sigmoid or softmax Jacobian in one go, so the extra memory is the gradient buffer plus a few blocks.
+Every loss is then written as ``err / den`` with ``err = fp + fn`` (= D) or ``alpha fp + beta fn``, so the error of
+a loss is a few float32 roundings of its terms, never a difference of two near-equal scores.
+
+The probabilities of the forward pass are kept for the backward pass when they cost no more than the input (float32
+and float64 input; half-precision input recomputes them block by block), and the backward pass applies
+``dL/dp`` (one value per class on each side of the target) through the sigmoid or softmax Jacobian in three or four
+elementwise passes. Extra memory: the probabilities, the gradient and one block of temporaries.
 """
 
 from __future__ import annotations
@@ -39,6 +42,24 @@ def dense_block(g: torch.Tensor, ignore_index, dtype):
     return torch.where(v, g.to(dtype), torch.zeros((), dtype=dtype, device=g.device)), v
 
 
+def class_sums(out: torch.Tensor, t: torch.Tensor, src: torch.Tensor) -> None:
+    """``out[n, c] += sum_s src[n, s] [t[n, s] == c]`` for out (n, C), t and src (n, S).
+
+    scatter_add runs each row serially on the CPU, so long rows are first cut into up to 256 pieces (their partial
+    sums are then added), which lets every thread work when the batch is small.
+    """
+    n, s = t.shape
+    k = 1
+    while n * k < 512 and s % (2 * k) == 0 and s // (2 * k) >= 1024:
+        k *= 2
+    if k == 1:
+        out.scatter_add_(1, t, src)
+        return
+    part = torch.zeros((n * k, out.shape[1]), dtype=out.dtype, device=out.device)
+    part.scatter_add_(1, t.reshape(n * k, s // k), src.reshape(n * k, s // k))
+    out += part.view(n, k, -1).sum(1)
+
+
 def activate(x: torch.Tensor, act: str) -> torch.Tensor:
     if act == "sigmoid":
         return torch.sigmoid(x)
@@ -47,110 +68,154 @@ def activate(x: torch.Tensor, act: str) -> torch.Tensor:
     return x
 
 
-def complement(x: torch.Tensor, p: torch.Tensor, act: str) -> torch.Tensor:
-    """``1 - p`` without cancellation near p = 1."""
+def _activate(x: torch.Tensor, act: str, out: torch.Tensor | None) -> torch.Tensor:
+    """:func:`activate`, written into ``out`` when given (probabilities kept for the backward pass)."""
+    if out is None:
+        return activate(x, act)
     if act == "sigmoid":
-        return torch.sigmoid(-x)
-    if act == "softmax":  # 1 - p_c is exact unless p_c > 1/2 (one class at most): there, sum the other classes
-        big = p > 0.5
-        rest = torch.where(big, torch.zeros_like(p), p).sum(1, keepdim=True)
-        return torch.where(big, rest, 1 - p)
-    return 1 - p
+        return torch.sigmoid(x, out=out)
+    if out.is_contiguous():
+        return torch.ops.aten._softmax.out(x, 1, False, out=out)
+    return out.copy_(torch.softmax(x, dim=1))  # (softmax's out= variant mishandles strided outputs)
 
 
-class _RegionStats(torch.autograd.Function):
-    """``(tp, fp, fn, G)`` of shape (N, C) from logits/probabilities (N, C, S) and a target; see the module doc."""
+def _part(buf, n0, n1, s0, s1, whole):
+    """The block of ``buf`` (None stays None), or ``buf`` itself when the block is the whole tensor."""
+    return buf if buf is None or whole else buf[n0:n1, :, s0:s1]
+
+
+class _RegionSums(torch.autograd.Function):
+    """``(P, M, G)`` of shape (N, C) with ``M = T`` (index targets) or ``D`` (dense); see the module doc."""
 
     @staticmethod
-    def forward(ctx, x, target, act, index, ignore_index):
-        n, c, _ = x.shape
+    def forward(ctx, x, target, act, index, ignore_index, per_image):
+        n, c, s = x.shape
         dt = compute_dtype(x)
-        tp, fp, fn, sg = (torch.zeros((n, c), dtype=dt, device=x.device) for _ in range(4))
-        for n0, n1, s0, s1 in blocks(x):
-            xb = x[n0:n1, :, s0:s1].to(dt)
-            p = activate(xb, act)
+        dev = x.device
+        keep = act != "identity" and x.dtype == dt  # probabilities kept for the backward pass
+        psum, msum, gsum = torch.zeros((3, n, c), dtype=dt, device=dev).unbind(0)
+        pbuf = torch.empty(x.shape, dtype=dt, device=dev) if keep else None
+        # dense targets: sign(p - g), kept in the input's dtype (exact for -1, 0, 1); the backward pass turns it
+        # into the gradient in place
+        sbuf = None if index else torch.empty(x.shape, dtype=x.dtype, device=dev)
+        # index targets: p at the target class, (N, S), kept for the backward pass; their temporaries are per pixel,
+        # so their blocks hold C times more
+        ptbuf = torch.empty((n, s), dtype=dt, device=dev) if index and keep else None
+        scale = max(c, 1) if index else 1
+        for n0, n1, s0, s1 in blocks(x, scale):
+            whole = (n0, n1, s0, s1) == (0, n, 0, s)
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
-                ti = t.unsqueeze(1)
-                ones = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
-                off = p.scatter(1, ti, 0.0)  # p where t != c
-                tp[n0:n1].scatter_add_(1, t, p.gather(1, ti).squeeze(1) * ones)
-                # 1 - p_t summed as the other classes' mass (softmax) or taken from sigmoid(-x): no cancellation
-                miss = off.sum(1) if act == "softmax" else complement(xb, p, act).gather(1, ti).squeeze(1)
-                fn[n0:n1].scatter_add_(1, t, miss * ones)
-                sg[n0:n1].scatter_add_(1, t, ones)
-                fp[n0:n1] += (off.sum(-1) if v is None else torch.bmm(off, ones.unsqueeze(-1)).squeeze(-1))
+                vb = None if v is None else v.unsqueeze(1)
             else:
-                g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                if v is not None:
-                    p = p * v  # ignored elements: p = g = 0 adds nothing to any sum below
-                over = (p - g).clamp_min_(0)
-                # tp = P - fp: an error of eps * P there only moves the denominator, never err = fp + fn
-                under = (complement(xb, p, act) - (1 - g)).clamp_min_(0)  # g - p without cancellation near 1
-                if v is not None:
-                    under = under * v
-                p_sum, f_pos = p.sum(-1), over.sum(-1)
-                tp[n0:n1] += p_sum - f_pos
-                fp[n0:n1] += f_pos
-                fn[n0:n1] += under.sum(-1)
-                sg[n0:n1] += g.sum(-1)
-        ctx.save_for_backward(x, target)
+                g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+            pb = _part(pbuf, n0, n1, s0, s1, whole)
+            p = _activate(x[n0:n1, :, s0:s1].to(dt), act, pb)
+            if vb is not None:  # invalid elements: p = 0 (and g = 0) adds nothing below
+                p = p.mul_(vb) if pb is not None else p * vb
+            psum[n0:n1] += p.sum(-1)
+            if index:
+                pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
+                if ptbuf is not None:
+                    ptbuf[n0:n1, s0:s1] = pt
+                class_sums(msum[n0:n1], t, pt)
+                class_sums(gsum[n0:n1], t, torch.ones(t.shape, dtype=dt, device=dev) if v is None else v.to(dt))
+                continue
+            gsum[n0:n1] += g.sum(-1)
+            sb = _part(sbuf, n0, n1, s0, s1, whole)
+            # |p - g| is summed by the kernel that sums p and g: where g = 0 (or p = 0) in a row, D equals P (or G)
+            # bit for bit, so fn (or tp and fp) come out exactly 0 there, as they must when a class is absent
+            if sb.dtype == dt:
+                d = torch.sub(p, g, out=sb)
+                msum[n0:n1] += d.abs().sum(-1)
+                sb.sign_()
+            else:
+                d = p - g
+                msum[n0:n1] += d.abs().sum(-1)
+                sb.copy_(d.sign_())
+        ctx.save_for_backward(x, target, pbuf, ptbuf)
+        # sign(p - g) is turned into the gradient in place by the first backward pass (kept off the saved tensors,
+        # whose version checks would object); a second one (retain_graph) recomputes it.
+        ctx.sbuf = sbuf
         ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
-        ctx.mark_non_differentiable(sg)
-        return tp, fp, fn, sg
+        if not per_image:
+            psum, msum, gsum = psum.sum(0, keepdim=True), msum.sum(0, keepdim=True), gsum.sum(0, keepdim=True)
+        ctx.mark_non_differentiable(gsum)
+        return psum, msum, gsum
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_tp, g_fp, g_fn, _g_sg):
-        x, target = ctx.saved_tensors
+    def backward(ctx, g_p, g_m, _g_g):
+        x, target, pbuf, ptbuf = ctx.saved_tensors
+        sbuf, ctx.sbuf = ctx.sbuf, None
         act, index, ignore_index = ctx.act, ctx.index, ctx.ignore_index
         dt = compute_dtype(x)
         n, c, s = x.shape
-        zero = torch.zeros((n, c), dtype=dt, device=x.device)
-        g_tp, g_fp, g_fn = (zero if g is None else g.to(dt) for g in (g_tp, g_fp, g_fn))
-        # dL/dp = g_fp off the target and g_tp - g_fn on it (index); with dense targets the split follows the
-        # sign of p - g (half each where equal, the subgradient of the L1 form).
-        g_on = (g_tp - g_fn).unsqueeze(-1)
-        g_off = g_fp.unsqueeze(-1)
-        grad = None
-        for n0, n1, s0, s1 in blocks(x):
-            xb = x[n0:n1, :, s0:s1].to(dt)
-            p = activate(xb, act)
-            a, b = g_off[n0:n1], g_on[n0:n1]
+        zero = torch.zeros((n, c, 1), dtype=dt, device=x.device)
+        # (1, C) gradients of batch sums apply to every image
+        a, m = ((zero if g is None else g.to(dt).expand(n, c).unsqueeze(-1)) for g in (g_p, g_m))
+        # dL/dp = a, plus m on the target class (index targets) or m sign(p - g) (dense targets; 0 where p == g)
+        grad = sbuf if sbuf is not None else torch.empty_like(x)
+        for n0, n1, s0, s1 in blocks(x, max(c, 1) if index else 1):
+            whole = (n0, n1, s0, s1) == (0, n, 0, s)
+            ab, mb = a[n0:n1], m[n0:n1]
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                vb = None if v is None else v.unsqueeze(1)
+            elif sbuf is None or (ignore_index is not None and (pbuf is None or act == "identity")):
+                g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+            else:  # p was zeroed at invalid elements and sign(p - g) is kept: the target is not needed
+                vb = None
+            p = _part(pbuf, n0, n1, s0, s1, whole)
+            if p is None:
+                p = activate(x[n0:n1, :, s0:s1].to(dt), act)
+                if vb is not None and act != "identity":
+                    p = p * vb
+            out = _part(grad, n0, n1, s0, s1, whole)
+            if index:
                 ti = t.unsqueeze(1)
-                gp = a.expand_as(p).scatter(1, ti, b.squeeze(-1).gather(1, t).unsqueeze(1))
-                if v is not None:
-                    gp = gp * v.unsqueeze(1)
+                pt = p.gather(1, ti) if ptbuf is None else ptbuf[n0:n1, s0:s1].unsqueeze(1)
+                mt = pt * mb.squeeze(-1).gather(1, t).unsqueeze(1)  # p_t m_t
+                if act == "softmax":  # dL/dx = p (a - sum_k p_k a_k - p_t m_t) + [t == c] p_t m_t
+                    w = torch.bmm(ab.transpose(1, 2), p).add_(mt)
+                    gx = torch.sub(ab, w, out=out if out.dtype == dt else None).mul_(p)
+                    gx.scatter_add_(1, ti, mt)
+                else:  # identity: dL/dx = a + [t == c] m
+                    gx = torch.add(ab, torch.zeros_like(p), out=out if out.dtype == dt else None)
+                    gx.scatter_add_(1, ti, mb.squeeze(-1).gather(1, t).unsqueeze(1).expand_as(ti).to(dt))
             else:
-                g, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-                up = (1 + torch.sign(p - g)) / 2
-                gp = a * up + b * (1 - up)
-                if v is not None:
-                    gp = gp * v
-            if act == "sigmoid":
-                gx = gp * p * complement(xb, p, act)
-            elif act == "softmax":
-                gx = p * (gp - (p * gp).sum(1, keepdim=True))
-            else:
-                gx = gp
-            if (n0, n1, s0, s1) == (0, n, 0, s):
-                return gx.to(x.dtype), None, None, None, None
-            if grad is None:
-                grad = torch.empty_like(x)
-            grad[n0:n1, :, s0:s1] = gx
-        if grad is None:
-            grad = torch.zeros_like(x)
-        return grad, None, None, None, None
+                if sbuf is None:
+                    sb = torch.sub(p, g, out=out if out.dtype == dt else None).sign_()
+                else:
+                    sb = out if out.dtype == dt else out.to(dt)
+                gp = sb.mul_(mb).add_(ab)
+                if act == "sigmoid":  # p (1 - p) is 0 where p was zeroed: invalid elements get 0
+                    gx = torch.ops.aten.sigmoid_backward.grad_input(gp, p, grad_input=gp)
+                elif act == "softmax":
+                    gx = gp.sub_((gp * p).sum(1, keepdim=True)).mul_(p)
+                else:
+                    gx = gp
+            if vb is not None and act == "identity":
+                gx = gx.mul_(vb)
+            if gx is not out:
+                out.copy_(gx)
+        return grad, None, None, None, None, None
 
 
-def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool, ignore_index=None):
-    """Return ``(tp, fp, fn, G)``, each (N, C), float32 (float64 for float64 input); G is the target volume.
+def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool, ignore_index=None,
+                 per_image: bool = True):
+    """Return ``(tp, fp, fn, G)``, float32 (float64 for float64 input); G is the target volume.
 
     Args:
         x: logits (``act`` "sigmoid"/"softmax") or probabilities (``act`` "identity") of shape (N, C, S).
         target: class indices (N, S) when ``index`` else a dense target (N, C, S) in [0, 1].
         ignore_index: target value whose elements are left out of every sum.
+        per_image: statistics of shape (N, C); False: summed over the batch, (1, C).
+
+    A statistic that is 0 may come out as -ulp (the L1 form's differences); the losses clamp at the end.
     """
-    return _RegionStats.apply(x, target, act, index, ignore_index)
+    psum, msum, gsum = _RegionSums.apply(x, target, act, index, ignore_index, per_image)
+    if index:
+        return msum, psum - msum, gsum - msum, gsum
+    tp = (psum + gsum - msum) * 0.5
+    return tp, psum - tp, gsum - tp, gsum

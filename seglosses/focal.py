@@ -22,16 +22,20 @@ from ._stats import dense_block, index_block
 def _sigmoid_terms(x, y, gamma, need_grad):
     """Elementwise focal term ``(1 - p_t)^gamma BCE`` and its derivative in x, for soft targets y."""
     bce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-    s, sn = torch.sigmoid(x), torch.sigmoid(-x)
-    e = s * (1 - y) - y * sn  # = p - y, exact at y in {0, 1}
     if gamma == 0:
-        return bce, e if need_grad else None
-    q = e + 2 * y * sn  # = 1 - p_t, exact at y in {0, 1}
+        return bce, torch.sigmoid(x).sub_(y) if need_grad else None
+    s = torch.sigmoid(x)
+    # 1 - p_t = s (1 - y) + sigmoid(-x) y; lerp returns its end points exactly, so at y in {0, 1} this is
+    # sigmoid(+-x), never a rounded 1 - p
+    q = torch.lerp(s, torch.sigmoid(-x), y)
     m = q.pow(gamma)
     if not need_grad:
-        return m * bce, None
-    r = s * sn / q.clamp_min(torch.finfo(q.dtype).tiny)  # p (1 - p) / (1 - p_t), in [0, 1]
-    return m * bce, m * (e + gamma * (1 - 2 * y) * bce * r)
+        return bce.mul_(m), None
+    e = s - y
+    # d/dx = m (p - y + gamma (1 - 2y) BCE r) with r = p (1 - p) / (1 - p_t) in [0, 1]
+    r = s.mul_(torch.sigmoid(-x)).div_(q.clamp_min_(torch.finfo(q.dtype).tiny))
+    g = r.mul_(bce).mul_(y * (-2 * gamma) + gamma).add_(e).mul_(m)
+    return bce.mul_(m), g
 
 
 def _softmax_terms(logp, gamma):
@@ -61,8 +65,15 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
     out = torch.zeros((), dtype=dt, device=x.device) if reduce else torch.empty(out_shape, dtype=dt,
                                                                                 device=x.device)
     norm = torch.zeros((), dtype=dt, device=x.device)
-    for n0, n1, s0, s1 in blocks(x):
+    fast = softmax and index and not smoothing  # per-pixel temporaries only: blocks C times larger
+    # softmax with class indices: per-pixel temporaries only, so blocks C times larger; sigmoid: a long chain of
+    # elementwise passes, in cache-sized blocks
+    for n0, n1, s0, s1 in blocks(x, c if fast else (1 / 16 if not softmax else 1)):
         xb = x[n0:n1, :, s0:s1].to(dt)
+        whole = (n0, n1, s0, s1) == (0, n, 0, s)
+        # the block of the gradient buffer, written in place where the dtypes agree
+        gb = (grad if whole else grad[n0:n1, :, s0:s1]) if need_grad and grad.dtype == dt else None
+        g = None
         if not softmax:
             y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
             if smoothing:
@@ -83,8 +94,11 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
                 loss = loss * coef
                 g = None if g is None else g * coef
         else:
-            logp = torch.log_softmax(xb, dim=1)
-            if index and not smoothing:
+            if fast and gb is not None and gb.is_contiguous():  # log p is built in the gradient buffer
+                logp = torch.ops.aten._log_softmax.out(xb, 1, False, out=gb)
+            else:
+                logp = torch.log_softmax(xb, dim=1)
+            if fast:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
                 f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
                 coef = None if cvec is None else cvec[t]
@@ -97,7 +111,8 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
                     f, h = f * coef, h * coef
                 loss = f
                 if need_grad:  # d/dx_j = h_t ([j == t] - p_j)
-                    g = torch.exp(logp).mul_(-h.unsqueeze(1))
+                    g = logp.exp_() if logp is gb else torch.exp(logp, out=gb)
+                    g.mul_(-h.unsqueeze(1))
                     g.scatter_add_(1, t.unsqueeze(1), h.unsqueeze(1))
             else:
                 bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
@@ -120,7 +135,7 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
             out += loss.sum()
         else:
             out[n0:n1, ..., s0:s1] = loss
-        if need_grad:
+        if need_grad and g is not gb:
             grad[n0:n1, :, s0:s1] = g
     return out, norm, grad
 

@@ -66,9 +66,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
     act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
-    tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index)
-    if not per_image:
-        tp, fp, fn, g = (t.sum(0, keepdim=True) for t in (tp, fp, fn, g))
+    tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index,
+                                 per_image=per_image)
     if gdl is not None:  # generalized Dice: class weights from all C volumes, before any selection
         g = _gdl_weights(g, gdl)
     if classes is not None:
@@ -82,7 +81,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
 def _ratio_loss(err, den, log_loss):
     """``1 - score`` computed as ``err / den`` (``err = den - numerator``: nothing cancels near a perfect score);
     0 where ``den`` is 0 (score 1); with ``log_loss``, ``-log(max(score, 1e-7))`` as ``-log1p(-loss)``."""
-    loss = safe_div(err, den, 0.0)
+    # den = 0 only if err = 0 (every score has den >= err); -ulp statistics could make a loss -ulp: clamp
+    loss = (err / torch.where(den > 0, den, 1.0)).clamp_min(0.0)
     return -torch.log1p(-loss.clamp_max(1 - LOG_EPS)) if log_loss else loss
 
 

