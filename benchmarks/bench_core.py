@@ -222,6 +222,7 @@ class Impl:
     note: str = ""  # how the peer's arguments were chosen to match ours
     known_diff: str = ""  # a known definition difference, printed when the check fails
     primary: bool = False  # ours' primary implementation: the reference of the case
+    group: str = "{}"  # ours' options this row is timed at (JSON); ratios compare ours and peers of one group
 
 
 @dataclass
@@ -300,7 +301,19 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
         if not peers.available(peer_name):
             case.skipped.append(f"{label}: {peer_name} {peers.errors.get(peer_name, 'unavailable')}")
             return
-        case.impls.append(Impl(label, "peer", make_factory(), **kw))
+        ref = kw.get("ref")
+        group = json.dumps(ref or {}, sort_keys=True)
+        case.impls.append(Impl(label, "peer", make_factory(), group=group, **kw))
+        # A peer that computes ours with other options (ref) is compared with ours timed at those options.
+        if ref and case.ours_func is not None and not any(i.kind == "ours" and i.group == group for i in case.impls):
+            func, base_kw = case.ours_func, dict(case.ours_kwargs)
+            opts = ", ".join(f"{k}={v!r}" for k, v in ref.items())
+
+            def make(inp: Inputs, func=func, kw={**base_kw, **ref}) -> LossFn:
+                t = inp.target
+                return lambda x: func(x, t, mode, **kw)
+
+            case.impls.append(Impl(f"ours {func.__name__}({opts})", "ours", make, ref=dict(ref), group=group))
 
     def smp_losses():
         return peers.get("smp").losses
@@ -794,6 +807,7 @@ def run_case(
             "note": impl.note,
             "known_diff": impl.known_diff or "",
             "ref": impl.ref,
+            "group": impl.group,
         }
         rows.append(row)
         if impl.note:
@@ -921,14 +935,20 @@ def finish_rows(rows: list[dict], logits_mib: float) -> None:
     for r in rows:
         by_case.setdefault(r["case"], []).append(r)
     for case_rows in by_case.values():
-        peers_ok = [r["ms"] for r in case_rows if r["kind"] == "peer" and r.get("ms") and r.get("status") == "ok"]
-        approx = False
-        if not peers_ok:  # no agreeing peer: fall back to every timed peer, flagged
-            peers_ok = [r["ms"] for r in case_rows if r["kind"] == "peer" and r.get("ms")]
-            approx = bool(peers_ok)
-        fastest = min(peers_ok) if peers_ok else None
+        def fastest_of(group):
+            """Fastest agreeing peer timed at ``group``'s options (None: any group), and whether it is approximate."""
+            same = [r for r in case_rows if r["kind"] == "peer" and r.get("ms") and (group is None or r["group"] == group)]
+            ok = [r["ms"] for r in same if r.get("status") == "ok"]
+            if ok:
+                return min(ok), False
+            return (min(r["ms"] for r in same), True) if same else (None, False)
+
         for r in case_rows:
             ms = r.get("ms")
+            fastest, approx = fastest_of(r["group"])
+            if fastest is None:  # no peer at these options: every peer, flagged
+                fastest, _ = fastest_of(None)
+                approx = fastest is not None
             r["x_fastest_peer"] = ms / fastest if ms and fastest and r["kind"] != "floor" else None
             r["fastest_peer_approx"] = approx
             floor_ref = r.get("floor_ms_same_rounds") or floor_ms
@@ -1000,8 +1020,9 @@ def setting_header(setting: str, shape, device: torch.device, args, logits_mib: 
 
 LEGEND = (
     f"ms: median forward+backward (!: median > {NOISY:g} x the fastest of its runs, i.e. disturbed timings). "
-    "x fastest peer: ms / fastest peer whose value agrees with ours "
-    "(~: no peer agreed, fastest of all peers). x floor: ms / the floor (BCE-with-logits or cross_entropy) timed in "
+    "x fastest peer: ms / fastest peer whose value agrees with ours at the same options (a peer that matches ours "
+    "only with other options, e.g. per_image=True, is compared with 'ours fn(those options)', timed too; "
+    "~: no agreeing peer at those options, fastest of all peers). x floor: ms / the floor (BCE-with-logits or cross_entropy) timed in "
     "the same interleaved rounds. "
     "extra MiB: peak memory of one forward+backward above the inputs (logits' gradient included); "
     "MiB / logits MiB: that divided by the logits' size. check: rel. difference of the loss value to ours "

@@ -14,12 +14,18 @@ from ._module import LossModule
 
 
 def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovasz extension of the Jaccard loss along sorted rows (last axis)."""
-    gts = fg_sorted.sum(-1, keepdim=True)
-    inter = gts - fg_sorted.cumsum(-1)
-    union = gts + (1 - fg_sorted).cumsum(-1)
-    jac = 1 - inter / union
-    return torch.cat([jac[..., :1], jac[..., 1:] - jac[..., :-1]], dim=-1)
+    """Gradient of the Lovasz extension of the Jaccard loss along sorted rows (last axis).
+
+    With G the row's target sum and c_i = sum_{k <= i} g_k, the Jaccard index of the first i elements is
+    J_i = 1 - (G - c_i) / (G - c_i + i) = i / (G - c_i + i) (the union is >= i >= 1); the result is J_i - J_{i-1},
+    J_0 = 0.
+    """
+    m = fg_sorted.shape[-1]
+    c = fg_sorted.cumsum(-1)
+    union = torch.sub(c[..., -1:].clone(), c, out=c)  # G - c_i, in place
+    idx = torch.arange(1, m + 1, dtype=union.dtype, device=union.device)
+    jac = idx / union.add_(idx)
+    return torch.diff(jac, dim=-1, prepend=torch.zeros_like(jac[..., :1]))
 
 
 def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ignore_index=None, weight=None,
@@ -93,7 +99,10 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
             v = None if ignore_index is None else t != ignore_index
             ti = (t if v is None else torch.where(v, t, torch.zeros_like(t))).long().unsqueeze(1)
             err = p.scatter(1, ti, 1 - p.gather(1, ti))  # |[t == c] - p_c| without a one-hot tensor
-            label = t.unsqueeze(1)                        # (N, 1, S): compared with the row's class after sorting
+            # (N, 1, S) labels in a narrow dtype, -1 at ignored pixels (never a class): compared with the row's class
+            # after sorting
+            lab = t.to(torch.int16 if c < 2 ** 15 else torch.int64)
+            label = (lab if v is None else torch.where(v, lab, -1)).unsqueeze(1)
         else:
             g = inp.target.to(dt)
             v = None
@@ -122,11 +131,9 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
         err_rows = err.transpose(0, 1).reshape(1, k, n * s)
         label_rows = label.transpose(0, 1).reshape(1, label.shape[1], n * s)
     e_sorted, perm = torch.sort(err_rows, dim=-1, descending=True)
-    valid_sorted = e_sorted > neg_inf
     if softmax and inp.index:
-        cls = torch.tensor(cols, device=x.device).view(1, k, 1)
-        fg = (label_rows.expand(-1, k, -1).gather(-1, perm) == cls) & valid_sorted
-        fg = fg.to(dt)
+        cls = torch.tensor(cols, dtype=label_rows.dtype, device=x.device).view(1, k, 1)
+        fg = (label_rows.expand(-1, k, -1).gather(-1, perm) == cls).to(dt)
     else:
         fg = label_rows.expand(-1, k, -1).gather(-1, perm)
     losses = (torch.relu(e_sorted) * _lovasz_grad(fg)).sum(-1)  # (R, K)
