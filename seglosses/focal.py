@@ -66,9 +66,9 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
                                                                                 device=x.device)
     norm = torch.zeros((), dtype=dt, device=x.device)
     fast = softmax and index and not smoothing  # per-pixel temporaries only: blocks C times larger
-    # softmax with class indices: per-pixel temporaries only, so blocks C times larger; sigmoid: a long chain of
-    # elementwise passes, in cache-sized blocks
-    for n0, n1, s0, s1 in blocks(x, c if fast else (1 / 16 if not softmax else 1)):
+    # softmax with class indices: the temporaries are per pixel (about eight of them), so blocks C / 4 times larger
+    # keep them under the size of the logits; sigmoid: a long chain of elementwise passes, in cache-sized blocks
+    for n0, n1, s0, s1 in blocks(x, max(c // 4, 1) if fast else (1 / 16 if not softmax else 1)):
         xb = x[n0:n1, :, s0:s1].to(dt)
         whole = (n0, n1, s0, s1) == (0, n, 0, s)
         # the block of the gradient buffer, written in place where the dtypes agree
