@@ -1,24 +1,38 @@
-"""seglosses: exact, stable, one-hot-free segmentation losses for PyTorch.
+"""seglosses: exact, stable, one-hot-free segmentation losses for PyTorch and Keras 3.
 
-Every loss is a function ``loss(logits, target, mode, **options)`` and a Module ``Loss(mode, **options)``.
-Importing this package never imports Keras.
+Every PyTorch loss is a function ``loss(logits, target, mode, **options)`` and a Module ``Loss(mode, **options)``;
+:mod:`seglosses.keras` holds the same losses for Keras 3 (TensorFlow, JAX or PyTorch backend).
+
+The PyTorch names are imported on first use, so ``import seglosses.keras`` needs neither torch nor its import
+time, and importing this package never imports Keras.
 """
 
-from .focal import FocalLoss, focal_loss, sigmoid_focal_loss
-from .lovasz import LovaszLoss, lovasz_loss
-from .region import (DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss, dice_loss,
-                     focal_tversky_loss, generalized_dice_loss, jaccard_loss, tversky_loss)
-from ._validate import validate
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "focal_loss", "FocalLoss", "sigmoid_focal_loss",
-    "dice_loss", "DiceLoss",
-    "jaccard_loss", "JaccardLoss",
-    "tversky_loss", "TverskyLoss",
-    "focal_tversky_loss", "FocalTverskyLoss",
-    "generalized_dice_loss", "GeneralizedDiceLoss",
-    "lovasz_loss", "LovaszLoss",
-    "validate",
-]
+_EXPORTS = {
+    "focal_loss": "focal", "FocalLoss": "focal", "sigmoid_focal_loss": "focal",
+    "dice_loss": "region", "DiceLoss": "region",
+    "jaccard_loss": "region", "JaccardLoss": "region",
+    "tversky_loss": "region", "TverskyLoss": "region",
+    "focal_tversky_loss": "region", "FocalTverskyLoss": "region",
+    "generalized_dice_loss": "region", "GeneralizedDiceLoss": "region",
+    "lovasz_loss": "lovasz", "LovaszLoss": "lovasz",
+    "validate": "_validate",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seglosses' has no attribute {name!r}")
+    value = getattr(import_module(f"seglosses.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

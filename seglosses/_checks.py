@@ -12,50 +12,15 @@ from typing import NamedTuple
 
 import torch
 
-MODES = ("binary", "multiclass", "multilabel")
+from ._args import EPS, MODES, check_classes, check_ignore_index, check_mode, check_scalar, check_values  # noqa: F401
+
 REDUCTIONS = ("none", "mean", "sum")
-
-#: Probabilities are clamped to [EPS, 1 - EPS] before a log is taken of them (``from_logits=False``).
-EPS = 1e-7
-
-
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}; got {mode!r}")
-    return mode
 
 
 def check_reduction(reduction: str) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"`reduction` must be one of {REDUCTIONS}; got {reduction!r}")
     return reduction
-
-
-def check_scalar(name: str, value, *, low=None, high=None, low_open=False) -> float:
-    """A real Python/NumPy scalar (or 0-d tensor) within [low, high] (``low_open``: (low, high])."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"`{name}` must be a number; got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"`{name}` must be a number; got {type(value).__name__}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"`{name}` must not be NaN")
-    if low is not None and (value <= low if low_open else value < low):
-        bound = f"> {low}" if low_open else f">= {low}"
-        raise ValueError(f"`{name}` must be {bound}; got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"`{name}` must be <= {high}; got {value}")
-    return value
-
-
-def check_ignore_index(ignore_index) -> int | None:
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"`ignore_index` must be an int or None; got {type(ignore_index).__name__}")
-    return ignore_index
 
 
 def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=None) -> torch.Tensor | None:
@@ -68,9 +33,7 @@ def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=No
     if isinstance(value, torch.Tensor):
         t = value
     elif isinstance(value, Sequence) and not isinstance(value, str):
-        for v in value:
-            check_scalar(f"{name}[i]", v, low=low, high=high)
-        t = torch.tensor([float(v) for v in value], dtype=torch.float64)
+        t = torch.tensor(check_values(name, value, low=low, high=high), dtype=torch.float64)
     else:
         raise TypeError(f"`{name}` must be a sequence or tensor of {num_classes} values; got {type(value).__name__}")
     if t.dim() != 1 or t.shape[0] != num_classes:
@@ -78,33 +41,6 @@ def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=No
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {t.dtype}")
     return t.to(device=device, dtype=t.dtype if t.is_floating_point() else torch.float64)
-
-
-def check_classes(classes, num_classes: int, *, allow=()) -> list[int] | str | None:
-    """None, one of the strings in ``allow``, or a non-empty list of distinct class indices in [0, C)."""
-    if classes is None:
-        return None
-    if isinstance(classes, str):
-        if classes in allow:
-            return classes
-        raise ValueError(f"`classes` must be None, {' or '.join(map(repr, allow)) + ', ' if allow else ''}"
-                         f"or a list of class indices; got {classes!r}")
-    if isinstance(classes, torch.Tensor):
-        classes = classes.tolist()
-    if isinstance(classes, int) and not isinstance(classes, bool):
-        classes = [classes]
-    if not isinstance(classes, Sequence) or len(classes) == 0:
-        raise ValueError(f"`classes` must be a non-empty list of class indices; got {classes!r}")
-    out = []
-    for c in classes:
-        if isinstance(c, bool) or not isinstance(c, int):
-            raise TypeError(f"`classes` must hold ints; got {c!r} ({type(c).__name__})")
-        if not 0 <= c < num_classes:
-            raise ValueError(f"`classes` must hold indices in [0, {num_classes}); got {c}")
-        out.append(c)
-    if len(set(out)) != len(out):
-        raise ValueError(f"`classes` must not repeat an index; got {out}")
-    return out
 
 
 class Inputs(NamedTuple):

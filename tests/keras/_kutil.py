@@ -1,0 +1,34 @@
+"""Helpers of the Keras tests."""
+
+import keras
+import numpy as np
+
+
+def value_and_grad(fn, x):
+    """``fn(x)`` (a scalar) and its gradient in ``x``, with the active backend's autodiff, as NumPy."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xv = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(xv)
+        return np.asarray(y), np.asarray(tape.gradient(y, xv))
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        y, g = jax.value_and_grad(fn)(jnp.asarray(x))
+        return np.asarray(y), np.asarray(g)
+    if backend == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        y = fn(xt)
+        (g,) = torch.autograd.grad(y, xt)
+        return y.detach().cpu().numpy(), g.cpu().numpy()
+    raise RuntimeError(f"no gradient helper for backend {backend!r}")
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)

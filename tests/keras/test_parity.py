@@ -1,0 +1,68 @@
+"""Every Keras loss equals the float64 oracle (float32 tolerance) and the PyTorch front end on the shared cases."""
+
+import numpy as np
+import pytest
+import torch
+
+import oracle
+import seglosses as S
+import seglosses.keras as K
+from cases import CASES, IGNORE, make_case
+from test_oracle import _options
+
+KERAS = {"focal": K.FocalLoss, "dice": K.DiceLoss, "jaccard": K.JaccardLoss, "tversky": K.TverskyLoss,
+         "focal_tversky": K.FocalTverskyLoss, "generalized_dice": K.GeneralizedDiceLoss, "lovasz": K.LovaszLoss}
+TORCH = {"focal": S.focal_loss, "dice": S.dice_loss, "jaccard": S.jaccard_loss, "tversky": S.tversky_loss,
+         "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss, "lovasz": S.lovasz_loss}
+ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
+          "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice, "lovasz": oracle.lovasz}
+
+
+def _probs(logits, mode):
+    x = torch.from_numpy(logits)
+    return (torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)).numpy()
+
+
+def _params():
+    for name in KERAS:
+        for kind, mode, shape in CASES:
+            for j, opts in enumerate(_options(name, mode, shape[1])):
+                if j % 2 and kind not in ("ignored", "saturated"):  # every other option set on the plain kinds
+                    continue
+                yield pytest.param(name, kind, mode, shape, opts, id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
+
+
+def _channels_last(a, dense):
+    return np.moveaxis(a, 1, -1) if dense and a.ndim > 2 else a
+
+
+@pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
+def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
+    logits, target = make_case(kind, mode, shape, seed=hash((kind, mode, shape)) % 1000)
+    opts = dict(opts)
+    if kind == "ignored":
+        opts["ignore_index"] = IGNORE
+    from_logits = opts.get("from_logits", True)
+    if not from_logits:
+        logits = _probs(logits, mode)
+    expected = ORACLE[name](logits, target, mode, reduction="mean", **opts)
+    torch_value = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts)
+    kopts = {("ignore_class" if k == "ignore_index" else k): v for k, v in opts.items()}
+    kopts["from_logits"] = from_logits
+    index = mode == "multiclass" and target.ndim == logits.ndim - 1
+    y_true = target.astype(np.int32) if index else _channels_last(target.astype(np.float32), True)
+    y_pred = _channels_last(logits.astype(np.float32), True)
+    got = float(KERAS[name](mode, **kopts)(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-6, err_msg=f"oracle {name} {kopts}")
+    np.testing.assert_allclose(got, float(torch_value), rtol=2e-4, atol=2e-6, err_msg=f"torch {name} {kopts}")
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel", "multiclass"])
+def test_focal_none_map_equals_torch(mode):
+    c = 1 if mode == "binary" else 3
+    logits, target = make_case("ignored", mode, (2, c, 4, 5), seed=3)
+    got = K.focal_loss(_channels_last(target.astype(np.int32 if mode == "multiclass" else np.float32), mode != "multiclass"),
+                       _channels_last(logits.astype(np.float32), True), mode, from_logits=True, ignore_class=IGNORE)
+    ref = S.focal_loss(torch.from_numpy(logits), torch.from_numpy(target), mode, ignore_index=IGNORE, reduction="none")
+    ref = _channels_last(ref.numpy(), mode != "multiclass")
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=2e-4, atol=1e-6)
