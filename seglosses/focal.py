@@ -178,10 +178,15 @@ def _reduce(out, norm, reduction, shape):
     return out / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
-def _probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
-    """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities."""
-    p = p.to(compute_dtype(p)).clamp(EPS, 1 - EPS)
-    return torch.log(p) if softmax else torch.log(p) - torch.log1p(-p)
+def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities.
+
+    ``1 - p`` is clamped on its own (to [EPS, 1 - EPS], the same set): in float32, 1 - 1e-7 is not representable
+    and clamping p there would make log(1 - p) = log(1.19e-7) instead of log(1e-7).
+    """
+    p = p.to(compute_dtype(p))
+    lp = torch.log(p.clamp(EPS, 1 - EPS))
+    return lp if softmax else lp - torch.log((1 - p).clamp(EPS, 1 - EPS))
 
 
 def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, ignore_index=None, label_smoothing=0.0,
@@ -256,7 +261,7 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
         a = class_vector("alpha", alpha, inp.c, logits.device, high=None if softmax else 1.0)
     else:
         a = check_scalar("alpha", alpha, low=0.0, high=None if softmax else 1.0)
-    x = inp.x if from_logits else _probs_to_logits(inp.x, softmax)
+    x = inp.x if from_logits else probs_to_logits(inp.x, softmax)
     out, norm = _Focal.apply(x, inp.target, softmax, inp.index, gamma, a, w, ignore_index, smoothing,
                              reduction != "none")
     return _reduce(out, norm, reduction, inp.out_shape)

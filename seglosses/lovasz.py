@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import EPS, check_classes, check_ignore_index, check_reduction, class_vector, compute_dtype, prepare
+from ._checks import check_classes, check_ignore_index, check_reduction, class_vector, compute_dtype, prepare
 from ._module import LossModule
+from .focal import probs_to_logits
 
 
 def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
@@ -109,7 +110,7 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
             err = (g - p).abs()
             label = g
     else:
-        score = x if from_logits else torch.log(x.clamp(EPS, 1 - EPS)) - torch.log1p(-x.clamp(EPS, 1 - EPS))
+        score = x if from_logits else probs_to_logits(x, False)
         g = inp.target.to(dt) if ignore_index is None else inp.target
         v = None if ignore_index is None else g != ignore_index
         if v is not None:

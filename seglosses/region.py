@@ -78,12 +78,16 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     return tp, fp, fn, g, w
 
 
-def _ratio_loss(err, den, log_loss):
-    """``1 - score`` computed as ``err / den`` (``err = den - numerator``: nothing cancels near a perfect score);
-    0 where ``den`` is 0 (score 1); with ``log_loss``, ``-log(max(score, 1e-7))`` as ``-log1p(-loss)``."""
-    # den = 0 only if err = 0 (every score has den >= err); -ulp statistics could make a loss -ulp: clamp
-    loss = (err / torch.where(den > 0, den, 1.0)).clamp_min(0.0)
-    return -torch.log1p(-loss.clamp_max(1 - LOG_EPS)) if log_loss else loss
+def _ratio_loss(err, num, log_loss):
+    """A score ``num / (num + err)`` as a loss: ``1 - score`` computed as ``err / den`` and ``-log(max(score, 1e-7))``
+    from ``num / den``, so that nothing cancels near a perfect score nor near a score of 0; 0 where ``den`` is 0
+    (score 1)."""
+    den = num + err
+    ok = den > 0
+    den = torch.where(ok, den, 1.0)
+    if log_loss:
+        return torch.where(ok, -torch.log((num / den).clamp(LOG_EPS, 1.0)), 0.0)
+    return (err / den).clamp_min(0.0)  # -ulp statistics could make a loss -ulp
 
 
 def _finish(err_den, w, *, per_image, log_loss, reduction, power=None):
@@ -109,15 +113,15 @@ def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight
                    power=power)
 
 
-# Each score as (den - num, den): Dice = (2tp + s) / (2tp + fp + fn + s), Tversky = (tp + s) / (tp + a fp + b fn + s).
+# Each score as (err, num) with score = num / (num + err): Dice = (2tp + s) / (2tp + fp + fn + s),
+# Tversky = (tp + s) / (tp + a fp + b fn + s).
 def _dice_score(tp, fp, fn, s):
-    return fp + fn, 2 * tp + fp + fn + s
+    return fp + fn, 2 * tp + s
 
 
 def _tversky_score(alpha, beta):
     def score(tp, fp, fn, s):
-        err = alpha * fp + beta * fn
-        return err, tp + err + s
+        return alpha * fp + beta * fn, tp + s
     return score
 
 
@@ -285,7 +289,7 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     if w is not None:
         r = r * w
     err = (r * (fp + fn)).sum(-1)
-    loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + err + smooth, log_loss)
+    loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + smooth, log_loss)
     if not per_image:
         loss = loss[0]
     if reduction == "none":

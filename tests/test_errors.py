@@ -27,7 +27,7 @@ def test_common_errors(name):
         fn(X[:, :1], T[:, :2], "binary")
     with pytest.raises(ValueError, match=r"`weight` must have shape \(3,\).*got \(2,\)"):
         fn(X, T, "multiclass", weight=[1.0, 2.0])
-    with pytest.raises(ValueError, match=r"`weight\[i\]` must be >= 0"):
+    with pytest.raises(ValueError, match=r"`weight\[\d+\]` must be >= 0"):
         fn(X, T, "multiclass", weight=[1.0, -2.0, 1.0])
     with pytest.raises(TypeError, match=r"`logits` must be a floating-point tensor; got dtype torch.int64"):
         fn(T.unsqueeze(1).expand(2, 3, 4, 4), T, "multiclass")

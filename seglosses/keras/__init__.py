@@ -115,7 +115,7 @@ class SegLoss(keras.losses.Loss):
         return self._values(y_true, y_pred)[0]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        with ops.name_scope(self.name):
+        with keras.name_scope(self.name):
             y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
             values, norm = self._values(ops.convert_to_tensor(y_true), y_pred)
             return _reduce(values, norm, sample_weight, self.reduction)

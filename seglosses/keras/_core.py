@@ -95,9 +95,10 @@ def valid_mask(target, ignore, dtype):
 
 
 def logits_of(x, softmax):
-    """Logits whose sigmoid/softmax are the probabilities ``x`` clamped to [EPS, 1 - EPS]."""
-    p = ops.clip(x, EPS, 1 - EPS)
-    return ops.log(p) if softmax else ops.log(p) - ops.log1p(-p)
+    """Logits whose sigmoid/softmax are the probabilities ``x`` clamped to [EPS, 1 - EPS] (``1 - x`` clamped on its
+    own, as ``seglosses.focal.probs_to_logits``: 1 - 1e-7 is not a float32)."""
+    lp = ops.log(ops.clip(x, EPS, 1 - EPS))
+    return lp if softmax else lp - ops.log(ops.clip(1 - x, EPS, 1 - EPS))
 
 
 def _power(u, gamma):
@@ -199,15 +200,21 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
     return tp, psum - tp, gsum - tp, gsum
 
 
-def ratio_loss(err, den, log_loss):
-    loss = ops.maximum(err / ops.where(ops.greater(den, 0), den, ops.ones_like(den)), 0.0)
-    return -ops.log1p(-ops.minimum(loss, 1 - LOG_EPS)) if log_loss else loss
+def ratio_loss(err, num, log_loss):
+    """A score num / (num + err) as a loss, as the PyTorch front end: 1 - score from err / den, -log(score) from
+    num / den; 0 where den = 0."""
+    den = num + err
+    ok = ops.greater(den, 0)
+    den = ops.where(ok, den, ops.ones_like(den))
+    if log_loss:
+        return ops.where(ok, -ops.log(ops.clip(num / den, LOG_EPS, 1.0)), ops.zeros_like(den))
+    return ops.maximum(err / den, 0.0)
 
 
 def region_values(tp, fp, fn, score, *, smooth, log_loss, power, weight, classes):
     """Per-row losses: the weighted mean over the kept classes of each row ``(R,)``."""
-    err, den = score(tp, fp, fn, smooth)
-    loss = ratio_loss(err, den, log_loss)
+    err, num = score(tp, fp, fn, smooth)
+    loss = ratio_loss(err, num, log_loss)
     if power is not None:
         loss = ops.where(ops.greater(loss, 0), _power(ops.maximum(loss, TINY), power), ops.zeros_like(loss))
     return _class_mean(loss, weight, classes)
@@ -227,13 +234,12 @@ def _class_mean(loss, weight, classes, counted=None):
 
 
 def dice_score(tp, fp, fn, s):
-    return fp + fn, 2 * tp + fp + fn + s
+    return fp + fn, 2 * tp + s
 
 
 def tversky_score(alpha, beta):
     def score(tp, fp, fn, s):
-        err = alpha * fp + beta * fn
-        return err, tp + err + s
+        return alpha * fp + beta * fn, tp + s
     return score
 
 
@@ -253,7 +259,7 @@ def gdl_values(tp, fp, fn, g, *, weight_type, smooth, log_loss, weight, classes)
     if classes is not None:
         r, tp, fp, fn = (ops.take(z, classes, axis=1) for z in (r, tp, fp, fn))
     err = ops.sum(r * (fp + fn), axis=-1)
-    return ratio_loss(err, ops.sum(r * 2 * tp, axis=-1) + err + smooth, log_loss)
+    return ratio_loss(err, ops.sum(r * 2 * tp, axis=-1) + smooth, log_loss)
 
 
 # ---------------------------------------------------------------------------------------------------- lovasz ---
