@@ -7,7 +7,7 @@ import torch
 import oracle
 import seglosses as S
 import seglosses.keras as K
-from cases import CASES, IGNORE, make_case
+from cases import CASES, IGNORE, case_seed, make_case
 from test_oracle import _options
 
 KERAS = {"focal": K.FocalLoss, "dice": K.DiceLoss, "jaccard": K.JaccardLoss, "tversky": K.TverskyLoss,
@@ -38,7 +38,7 @@ def _channels_last(a, dense):
 
 @pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
 def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
-    logits, target = make_case(kind, mode, shape, seed=hash((kind, mode, shape)) % 1000)
+    logits, target = make_case(kind, mode, shape, seed=case_seed(kind, mode, shape))
     opts = dict(opts)
     if kind == "ignored":
         opts["ignore_index"] = IGNORE
@@ -53,7 +53,10 @@ def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
     y_true = target.astype(np.int32) if index else _channels_last(target.astype(np.float32), True)
     y_pred = _channels_last(logits.astype(np.float32), True)
     got = float(KERAS[name](mode, **kopts)(y_true, y_pred))
-    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-6, err_msg=f"oracle {name} {kopts}")
+    # float32: p = sigmoid(30) rounds to 1, so a focal-Tversky power gamma < 1 of a ~1e-13 loss (1e-4 in float64)
+    # comes out 0 (docs/semantics.md, "Precision"); the PyTorch front end in float32 does the same
+    atol = 2e-4 if name == "focal_tversky" and opts.get("gamma", 0.75) < 1 and kind == "saturated" else 2e-6
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=atol, err_msg=f"oracle {name} {kopts}")
     np.testing.assert_allclose(got, float(torch_value), rtol=2e-4, atol=2e-6, err_msg=f"torch {name} {kopts}")
 
 
