@@ -127,9 +127,3 @@ def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction:
     denom = (weight.sum() if weight is not None else torch.tensor(float(k), device=losses.device)) * rows
     denom = denom.to(losses.dtype)
     return losses.sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
-
-
-def safe_div(num: torch.Tensor, den: torch.Tensor, fill: float) -> torch.Tensor:
-    """``num / den`` where ``den != 0``, else ``fill``; gradients stay finite on both branches."""
-    ok = den != 0
-    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.full_like(num, fill))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, class_vector, prepare
-from ._checks import reduce_classes, safe_div
+from ._checks import reduce_classes
 from ._module import LossModule
 from ._stats import region_stats
 

@@ -174,7 +174,7 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
         p = ops.softmax(x, axis=-1) if mode == "multiclass" else ops.sigmoid(x)
     else:
         p = x
-    b, s, c = ops.shape(p)[0], x.shape[1], x.shape[2]
+    b, c = ops.shape(p)[0], x.shape[2]
     if index:
         v, t = valid_mask(target, ignore, dt)
         if v is not None:

@@ -3,7 +3,6 @@
 import os
 import sys
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: oracle, cases
@@ -11,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 if "KERAS_BACKEND" not in os.environ:
     raise RuntimeError("tests/keras runs under tests/test_keras_backends.py, which sets KERAS_BACKEND")
 
-import keras  # noqa: E402
+import keras
 
 
 @pytest.fixture(autouse=True)
