@@ -10,6 +10,8 @@ the bounded ratio ``p (1 - p) / (1 - p_t)``, so loss and gradient are finite for
 from __future__ import annotations
 
 import torch
+
+from ._args import check_bool
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
@@ -250,8 +252,7 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
     gamma = check_scalar("gamma", gamma, low=0.0)
     smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     ignore_index = check_ignore_index(ignore_index)
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"`from_logits` must be a bool; got {type(from_logits).__name__}")
+    check_bool("from_logits", from_logits)
     softmax = mode == "multiclass"
     if softmax and not inp.index and ignore_index is not None:
         raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "

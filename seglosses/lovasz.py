@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ._args import check_bool
+
 from ._checks import check_classes, check_ignore_index, check_reduction, class_vector, compute_dtype, prepare
 from ._module import LossModule
 from .focal import probs_to_logits
@@ -75,10 +77,8 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     inp = prepare(logits, target, mode)
     reduction = check_reduction(reduction)
     ignore_index = check_ignore_index(ignore_index)
-    if not isinstance(per_image, bool):
-        raise TypeError(f"`per_image` must be a bool; got {type(per_image).__name__}")
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"`from_logits` must be a bool; got {type(from_logits).__name__}")
+    check_bool("per_image", per_image)
+    check_bool("from_logits", from_logits)
     classes = check_classes(classes, inp.c, allow=("present", "all"))
     if classes is None:
         classes = "all"

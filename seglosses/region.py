@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import torch
 
+from ._args import check_bool
+
 from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, class_vector, prepare
 from ._checks import reduce_classes
+from ._formulas import check_alpha_beta, dice_score, tversky_score
 from ._module import LossModule
 from ._stats import region_stats
 
@@ -59,10 +62,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     if mode == "multiclass" and not inp.index and ignore_index is not None:
         raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
                          f"probabilities of shape {tuple(target.shape)}")
-    if not isinstance(per_image, bool):
-        raise TypeError(f"`per_image` must be a bool; got {type(per_image).__name__}")
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"`from_logits` must be a bool; got {type(from_logits).__name__}")
+    check_bool("per_image", per_image)
+    check_bool("from_logits", from_logits)
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
     act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
@@ -105,24 +106,11 @@ def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight
              reduction, power=None):
     reduction = check_reduction(reduction)
     smooth = check_scalar("smooth", smooth, low=0.0)
-    if not isinstance(log_loss, bool):
-        raise TypeError(f"`log_loss` must be a bool; got {type(log_loss).__name__}")
+    check_bool("log_loss", log_loss)
     tp, fp, fn, _, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
                               ignore_index=ignore_index, from_logits=from_logits)
     return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
                    power=power)
-
-
-# Each score as (err, num) with score = num / (num + err): Dice = (2tp + s) / (2tp + fp + fn + s),
-# Tversky = (tp + s) / (tp + a fp + b fn + s).
-def _dice_score(tp, fp, fn, s):
-    return fp + fn, 2 * tp + s
-
-
-def _tversky_score(alpha, beta):
-    def score(tp, fp, fn, s):
-        return alpha * fp + beta * fn, tp + s
-    return score
 
 
 @_doc
@@ -147,7 +135,7 @@ def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=Fa
         Milletari, Navab, Ahmadi. V-Net. 3DV 2016. arXiv 1606.04797.
         Wang, Blaschko. Jaccard Metric Losses. JMLR 2023 (L1 form of the soft statistics).
     """
-    return _overlap(logits, target, mode, _dice_score, smooth=smooth, per_image=per_image,
+    return _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                     from_logits=from_logits, reduction=reduction)
 
@@ -169,17 +157,9 @@ def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss
     References:
         Rahman, Wang. Optimizing Intersection-over-Union in Deep Neural Networks for Image Segmentation. ISVC 2016.
     """
-    return _overlap(logits, target, mode, _tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
+    return _overlap(logits, target, mode, tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                     from_logits=from_logits, reduction=reduction)
-
-
-def _check_ab(alpha, beta):
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    beta = check_scalar("beta", beta, low=0.0)
-    if alpha + beta == 0:
-        raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); got {alpha} + {beta}")
-    return alpha, beta
 
 
 @_doc
@@ -203,8 +183,8 @@ def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_
         Salehi, Erdogmus, Gholipour. Tversky loss function for image segmentation using 3D fully convolutional
         deep networks. MLMI 2017. arXiv 1706.05721.
     """
-    alpha, beta = _check_ab(alpha, beta)
-    return _overlap(logits, target, mode, _tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+    alpha, beta = check_alpha_beta(alpha, beta)
+    return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                     from_logits=from_logits, reduction=reduction)
 
@@ -232,9 +212,9 @@ def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75,
         Abraham, Khan. A Novel Focal Tversky loss function with improved Attention U-Net for lesion segmentation.
         ISBI 2019. arXiv 1810.07842.
     """
-    alpha, beta = _check_ab(alpha, beta)
+    alpha, beta = check_alpha_beta(alpha, beta)
     gamma = check_scalar("gamma", gamma, low=0.0)
-    return _overlap(logits, target, mode, _tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+    return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                     from_logits=from_logits, reduction=reduction, power=gamma)
 
@@ -282,8 +262,7 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     if weight_type not in _WEIGHT_TYPES:
         raise ValueError(f"`weight_type` must be one of {_WEIGHT_TYPES}; got {weight_type!r}")
     smooth = check_scalar("smooth", smooth, low=0.0)
-    if not isinstance(log_loss, bool):
-        raise TypeError(f"`log_loss` must be a bool; got {type(log_loss).__name__}")
+    check_bool("log_loss", log_loss)
     tp, fp, fn, r, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
                               ignore_index=ignore_index, from_logits=from_logits, gdl=weight_type)
     if w is not None:

@@ -115,3 +115,15 @@ def make_case(kind, mode, shape, seed, dtype=np.float64):
 def case_seed(kind, mode, shape):
     """A seed fixed by the case (``hash`` of strings changes with every process)."""
     return zlib.crc32(repr((kind, mode, tuple(shape))).encode()) % 1000
+
+
+def oracle_inputs(kind, mode, shape, opts):
+    """The case's logits (probabilities with ``from_logits=False``), target and options (``ignore_index`` added for
+    the "ignored" kind), as the oracle sweeps use them."""
+    logits, target = make_case(kind, mode, shape, seed=case_seed(kind, mode, shape))
+    opts = dict(opts)
+    if kind == "ignored":
+        opts["ignore_index"] = IGNORE
+    if not opts.get("from_logits", True):
+        logits = _softmax(logits, axis=1) if mode == "multiclass" else np.exp(-np.logaddexp(0.0, -logits))
+    return logits, target, opts

@@ -6,14 +6,9 @@ import torch
 
 import oracle
 import seglosses as S
-from cases import CASES, IGNORE, case_seed, make_case
+from cases import CASES, oracle_inputs, make_case
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-def _probs(logits, mode):
-    x = torch.from_numpy(logits)
-    return (torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)).numpy()
 
 
 def _options(name, mode, c):
@@ -57,12 +52,7 @@ def _params():
 
 @pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
 def test_equals_oracle(name, kind, mode, shape, opts):
-    logits, target = make_case(kind, mode, shape, seed=case_seed(kind, mode, shape))
-    opts = dict(opts)
-    if kind == "ignored":
-        opts["ignore_index"] = IGNORE
-    if not opts.get("from_logits", True):
-        logits = _probs(logits, mode)
+    logits, target, opts = oracle_inputs(kind, mode, shape, opts)
     for reduction in REDUCTIONS:
         expected = _ORACLE[name](logits, target, mode, reduction=reduction, **opts)
         got = _OURS[name](torch.from_numpy(logits), torch.from_numpy(target), mode, reduction=reduction, **opts)

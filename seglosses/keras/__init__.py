@@ -23,6 +23,7 @@ from keras import ops
 
 from .._args import check_bool, check_classes, check_ignore_index, check_length, check_mode, check_scalar
 from .._args import check_values
+from .._formulas import check_alpha_beta
 from . import _core
 
 __all__ = [
@@ -294,14 +295,6 @@ class JaccardLoss(_Overlap):
         super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, **a)
 
 
-def _ab(alpha, beta):
-    alpha = check_scalar("alpha", alpha, low=0.0)
-    beta = check_scalar("beta", beta, low=0.0)
-    if alpha + beta == 0:
-        raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); got {alpha} + {beta}")
-    return alpha, beta
-
-
 @keras.saving.register_keras_serializable(package="seglosses")
 class TverskyLoss(_Overlap):
     __doc__ = ("Tversky loss (Salehi et al. 2017): 1 - (tp + s) / (tp + alpha fp + beta fn + s); ``alpha`` weighs "
@@ -310,7 +303,7 @@ class TverskyLoss(_Overlap):
     def __init__(self, mode, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False, weight=None,
                  classes=None, ignore_class=None, from_logits=False, axis=-1, reduction="sum_over_batch_size",
                  name="tversky_loss", dtype=None):
-        alpha, beta = _ab(alpha, beta)
+        alpha, beta = check_alpha_beta(alpha, beta)
         a = _region_args(mode, smooth, per_image, log_loss, weight, classes, ignore_class, from_logits, axis)
         super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, **a)
 
@@ -323,7 +316,7 @@ class FocalTverskyLoss(_Overlap):
     def __init__(self, mode, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False, log_loss=False,
                  weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1,
                  reduction="sum_over_batch_size", name="focal_tversky_loss", dtype=None):
-        alpha, beta = _ab(alpha, beta)
+        alpha, beta = check_alpha_beta(alpha, beta)
         gamma = check_scalar("gamma", gamma, low=0.0)
         a = _region_args(mode, smooth, per_image, log_loss, weight, classes, ignore_class, from_logits, axis)
         super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta,

@@ -12,6 +12,7 @@ import math
 from keras import ops
 
 from .._args import EPS
+from .._formulas import dice_score, tversky_score  # noqa: F401 (re-exported for the Loss classes)
 
 #: Smallest normal float32: floor of a loss before a power < 1, as in the PyTorch front end.
 TINY = 1.1754944e-38
@@ -231,16 +232,6 @@ def _class_mean(loss, weight, classes, counted=None):
     cw = w if counted is None else counted * w
     den = ops.sum(cw * ops.ones_like(loss), axis=-1)
     return ops.sum(loss * cw, axis=-1) / ops.where(ops.greater(den, 0), den, ops.ones_like(den))
-
-
-def dice_score(tp, fp, fn, s):
-    return fp + fn, 2 * tp + s
-
-
-def tversky_score(alpha, beta):
-    def score(tp, fp, fn, s):
-        return alpha * fp + beta * fn, tp + s
-    return score
 
 
 def gdl_values(tp, fp, fn, g, *, weight_type, smooth, log_loss, weight, classes):

@@ -7,7 +7,7 @@ import torch
 import oracle
 import seglosses as S
 import seglosses.keras as K
-from cases import CASES, IGNORE, case_seed, make_case
+from cases import CASES, IGNORE, make_case, oracle_inputs
 from test_oracle import _options
 
 KERAS = {"focal": K.FocalLoss, "dice": K.DiceLoss, "jaccard": K.JaccardLoss, "tversky": K.TverskyLoss,
@@ -16,11 +16,6 @@ TORCH = {"focal": S.focal_loss, "dice": S.dice_loss, "jaccard": S.jaccard_loss, 
          "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss, "lovasz": S.lovasz_loss}
 ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
           "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice, "lovasz": oracle.lovasz}
-
-
-def _probs(logits, mode):
-    x = torch.from_numpy(logits)
-    return (torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)).numpy()
 
 
 def _params():
@@ -38,13 +33,8 @@ def _channels_last(a, dense):
 
 @pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
 def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
-    logits, target = make_case(kind, mode, shape, seed=case_seed(kind, mode, shape))
-    opts = dict(opts)
-    if kind == "ignored":
-        opts["ignore_index"] = IGNORE
+    logits, target, opts = oracle_inputs(kind, mode, shape, opts)
     from_logits = opts.get("from_logits", True)
-    if not from_logits:
-        logits = _probs(logits, mode)
     expected = ORACLE[name](logits, target, mode, reduction="mean", **opts)
     torch_value = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts)
     kopts = {("ignore_class" if k == "ignore_index" else k): v for k, v in opts.items()}
