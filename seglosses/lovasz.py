@@ -32,7 +32,7 @@ def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
 
 
 def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ignore_index=None, weight=None,
-                from_logits=True, reduction="mean"):
+                from_logits=True, reduction="mean", dist_sync=False):
     r"""Lovasz loss (Berman et al. 2018, arXiv 1705.08790): a tractable convex surrogate of the Jaccard loss.
 
     For each row r (a class over the batch, or an (image, class) pair with ``per_image``) with errors
@@ -59,6 +59,8 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
         weight: per-class weights ``(C,)``: "mean" is the weighted mean over counted classes.
         from_logits: see ``logits``.
         reduction: "mean" (over counted classes; with ``per_image`` the mean over images of that), "sum" or "none".
+        dist_sync: not supported (True raises ValueError): the Lovasz extension sorts each row's errors, so the
+            loss of a batch split over ranks is no function of per-rank sums; gather the logits instead.
 
     Returns:
         A scalar, or for "none" the weighted per-class losses ``(C,)`` (``(N, C)`` with ``per_image``; K columns for
@@ -74,6 +76,9 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
         Berman, Rannen Triki, Blaschko. The Lovasz-Softmax loss: A tractable surrogate for the optimization of the
         intersection-over-union measure in neural networks. CVPR 2018. arXiv 1705.08790.
     """
+    if check_bool("dist_sync", dist_sync):
+        raise ValueError("lovasz_loss does not support `dist_sync=True`: its value sorts every row's errors, so it is "
+                         "no function of per-rank sums (all-gather the logits and targets to compute it globally)")
     inp = prepare(logits, target, mode)
     reduction = check_reduction(reduction)
     ignore_index = check_ignore_index(ignore_index)

@@ -15,6 +15,7 @@ from ._args import check_bool
 
 from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, class_vector, prepare
 from ._checks import reduce_classes
+from ._dist import all_reduce_sum, is_active
 from ._formulas import check_alpha_beta, dice_score, tversky_score
 from ._module import LossModule
 from ._stats import region_stats
@@ -38,6 +39,11 @@ _COMMON = """
         ignore_index: target value whose pixels (elements, for binary/multilabel) are left out of every sum.
         from_logits: the input holds logits (sigmoid/softmax applied here); False: probabilities used as given.
         reduction: "mean", "sum" or "none".
+        dist_sync: with ``torch.distributed`` initialized, all-reduce the statistics over the ranks of
+            ``process_group`` before the score (``per_image``: the mean or sum runs over every rank's images), so
+            every rank computes the loss of the global batch and DDP's gradient averaging gives its exact gradient;
+            the backward pass is then a collective. Without a process group: the local loss.
+        process_group: the group for ``dist_sync`` (default: the default group).
 
     Returns:
         A scalar for "mean"/"sum"; for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
@@ -56,7 +62,8 @@ def _doc(fn):
     return fn
 
 
-def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, gdl=None):
+def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, dist_sync=False,
+           process_group=None, gdl=None):
     inp = prepare(logits, target, mode)
     ignore_index = check_ignore_index(ignore_index)
     if mode == "multiclass" and not inp.index and ignore_index is not None:
@@ -69,6 +76,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
     tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index,
                                  per_image=per_image)
+    if check_bool("dist_sync", dist_sync) and not per_image:  # one all-reduce of 4 x C numbers
+        tp, fp, fn, g = all_reduce_sum(torch.stack([tp, fp, fn, g]), process_group).unbind(0)
     if gdl is not None:  # generalized Dice: class weights from all C volumes, before any selection
         g = _gdl_weights(g, gdl)
     if classes is not None:
@@ -91,31 +100,49 @@ def _ratio_loss(err, num, log_loss):
     return (err / den).clamp_min(0.0)  # -ulp statistics could make a loss -ulp
 
 
-def _finish(err_den, w, *, per_image, log_loss, reduction, power=None):
+def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, sync=False, group=None):
     loss = _ratio_loss(*err_den, log_loss)
     if power is not None:
         loss = torch.where(loss > 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
     if w is not None:
         loss = loss * w
     if not per_image:
-        loss = loss[0]
-    return reduce_classes(loss, w, reduction)
+        return reduce_classes(loss[0], w, reduction)
+    return _reduce_rows(loss, w, reduction, sync, group)
+
+
+def _reduce_rows(loss, w, reduction, sync, group):
+    """Reduce per-image losses ``(N, ...)``; with ``sync`` (dist_sync, per_image) "mean" and "sum" run over the
+    images of every rank: the sum and the image count are all-reduced ("none" stays local)."""
+    if not sync or reduction == "none":
+        return reduce_classes(loss, w, reduction)
+    k = loss.shape[-1] if loss.dim() > 1 else 1
+    per_row = w.sum() if w is not None else torch.tensor(float(k), dtype=loss.dtype, device=loss.device)
+    total, count = all_reduce_sum(torch.stack([loss.sum(), per_row.to(loss.dtype) * loss.shape[0]]), group).unbind(0)
+    if reduction == "sum":
+        return total
+    return total / torch.where(count > 0, count, 1.0)
 
 
 def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index, from_logits,
-             reduction, power=None):
+             reduction, dist_sync, process_group, power=None):
     reduction = check_reduction(reduction)
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("log_loss", log_loss)
     tp, fp, fn, _, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
-                              ignore_index=ignore_index, from_logits=from_logits)
+                              ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
+                              process_group=process_group)
     return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
-                   power=power)
+                   power=power, sync=dist_sync and is_active(), group=process_group)
+
+
+
 
 
 @_doc
 def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-              ignore_index=None, from_logits=True, reduction="mean"):
+              ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
+              process_group=None):
     r"""Dice loss (Milletari et al. 2016, arXiv 1606.04797), one minus the soft Dice score per class.
 
     .. math::
@@ -137,12 +164,14 @@ def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=Fa
     """
     return _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction)
+                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                    process_group=process_group)
 
 
 @_doc
 def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-                 ignore_index=None, from_logits=True, reduction="mean"):
+                 ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
+                 process_group=None):
     r"""Jaccard (soft IoU) loss (Rahman & Wang 2016), one minus the soft IoU per class.
 
     .. math::
@@ -159,12 +188,14 @@ def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss
     """
     return _overlap(logits, target, mode, tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction)
+                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                    process_group=process_group)
 
 
 @_doc
 def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False,
-                 weight=None, classes=None, ignore_index=None, from_logits=True, reduction="mean"):
+                 weight=None, classes=None, ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
+                 process_group=None):
     r"""Tversky loss (Salehi et al. 2017, arXiv 1706.05721): Dice with separate weights on errors.
 
     .. math::
@@ -186,13 +217,15 @@ def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_
     alpha, beta = check_alpha_beta(alpha, beta)
     return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction)
+                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                    process_group=process_group)
 
 
 @_doc
 def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False,
                        log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
-                       reduction="mean"):
+                       reduction="mean", dist_sync=False,
+                       process_group=None):
     r"""Focal Tversky loss (Abraham & Khan 2019, arXiv 1810.07842): the Tversky loss per class raised to gamma.
 
     .. math::
@@ -216,7 +249,8 @@ def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75,
     gamma = check_scalar("gamma", gamma, low=0.0)
     return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                     log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction, power=gamma)
+                    from_logits=from_logits, reduction=reduction, power=gamma, dist_sync=dist_sync,
+                    process_group=process_group)
 
 
 _WEIGHT_TYPES = ("square", "simple", "uniform")
@@ -237,7 +271,8 @@ def _gdl_weights(g, weight_type):
 @_doc
 def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=1e-5, per_image=False,
                           log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
-                          reduction="mean"):
+                          reduction="mean", dist_sync=False,
+                          process_group=None):
     r"""Generalized Dice loss (Sudre et al. 2017, arXiv 1707.03237): one Dice over all classes, each class weighted.
 
     .. math::
@@ -264,13 +299,18 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("log_loss", log_loss)
     tp, fp, fn, r, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
-                              ignore_index=ignore_index, from_logits=from_logits, gdl=weight_type)
+                              ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
+                              process_group=process_group, gdl=weight_type)
     if w is not None:
         r = r * w
     err = (r * (fp + fn)).sum(-1)
     loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + smooth, log_loss)
     if not per_image:
         loss = loss[0]
+    elif dist_sync and is_active() and reduction != "none":  # mean / sum over the images of every rank
+        total, count = all_reduce_sum(torch.stack([loss.sum(), loss.new_tensor(float(loss.shape[0]))]),
+                                      process_group).unbind(0)
+        return total if reduction == "sum" else total / torch.where(count > 0, count, 1.0)
     if reduction == "none":
         return loss
     return loss.sum() if reduction == "sum" else (loss.mean() if loss.numel() else loss.sum())
