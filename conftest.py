@@ -1,6 +1,9 @@
 """Test collection: the Keras tests and doctests need KERAS_BACKEND chosen before Keras is imported, so they run
-in one subprocess per backend (tests/test_keras_backends.py), not in the main pytest process."""
+in one subprocess per backend (tests/test_keras_backends.py), not in the main pytest process; the Triton kernels' tests
+need TRITON_INTERPRET=1 before triton is imported (tests/test_triton_interpreter.py)."""
 
 import os
 
 collect_ignore = [] if os.environ.get("SEGLOSSES_KERAS_TESTS") else ["tests/keras", "seglosses/keras"]
+if not os.environ.get("SEGLOSSES_TRITON_TESTS"):
+    collect_ignore += ["tests/triton", "seglosses/_triton.py"]

@@ -142,6 +142,32 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
     return out, norm, grad
 
 
+def _triton_applies(x, softmax, index, smoothing) -> bool:
+    """The Triton kernels run for CUDA (or interpreted) float32/half logits, sigmoid focal or softmax focal with class
+    indices and no label smoothing, outside torch.compile; everything else takes the torch path."""
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or (softmax and (not index or smoothing)):
+        return False
+    if torch.compiler.is_compiling():
+        return False
+    try:
+        from . import _triton
+    except ImportError:  # Triton not installed
+        return False
+    return _triton.usable(x)
+
+
+def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
+    """:func:`_focal_pass`, or its Triton kernel where that applies (same results, one pass over the logits)."""
+    if _triton_applies(x, softmax, index, smoothing):
+        from . import _triton
+
+        out, norm, grad = _triton.focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce,
+                                             need_grad)
+        out = out if reduce else out.view(x.shape if not softmax else (x.shape[0], x.shape[2]))
+        return out, norm, None if grad is None else grad.to(x.dtype)
+    return _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad)
+
+
 class _Focal(torch.autograd.Function):
     """Focal loss map (or its sum) and the normaliser of its mean.
 
@@ -153,7 +179,7 @@ class _Focal(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
         args = (softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce)
-        out, norm, grad = _focal_pass(x, target, *args, need_grad=ctx.needs_input_grad[0])
+        out, norm, grad = _any_pass(x, target, *args, need_grad=ctx.needs_input_grad[0])
         ctx.save_for_backward(x, target)
         ctx.args, ctx.grad = args, grad
         ctx.mark_non_differentiable(norm)
@@ -165,7 +191,7 @@ class _Focal(torch.autograd.Function):
         grad, ctx.grad = ctx.grad, None
         if grad is None:
             x, target = ctx.saved_tensors
-            grad = _focal_pass(x, target, *ctx.args, need_grad=True)[2]
+            grad = _any_pass(x, target, *ctx.args, need_grad=True)[2]
         softmax, reduce = ctx.args[0], ctx.args[-1]
         if not reduce and softmax:
             g_out = g_out.unsqueeze(1)

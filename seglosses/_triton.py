@@ -1,0 +1,173 @@
+"""Triton kernels of the focal losses: loss and analytic gradient in one pass over the logits.
+
+Chosen automatically for CUDA tensors when Triton is installed (see :func:`usable`); elsewhere the blocked torch path
+of :mod:`seglosses.focal` runs. The kernels follow that path's formulas exactly (float32 arithmetic, the bounded
+ratio ``p (1 - p) / (1 - p_t)`` in the gradient, ``1 - p`` from ``sigmoid(-x)`` / a series of ``-expm1(log p)``), and
+are tested on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``) against it.
+
+Each kernel writes the gradient for a unit upstream gradient into one buffer (apex's design: the backward pass is one
+multiply) and either the loss map or per-program partial sums of the loss and of the mean's normaliser.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+BLOCK = 1024
+TINY = 1.1754944e-38
+
+
+def usable(x: torch.Tensor) -> bool:
+    """True where the kernels apply: CUDA tensors (or any tensor under Triton's interpreter)."""
+    import os
+
+    return x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@triton.jit
+def _sigmoid_focal_kernel(x_ptr, y_ptr, a_ptr, w_ptr, grad_ptr, loss_ptr, part_ptr, numel, S, C, gamma, smoothing,
+                          ignore, alpha_scalar, HAS_ALPHA: tl.constexpr, ALPHA_VEC: tl.constexpr,
+                          HAS_W: tl.constexpr, HAS_IGNORE: tl.constexpr, REDUCE: tl.constexpr,
+                          NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    inb = offs < numel
+    x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(tl.float32)
+    y = tl.load(y_ptr + offs, mask=inb, other=0.0).to(tl.float32)
+    valid = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = y != ignore
+        valid = valid * keep.to(tl.float32)
+        y = tl.where(keep, y, 0.0)
+    y = y * (1.0 - smoothing) + smoothing * 0.5
+    cls = (offs // S) % C
+    bce = tl.maximum(x, 0.0) - x * y + tl.log(1.0 + tl.exp(-tl.abs(x)))
+    s = tl.sigmoid(x)
+    sn = tl.sigmoid(-x)
+    q = s * (1.0 - y) + sn * y  # 1 - p_t, exact at y in {0, 1}
+    # (1 - p_t) ** gamma, 0 ** gamma = 0 for gamma > 0 and 1 for gamma = 0
+    m = tl.where(q > 0, tl.exp(gamma * tl.log(tl.where(q > 0, q, 1.0))), tl.where(gamma == 0.0, 1.0, 0.0))
+    coef = valid
+    if HAS_ALPHA:
+        if ALPHA_VEC:
+            a = tl.load(a_ptr + cls, mask=inb, other=0.0)
+        else:
+            a = alpha_scalar
+        coef = coef * (y * (2.0 * a - 1.0) + (1.0 - a))
+    if HAS_W:
+        coef = coef * tl.load(w_ptr + cls, mask=inb, other=0.0)
+    loss = coef * m * bce
+    if NEED_GRAD:
+        r = s * sn / tl.maximum(q, 1.1754944e-38)  # p (1 - p) / (1 - p_t), in [0, 1]
+        g = coef * m * ((s - y) + gamma * (1.0 - 2.0 * y) * bce * r)
+        tl.store(grad_ptr + offs, g, mask=inb)
+    if REDUCE:
+        tl.store(part_ptr + 2 * pid, tl.sum(loss, axis=0))
+        tl.store(part_ptr + 2 * pid + 1, tl.sum(valid, axis=0))
+    else:
+        tl.store(loss_ptr + offs, loss, mask=inb)
+
+
+@triton.jit
+def _softmax_focal_kernel(x_ptr, t_ptr, c_ptr, w_ptr, grad_ptr, loss_ptr, part_ptr, npix, S, C, gamma, ignore,
+                          HAS_C: tl.constexpr, HAS_W: tl.constexpr, HAS_IGNORE: tl.constexpr, REDUCE: tl.constexpr,
+                          NEED_GRAD: tl.constexpr, BLOCK: tl.constexpr):
+    # one program: BLOCK pixels of the (N, S) grid; the logits are (N, C, S), class stride S
+    pid = tl.program_id(0)
+    pix = pid * BLOCK + tl.arange(0, BLOCK)
+    inb = pix < npix
+    n = pix // S
+    sp = pix % S
+    base = n * C * S + sp
+    t = tl.load(t_ptr + pix, mask=inb, other=0).to(tl.int32)
+    valid = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = t != ignore
+        valid = valid * keep.to(tl.float32)
+        t = tl.where(keep, t, 0)
+    mx = tl.full([BLOCK], float("-inf"), tl.float32)
+    for c in range(0, C):
+        mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
+    z = tl.zeros([BLOCK], tl.float32)
+    xt = tl.zeros([BLOCK], tl.float32)
+    for c in range(0, C):
+        xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+        z += tl.exp(xc - mx)
+        xt = tl.where(t == c, xc, xt)
+    lz = tl.log(z)
+    logp = xt - mx - lz
+    # 1 - p_t without cancellation: -expm1(log p), by its series near 0
+    u = tl.where(logp > -1e-3, -logp * (1.0 + logp * (0.5 + logp / 6.0)), 1.0 - tl.exp(logp))
+    m = tl.where(u > 0, tl.exp(gamma * tl.log(tl.where(u > 0, u, 1.0))), tl.where(gamma == 0.0, 1.0, 0.0))
+    f = m * (-logp)
+    pt = tl.exp(logp)
+    r = tl.where(u > 0, pt * (-logp) / tl.where(u > 0, u, 1.0), 1.0)
+    h = -m * (1.0 + gamma * r)
+    coef = valid
+    if HAS_C:
+        coef = coef * tl.load(c_ptr + t, mask=inb, other=0.0)
+    nw = valid
+    if HAS_W:
+        nw = nw * tl.load(w_ptr + t, mask=inb, other=0.0)
+    loss = coef * f
+    if NEED_GRAD:
+        hc = coef * h
+        for c in range(0, C):
+            xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+            pc = tl.exp(xc - mx - lz)
+            g = hc * (tl.where(t == c, 1.0, 0.0) - pc)
+            tl.store(grad_ptr + base + c * S, g, mask=inb)
+    if REDUCE:
+        tl.store(part_ptr + 2 * pid, tl.sum(loss, axis=0))
+        tl.store(part_ptr + 2 * pid + 1, tl.sum(nw, axis=0))
+    else:
+        tl.store(loss_ptr + pix, loss, mask=inb)
+
+
+def _vec(v, dtype, device):
+    return None if v is None else torch.as_tensor(v, dtype=dtype, device=device).contiguous()
+
+
+def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
+    """The Triton counterpart of ``seglosses.focal._focal_pass`` for x (N, C, S): sigmoid with a dense target, or
+    softmax with class indices and no label smoothing. Returns (loss map or sum, normaliser, gradient or None)."""
+    n, c, s = x.shape
+    x = x.contiguous()
+    target = target.contiguous()
+    dev = x.device
+    f32 = torch.float32
+    grad = torch.empty(x.shape, dtype=f32, device=dev) if need_grad else x.new_empty(1, dtype=f32)
+    if not softmax:
+        numel = x.numel()
+        grid = (triton.cdiv(numel, BLOCK),)
+        part = torch.empty(2 * grid[0], dtype=f32, device=dev)
+        loss = x.new_empty(1, dtype=f32) if reduce else torch.empty(x.shape, dtype=f32, device=dev)
+        avec = alpha if isinstance(alpha, torch.Tensor) else None
+        _sigmoid_focal_kernel[grid](
+            x, target, _vec(avec, f32, dev) if avec is not None else part, _vec(base, f32, dev) if base is not None
+            else part, grad, loss, part, numel, s, c, float(gamma), float(smoothing),
+            float(ignore_index) if ignore_index is not None else 0.0,
+            float(alpha) if alpha is not None and avec is None else 0.0,
+            HAS_ALPHA=alpha is not None, ALPHA_VEC=avec is not None, HAS_W=base is not None,
+            HAS_IGNORE=ignore_index is not None, REDUCE=bool(reduce), NEED_GRAD=bool(need_grad), BLOCK=BLOCK)
+    else:
+        npix = n * s
+        grid = (triton.cdiv(npix, BLOCK),)
+        part = torch.empty(2 * grid[0], dtype=f32, device=dev)
+        loss = x.new_empty(1, dtype=f32) if reduce else torch.empty((n, s), dtype=f32, device=dev)
+        cvec = None if alpha is None else _vec(alpha, f32, dev) * torch.ones(c, dtype=f32, device=dev)
+        wvec = _vec(base, f32, dev)
+        if wvec is not None:
+            cvec = wvec if cvec is None else cvec * wvec
+        _softmax_focal_kernel[grid](
+            x, target, cvec if cvec is not None else part, wvec if wvec is not None else part, grad, loss, part,
+            npix, s, c, float(gamma), int(ignore_index) if ignore_index is not None else -1,
+            HAS_C=cvec is not None, HAS_W=wvec is not None, HAS_IGNORE=ignore_index is not None,
+            REDUCE=bool(reduce), NEED_GRAD=bool(need_grad), BLOCK=BLOCK)
+    norm = part.view(-1, 2)[:, 1].sum()
+    if not softmax and ignore_index is None:
+        norm = torch.tensor(float(x.numel()), dtype=f32, device=dev)
+    out = part.view(-1, 2)[:, 0].sum() if reduce else loss
+    return out, norm, (grad if need_grad else None)

@@ -1,0 +1,93 @@
+"""The Triton focal kernels equal the torch path, run on the CPU through Triton's interpreter (TRITON_INTERPRET=1)."""
+
+import importlib
+import os
+
+import pytest
+import torch
+
+if os.environ.get("TRITON_INTERPRET") != "1":
+    raise RuntimeError("tests/triton runs under tests/test_triton_interpreter.py, with TRITON_INTERPRET=1 set before "
+                       "triton is imported")
+
+import seglosses as S  # noqa: E402
+from seglosses import focal  # noqa: E402
+
+MODES = ("binary", "multilabel", "multiclass")
+
+
+@pytest.fixture
+def interpreter():
+    return importlib.import_module("seglosses._triton")
+
+
+def _case(mode, dtype=torch.float32, n=2, c=3, hw=(5, 7), seed=0, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    c = 1 if mode == "binary" else c
+    x = (torch.randn(n, c, *hw, generator=g) * scale).to(dtype)
+    if mode == "multiclass":
+        t = torch.randint(0, c, (n, *hw), generator=g)
+        t[torch.rand(t.shape, generator=g) < 0.2] = 255
+    else:
+        t = (torch.rand(n, c, *hw, generator=g) > 0.5).float()
+        t[torch.rand(t.shape, generator=g) < 0.2] = 255
+    return x, t
+
+
+def _both(fn, x, t, monkeypatch, **kw):
+    """(value, gradient) by the Triton kernel and by the torch path."""
+    out = []
+    for use in (True, False):
+        monkeypatch.setattr(focal, "_triton_applies", (lambda *a: use) if not use else focal._triton_applies)
+        xx = x.detach().clone().requires_grad_(True)
+        loss = fn(xx, t, **kw)
+        (g,) = torch.autograd.grad(loss.sum(), xx)
+        out.append((loss.detach(), g))
+    return out
+
+
+OPTIONS = [{}, {"gamma": 0.5}, {"gamma": 0.0}, {"alpha": 0.25}, {"weight": [0.5, 1.0, 2.0]},
+           {"alpha": [0.2, 0.5, 0.8], "gamma": 1.5}, {"ignore_index": 255}, {"reduction": "sum"},
+           {"reduction": "none", "ignore_index": 255}]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_kernel_equals_torch_path(mode, opts, monkeypatch, interpreter):
+    opts = dict(opts)
+    if mode == "binary" and isinstance(opts.get("weight"), list):
+        opts["weight"] = [2.0]
+    if mode == "binary" and isinstance(opts.get("alpha"), list):
+        opts["alpha"] = [0.3]
+    x, t = _case(mode)
+    if "ignore_index" not in opts:
+        t = torch.where(t == 255, torch.zeros_like(t), t)
+    calls = []
+    real = interpreter.focal_pass
+    monkeypatch.setattr(interpreter, "focal_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    (kv, kg), (tv, tg) = _both(lambda a, b, **kw: S.focal_loss(a, b, mode, **kw), x, t, monkeypatch, **opts)
+    assert calls, "the Triton kernel did not run"
+    torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(kg, tg, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_finite_at_saturated_logits_and_half(mode, monkeypatch, interpreter):
+    x, t = _case(mode)
+    x = torch.where(x > 0, 1e4, -1e4)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for gamma in (2.0, 0.5):
+            xx = x.to(dtype).requires_grad_(True)
+            loss = S.focal_loss(xx, t, mode, gamma=gamma, ignore_index=255)
+            (g,) = torch.autograd.grad(loss, xx)
+            assert torch.isfinite(loss) and torch.isfinite(g).all()
+            assert g.dtype == dtype
+
+
+def test_sigmoid_focal_loss_drop_in_through_kernel(monkeypatch, interpreter):
+    x, t = _case("multilabel")
+    t = torch.where(t == 255, torch.zeros_like(t), t)
+    (kv, kg), (tv, tg) = _both(lambda a, b, **kw: S.sigmoid_focal_loss(a, b, **kw), x, t, monkeypatch,
+                               reduction="mean")
+    torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(kg, tg, rtol=1e-5, atol=1e-7)
