@@ -9,13 +9,22 @@ the bounded ratio ``p (1 - p) / (1 - p_t)``, so loss and gradient are finite for
 
 from __future__ import annotations
 
-import torch
+import os
 
-from ._args import check_bool
+import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._checks import EPS, check_ignore_index, check_reduction, check_scalar, class_vector, compute_dtype, prepare
+from ._args import check_bool
+from ._checks import (
+    EPS,
+    check_ignore_index,
+    check_reduction,
+    check_scalar,
+    class_vector,
+    compute_dtype,
+    prepare,
+)
 from ._chunk import blocks
 from ._module import LossModule
 from ._stats import dense_block, index_block
@@ -147,7 +156,8 @@ def _triton_applies(x, softmax, index, smoothing) -> bool:
     indices and no label smoothing, outside torch.compile; everything else takes the torch path."""
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or (softmax and (not index or smoothing)):
         return False
-    if torch.compiler.is_compiling():
+    # Triton is imported only for tensors it could run on: CPU work never loads it (nor pays its import)
+    if torch.compiler.is_compiling() or not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
         return False
     try:
         from . import _triton

@@ -10,8 +10,14 @@ from __future__ import annotations
 import torch
 
 from ._args import check_bool
-
-from ._checks import check_classes, check_ignore_index, check_reduction, class_vector, compute_dtype, prepare
+from ._checks import (
+    check_classes,
+    check_ignore_index,
+    check_reduction,
+    class_vector,
+    compute_dtype,
+    prepare,
+)
 from ._module import LossModule
 from .focal import probs_to_logits
 

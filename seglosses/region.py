@@ -12,9 +12,15 @@ from __future__ import annotations
 import torch
 
 from ._args import check_bool
-
-from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, class_vector, prepare
-from ._checks import reduce_classes
+from ._checks import (
+    check_classes,
+    check_ignore_index,
+    check_reduction,
+    check_scalar,
+    class_vector,
+    prepare,
+    reduce_classes,
+)
 from ._dist import all_reduce_sum, is_active
 from ._formulas import check_alpha_beta, dice_score, tversky_score
 from ._module import LossModule
