@@ -8,6 +8,8 @@ elementwise chain itself.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 #: Elements per block on the CPU (256 KiB of float32) and on accelerators (kernel launches cost more there).
@@ -38,3 +40,17 @@ def blocks(x: torch.Tensor, scale: float = 1):
     for n0 in range(n):
         for s0 in range(0, s, step):
             yield n0, n0 + 1, s0, min(s0 + step, s)
+
+
+def triton_kernels(x: torch.Tensor):
+    """``seglosses._triton`` when its kernels apply to ``x`` (a CUDA, or interpreted, float32/half tensor, outside
+    torch.compile, Triton installed), else None. Triton is imported only then: CPU work never loads it."""
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or torch.compiler.is_compiling():
+        return None
+    if not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
+        return None
+    try:
+        from . import _triton
+    except ImportError:  # Triton not installed
+        return None
+    return _triton

@@ -23,7 +23,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ._checks import compute_dtype
-from ._chunk import blocks
+from ._chunk import blocks, triton_kernels
 
 
 def index_block(t: torch.Tensor, ignore_index):
@@ -202,6 +202,36 @@ class _RegionSums(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
+class _TritonSums(torch.autograd.Function):
+    """:class:`_RegionSums` by the Triton kernels: the forward pass keeps only the logits and the target, the
+    backward pass recomputes the probabilities in its one pass."""
+
+    @staticmethod
+    def forward(ctx, x, target, act, index, ignore_index, per_image):
+        kernels = triton_kernels(x)
+        psum, msum, gsum = kernels.region_sums(x, target, act, index, ignore_index)
+        ctx.save_for_backward(x, target)
+        ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
+        if not per_image:
+            psum, msum, gsum = psum.sum(0, keepdim=True), msum.sum(0, keepdim=True), gsum.sum(0, keepdim=True)
+        ctx.mark_non_differentiable(gsum)
+        return psum, msum, gsum
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_p, g_m, _g_g):
+        x, target = ctx.saved_tensors
+        n, c, _ = x.shape
+        a, m = ((torch.zeros((n, c), device=x.device) if g is None else g.expand(n, c)) for g in (g_p, g_m))
+        grad = triton_kernels(x).region_grad(x, target, ctx.act, ctx.index, ctx.ignore_index, a, m)
+        return grad.to(x.dtype), None, None, None, None, None
+
+
+def _use_triton(x, act, index) -> bool:
+    """The kernels cover sigmoid/probabilities with dense targets and softmax/probabilities with class indices."""
+    return (act != "softmax" or index) and triton_kernels(x) is not None
+
+
 def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool, ignore_index=None,
                  per_image: bool = True):
     """Return ``(tp, fp, fn, G)``, float32 (float64 for float64 input); G is the target volume.
@@ -214,7 +244,8 @@ def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool
 
     A statistic that is 0 may come out as -ulp (the L1 form's differences); the losses clamp at the end.
     """
-    psum, msum, gsum = _RegionSums.apply(x, target, act, index, ignore_index, per_image)
+    sums = _TritonSums if _use_triton(x, act, index) else _RegionSums
+    psum, msum, gsum = sums.apply(x, target, act, index, ignore_index, per_image)
     if index:
         return msum, psum - msum, gsum - msum, gsum
     tp = (psum + gsum - msum) * 0.5

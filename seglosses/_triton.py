@@ -171,3 +171,176 @@ def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, 
         norm = torch.tensor(float(x.numel()), dtype=f32, device=dev)
     out = part.view(-1, 2)[:, 0].sum() if reduce else loss
     return out, norm, (grad if need_grad else None)
+
+
+# ------------------------------------------------------------------------------------------- region statistics ---
+@triton.jit
+def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    # grid (rows = N * C, blocks of S): partial P, D = |p - g| and G of one row's block
+    row = tl.program_id(0)
+    blk = tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    inb = offs < S
+    x = tl.load(x_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
+    v = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = g != ignore
+        v = v * keep.to(tl.float32)
+        g = tl.where(keep, g, 0.0)
+    if SIGMOID:
+        p = tl.sigmoid(x) * v
+    else:
+        p = x * v
+    base = (row * nblk + blk) * 3
+    tl.store(part_ptr + base, tl.sum(p, axis=0))
+    tl.store(part_ptr + base + 1, tl.sum(tl.abs(p - g), axis=0))
+    tl.store(part_ptr + base + 2, tl.sum(g, axis=0))
+
+
+@triton.jit
+def _dense_grad_kernel(x_ptr, g_ptr, a_ptr, m_ptr, grad_ptr, S, ignore, SIGMOID: tl.constexpr,
+                       HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
+    # dL/dx = (a + m sign(p - g)) p (1 - p) (sigmoid) or a + m sign(p - g) (probabilities), 0 where ignored
+    row = tl.program_id(0)
+    blk = tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    inb = offs < S
+    x = tl.load(x_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
+    v = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = g != ignore
+        v = v * keep.to(tl.float32)
+        g = tl.where(keep, g, 0.0)
+    a = tl.load(a_ptr + row)
+    m = tl.load(m_ptr + row)
+    if SIGMOID:
+        p = tl.sigmoid(x) * v
+    else:
+        p = x * v
+    d = p - g
+    sgn = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
+    gp = a + m * sgn
+    if SIGMOID:
+        gx = gp * p * tl.sigmoid(-x)
+    else:
+        gx = gp * v
+    tl.store(grad_ptr + row * S + offs, gx, mask=inb)
+
+
+@triton.jit
+def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    # grid (N, blocks of S): partial P_c, T_c = sum p_c [t == c] and G_c = sum [t == c] of one image's block
+    n = tl.program_id(0)
+    blk = tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    inb = offs < S
+    base = n * C * S + offs
+    t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int32)
+    v = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = t != ignore
+        v = v * keep.to(tl.float32)
+        t = tl.where(keep, t, -1)
+    t = tl.where(inb, t, -1)
+    mx = tl.full([BLOCK], float("-inf"), tl.float32)
+    lz = tl.zeros([BLOCK], tl.float32)
+    if SOFTMAX:
+        for c in range(0, C):
+            mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
+        z = tl.zeros([BLOCK], tl.float32)
+        for c in range(0, C):
+            z += tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx)
+        lz = tl.log(z)
+    for c in range(0, C):
+        xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+        if SOFTMAX:
+            pc = tl.exp(xc - mx - lz) * v
+        else:
+            pc = xc * v
+        on = (t == c).to(tl.float32)
+        out = ((n * C + c) * nblk + blk) * 3
+        tl.store(part_ptr + out, tl.sum(pc, axis=0))
+        tl.store(part_ptr + out + 1, tl.sum(pc * on, axis=0))
+        tl.store(part_ptr + out + 2, tl.sum(on, axis=0))
+
+
+@triton.jit
+def _index_grad_kernel(x_ptr, t_ptr, a_ptr, m_ptr, grad_ptr, C, S, ignore, SOFTMAX: tl.constexpr,
+                       HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
+    # dL/dp_c = a_c + [t == c] m_c; softmax: dL/dx_c = p_c (dL/dp_c - sum_k p_k dL/dp_k); 0 where ignored
+    n = tl.program_id(0)
+    blk = tl.program_id(1)
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    inb = offs < S
+    base = n * C * S + offs
+    t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int32)
+    v = inb.to(tl.float32)
+    if HAS_IGNORE:
+        keep = t != ignore
+        v = v * keep.to(tl.float32)
+        t = tl.where(keep, t, -1)
+    mx = tl.full([BLOCK], float("-inf"), tl.float32)
+    lz = tl.zeros([BLOCK], tl.float32)
+    w = tl.zeros([BLOCK], tl.float32)
+    if SOFTMAX:
+        for c in range(0, C):
+            mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
+        z = tl.zeros([BLOCK], tl.float32)
+        for c in range(0, C):
+            z += tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx)
+        lz = tl.log(z)
+        for c in range(0, C):
+            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx - lz)
+            gpc = tl.load(a_ptr + n * C + c) + tl.where(t == c, tl.load(m_ptr + n * C + c), 0.0)
+            w += pc * gpc
+    for c in range(0, C):
+        gpc = tl.load(a_ptr + n * C + c) + tl.where(t == c, tl.load(m_ptr + n * C + c), 0.0)
+        if SOFTMAX:
+            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx - lz)
+            gx = pc * (gpc - w) * v
+        else:
+            gx = gpc * v
+        tl.store(grad_ptr + base + c * S, gx, mask=inb)
+
+
+def region_sums(x, target, act, index, ignore_index):
+    """(P, M, G) of shape (N, C), float32: the Triton counterpart of ``seglosses._stats._RegionSums.forward``
+    (M = D = sum |p - g| for dense targets, T = sum_{t = c} p_c for class indices). Deterministic: per-block partial
+    sums, added in torch."""
+    n, c, s = x.shape
+    x, target = x.contiguous(), target.contiguous()
+    nblk = triton.cdiv(s, BLOCK)
+    part = torch.empty((n * c, nblk, 3), dtype=torch.float32, device=x.device)
+    if index:
+        _index_sums_kernel[(n, nblk)](x, target, part, c, s, nblk,
+                                      int(ignore_index) if ignore_index is not None else -1,
+                                      SOFTMAX=act == "softmax", HAS_IGNORE=ignore_index is not None, BLOCK=BLOCK)
+    else:
+        _dense_sums_kernel[(n * c, nblk)](x, target, part, s, nblk,
+                                          float(ignore_index) if ignore_index is not None else 0.0,
+                                          SIGMOID=act == "sigmoid", HAS_IGNORE=ignore_index is not None, BLOCK=BLOCK)
+    sums = part.sum(1).view(n, c, 3)
+    return sums[..., 0], sums[..., 1], sums[..., 2]
+
+
+def region_grad(x, target, act, index, ignore_index, a, m):
+    """dL/dx from the (N, C) gradients ``a`` = dL/dP and ``m`` = dL/dM, as ``_RegionSums.backward``."""
+    n, c, s = x.shape
+    x, target = x.contiguous(), target.contiguous()
+    a = a.to(torch.float32).contiguous()
+    m = m.to(torch.float32).contiguous()
+    grad = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    nblk = triton.cdiv(s, BLOCK)
+    if index:
+        _index_grad_kernel[(n, nblk)](x, target, a, m, grad, c, s,
+                                      int(ignore_index) if ignore_index is not None else -1,
+                                      SOFTMAX=act == "softmax", HAS_IGNORE=ignore_index is not None, BLOCK=BLOCK)
+    else:
+        _dense_grad_kernel[(n * c, nblk)](x, target, a, m, grad, s,
+                                          float(ignore_index) if ignore_index is not None else 0.0,
+                                          SIGMOID=act == "sigmoid", HAS_IGNORE=ignore_index is not None, BLOCK=BLOCK)
+    return grad

@@ -9,8 +9,6 @@ the bounded ratio ``p (1 - p) / (1 - p_t)``, so loss and gradient are finite for
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -25,7 +23,7 @@ from ._checks import (
     compute_dtype,
     prepare,
 )
-from ._chunk import blocks
+from ._chunk import blocks, triton_kernels
 from ._module import LossModule
 from ._stats import dense_block, index_block
 
@@ -152,18 +150,9 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
 
 
 def _triton_applies(x, softmax, index, smoothing) -> bool:
-    """The Triton kernels run for CUDA (or interpreted) float32/half logits, sigmoid focal or softmax focal with class
-    indices and no label smoothing, outside torch.compile; everything else takes the torch path."""
-    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or (softmax and (not index or smoothing)):
-        return False
-    # Triton is imported only for tensors it could run on: CPU work never loads it (nor pays its import)
-    if torch.compiler.is_compiling() or not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
-        return False
-    try:
-        from . import _triton
-    except ImportError:  # Triton not installed
-        return False
-    return _triton.usable(x)
+    """The Triton kernels run for sigmoid focal, or softmax focal with class indices and no label smoothing, where
+    :func:`seglosses._chunk.triton_kernels` allows; everything else takes the torch path."""
+    return not (softmax and (not index or smoothing)) and triton_kernels(x) is not None
 
 
 def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):

@@ -91,3 +91,44 @@ def test_sigmoid_focal_loss_drop_in_through_kernel(monkeypatch, interpreter):
                                reduction="mean")
     torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(kg, tg, rtol=1e-5, atol=1e-7)
+
+
+REGION = {"dice": S.dice_loss, "jaccard": S.jaccard_loss, "tversky": S.tversky_loss,
+          "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss}
+REGION_OPTIONS = [{}, {"per_image": True}, {"ignore_index": 255}, {"from_logits": False},
+                  {"weight": [0.5, 1.0, 2.0], "log_loss": True}]
+
+
+def _region_both(fn, x, t, monkeypatch, **kw):
+    from seglosses import _stats
+
+    calls = []
+    real = _stats._TritonSums.forward
+    monkeypatch.setattr(_stats._TritonSums, "forward", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    out = []
+    for use in (True, False):
+        monkeypatch.setattr(_stats, "_use_triton", (lambda *a: use) if not use else _stats._use_triton)
+        xx = x.detach().clone().requires_grad_(True)
+        loss = fn(xx, t, **kw)
+        (g,) = torch.autograd.grad(loss.sum(), xx)
+        out.append((loss.detach(), g))
+    return out, calls
+
+
+@pytest.mark.parametrize("name", sorted(REGION))
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("opts", REGION_OPTIONS, ids=lambda o: ",".join(o) or "default")
+def test_region_kernels_equal_torch_path(name, mode, opts, monkeypatch):
+    opts = dict(opts)
+    if mode == "binary" and "weight" in opts:
+        opts["weight"] = [2.0]
+    x, t = _case(mode)
+    if "ignore_index" not in opts:
+        t = torch.where(t == 255, torch.zeros_like(t), t)
+    if not opts.get("from_logits", True):
+        x = torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)
+    ((kv, kg), (tv, tg)), calls = _region_both(lambda a, b, **kw: REGION[name](a, b, mode, **kw), x, t, monkeypatch,
+                                               **opts)
+    assert calls, "the Triton kernels did not run"
+    torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(kg, tg, rtol=1e-4, atol=1e-7)
