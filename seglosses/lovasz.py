@@ -8,6 +8,7 @@ the valid prefix of each sorted row is exactly the authors' filtered vector, hen
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from ._args import check_bool
 from ._checks import (
@@ -35,6 +36,77 @@ def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
     idx = torch.arange(1, m + 1, dtype=union.dtype, device=union.device)
     jac = idx / union.add_(idx)
     return torch.diff(jac, dim=-1, prepend=torch.zeros_like(jac[..., :1]))
+
+
+class _LovaszRows(torch.autograd.Function):
+    """Per-row Lovasz losses ``(R, K)`` (and each row's foreground sum) from ``q``: the probabilities (Lovasz-softmax)
+    or the hinge's score, (N, C, S).
+
+    The forward pass sorts all rows in one call and turns the Lovasz gradient back to the unsorted order, times the
+    errors' derivative in q; only that one buffer (N, K, S) is kept: no permutation, no sorted copy.
+    """
+
+    @staticmethod
+    def forward(ctx, q, label, valid, softmax, index, cols, per_image):
+        n, c, s = q.shape
+        k = len(cols)
+        all_cols = cols == tuple(range(c))
+        qk = q if all_cols else q[:, list(cols)]
+        cls = torch.tensor(cols, dtype=label.dtype, device=q.device).view(1, k, 1) if softmax and index else None
+        gk = None if softmax and index else (label if all_cols else label[:, list(cols)])
+        if softmax and index:
+            err = torch.where(label == cls, 1 - qk, qk)  # |[t == c] - p_c|
+        elif softmax:
+            err = (gk - qk).abs()
+        else:
+            err = 1 - qk * (2 * gk - 1)
+        if valid is not None:  # ignored pixels sort last and add nothing
+            vk = valid.unsqueeze(1) if valid.dim() == 2 else (valid if all_cols else valid[:, list(cols)])
+            err = torch.where(vk, err, float("-inf"))
+        rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
+        del err
+        e_sorted, perm = torch.sort(rows, dim=-1, descending=True)
+        del rows
+        if softmax and index:
+            lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)
+            fg = (lab.expand(-1, k, -1).gather(-1, perm) == cls).to(q.dtype)
+        else:
+            lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)
+            fg = lab.gather(-1, perm)
+        lg = _lovasz_grad(fg)
+        fg_sum = fg.sum(-1)
+        del fg
+        losses = (torch.relu(e_sorted) * lg).sum(-1)  # (R, K)
+        lg.mul_(e_sorted > 0)  # d loss / d error, sorted
+        del e_sorted
+        unit = torch.empty_like(lg).scatter_(-1, perm, lg)
+        del perm, lg
+        if not per_image:
+            unit = unit.reshape(k, n, s).transpose(0, 1)
+        # times the errors' derivative in q: -1 / +1 on / off the target (softmax, class indices), sign(q - g)
+        # (softmax, probabilities), -(2 g - 1) (hinge)
+        if softmax and index:
+            unit = torch.where(label == cls, -unit, unit)
+        elif softmax:
+            unit = unit * torch.sign(qk - gk)
+        else:
+            unit = unit * (1 - 2 * gk)
+        ctx.save_for_backward(unit)
+        ctx.q_shape, ctx.cols, ctx.per_image, ctx.all_cols = q.shape, cols, per_image, all_cols
+        ctx.mark_non_differentiable(fg_sum)
+        return losses, fg_sum
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_losses, _g_fg):
+        (unit,) = ctx.saved_tensors
+        g = g_losses.unsqueeze(-1)  # (R, K, 1): R = N (per image) or 1, broadcast over the images
+        gk = unit * g
+        if ctx.all_cols:
+            return gk, None, None, None, None, None, None
+        gq = torch.zeros(ctx.q_shape, dtype=gk.dtype, device=gk.device)
+        gq[:, list(ctx.cols)] = gk
+        return gq, None, None, None, None, None, None
 
 
 def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ignore_index=None, weight=None,
@@ -102,56 +174,28 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     x = inp.x.to(dt)
     n, c, s = x.shape
     cols = list(range(c)) if isinstance(classes, str) else classes
-    neg_inf = torch.tensor(float("-inf"), dtype=dt, device=x.device)
 
     if softmax:
-        p = torch.softmax(x, dim=1) if from_logits else x
+        q = torch.softmax(x, dim=1) if from_logits else x  # the probabilities: autograd takes them from here
         if inp.index:
             t = inp.target
             v = None if ignore_index is None else t != ignore_index
-            ti = (t if v is None else torch.where(v, t, torch.zeros_like(t))).long().unsqueeze(1)
-            err = p.scatter(1, ti, 1 - p.gather(1, ti))  # |[t == c] - p_c| without a one-hot tensor
-            # (N, 1, S) labels in a narrow dtype, -1 at ignored pixels (never a class): compared with the row's class
-            # after sorting
+            # (N, 1, S) labels in a narrow dtype, -1 at ignored pixels (never a class)
             lab = t.to(torch.int16 if c < 2 ** 15 else torch.int64)
             label = (lab if v is None else torch.where(v, lab, -1)).unsqueeze(1)
         else:
-            g = inp.target.to(dt)
-            v = None
-            err = (g - p).abs()
-            label = g
+            label, v = inp.target.to(dt), None
     else:
-        score = x if from_logits else probs_to_logits(x, False)
+        q = x if from_logits else probs_to_logits(x, False)  # the hinge's score
         g = inp.target.to(dt) if ignore_index is None else inp.target
         v = None if ignore_index is None else g != ignore_index
         if v is not None:
             g = torch.where(v, g.to(dt), torch.zeros((), dtype=dt, device=x.device))
-        err = 1 - score * (2 * g - 1)
         label = g
-    if cols != list(range(c)):
-        err = err[:, cols]
-        label = label if label.shape[1] == 1 else label[:, cols]
-        v = v if v is None or v.dim() == 2 else v[:, cols]
-    k = len(cols)
-    if v is not None:
-        err = torch.where(v if v.dim() == 3 else v.unsqueeze(1), err, neg_inf)
-
-    # rows: (R, K, M) with R = N (per image) or 1 (whole batch, pixels of all images in one row)
-    if per_image:
-        err_rows, label_rows = err, label
-    else:
-        err_rows = err.transpose(0, 1).reshape(1, k, n * s)
-        label_rows = label.transpose(0, 1).reshape(1, label.shape[1], n * s)
-    e_sorted, perm = torch.sort(err_rows, dim=-1, descending=True)
-    if softmax and inp.index:
-        cls = torch.tensor(cols, dtype=label_rows.dtype, device=x.device).view(1, k, 1)
-        fg = (label_rows.expand(-1, k, -1).gather(-1, perm) == cls).to(dt)
-    else:
-        fg = label_rows.expand(-1, k, -1).gather(-1, perm)
-    losses = (torch.relu(e_sorted) * _lovasz_grad(fg)).sum(-1)  # (R, K)
+    losses, fg_sum = _LovaszRows.apply(q, label, v, softmax, inp.index, tuple(cols), per_image)
 
     if softmax and classes == "present":
-        counted = (fg.sum(-1) > 0).to(dt)
+        counted = (fg_sum > 0).to(dt)
     else:
         counted = torch.ones_like(losses)
     cw = counted if w is None else counted * w[cols].to(dt)
