@@ -84,6 +84,15 @@ def _part(buf, n0, n1, s0, s1, whole):
     return buf if buf is None or whole else buf[n0:n1, :, s0:s1]
 
 
+def _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image):
+    """Record the settings on ``ctx`` and return the sums, over the batch unless ``per_image`` (G takes no grad)."""
+    ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
+    if not per_image:
+        psum, msum, gsum = psum.sum(0, keepdim=True), msum.sum(0, keepdim=True), gsum.sum(0, keepdim=True)
+    ctx.mark_non_differentiable(gsum)
+    return psum, msum, gsum
+
+
 class _RegionSums(torch.autograd.Function):
     """``(P, M, G)`` of shape (N, C) with ``M = T`` (index targets) or ``D`` (dense); see the module doc."""
 
@@ -137,11 +146,7 @@ class _RegionSums(torch.autograd.Function):
         # sign(p - g) is turned into the gradient in place by the first backward pass (kept off the saved tensors,
         # whose version checks would object); a second one (retain_graph) recomputes it.
         ctx.sbuf = sbuf
-        ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
-        if not per_image:
-            psum, msum, gsum = psum.sum(0, keepdim=True), msum.sum(0, keepdim=True), gsum.sum(0, keepdim=True)
-        ctx.mark_non_differentiable(gsum)
-        return psum, msum, gsum
+        return _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
 
     @staticmethod
     @once_differentiable
@@ -211,11 +216,7 @@ class _TritonSums(torch.autograd.Function):
         kernels = triton_kernels(x)
         psum, msum, gsum = kernels.region_sums(x, target, act, index, ignore_index)
         ctx.save_for_backward(x, target)
-        ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
-        if not per_image:
-            psum, msum, gsum = psum.sum(0, keepdim=True), msum.sum(0, keepdim=True), gsum.sum(0, keepdim=True)
-        ctx.mark_non_differentiable(gsum)
-        return psum, msum, gsum
+        return _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
 
     @staticmethod
     @once_differentiable

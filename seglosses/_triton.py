@@ -175,15 +175,13 @@ def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, 
 
 # ------------------------------------------------------------------------------------------- region statistics ---
 @triton.jit
-def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.constexpr, HAS_IGNORE: tl.constexpr,
-                       BLOCK: tl.constexpr):
-    # grid (rows = N * C, blocks of S): partial P, D = |p - g| and G of one row's block
+def _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID: tl.constexpr, HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
+    # one (row, block of S) of a dense problem: offsets, in-bounds mask, logits, p (0 where invalid), g, validity
     row = tl.program_id(0)
-    blk = tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
-    inb = offs < S
-    x = tl.load(x_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
-    g = tl.load(g_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
+    offs = row * S + tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    inb = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK) < S
+    x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + offs, mask=inb, other=0.0).to(tl.float32)
     v = inb.to(tl.float32)
     if HAS_IGNORE:
         keep = g != ignore
@@ -193,6 +191,16 @@ def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.cons
         p = tl.sigmoid(x) * v
     else:
         p = x * v
+    return offs, inb, x, p, g, v
+
+
+@triton.jit
+def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    # grid (rows = N * C, blocks of S): partial P, D = |p - g| and G of one row's block
+    _, _, _, p, g, _ = _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID, HAS_IGNORE, BLOCK)
+    row = tl.program_id(0)
+    blk = tl.program_id(1)
     base = (row * nblk + blk) * 3
     tl.store(part_ptr + base, tl.sum(p, axis=0))
     tl.store(part_ptr + base + 1, tl.sum(tl.abs(p - g), axis=0))
@@ -203,23 +211,10 @@ def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.cons
 def _dense_grad_kernel(x_ptr, g_ptr, a_ptr, m_ptr, grad_ptr, S, ignore, SIGMOID: tl.constexpr,
                        HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
     # dL/dx = (a + m sign(p - g)) p (1 - p) (sigmoid) or a + m sign(p - g) (probabilities), 0 where ignored
+    offs, inb, x, p, g, v = _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID, HAS_IGNORE, BLOCK)
     row = tl.program_id(0)
-    blk = tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
-    inb = offs < S
-    x = tl.load(x_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
-    g = tl.load(g_ptr + row * S + offs, mask=inb, other=0.0).to(tl.float32)
-    v = inb.to(tl.float32)
-    if HAS_IGNORE:
-        keep = g != ignore
-        v = v * keep.to(tl.float32)
-        g = tl.where(keep, g, 0.0)
     a = tl.load(a_ptr + row)
     m = tl.load(m_ptr + row)
-    if SIGMOID:
-        p = tl.sigmoid(x) * v
-    else:
-        p = x * v
     d = p - g
     sgn = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
     gp = a + m * sgn
@@ -227,16 +222,15 @@ def _dense_grad_kernel(x_ptr, g_ptr, a_ptr, m_ptr, grad_ptr, S, ignore, SIGMOID:
         gx = gp * p * tl.sigmoid(-x)
     else:
         gx = gp * v
-    tl.store(grad_ptr + row * S + offs, gx, mask=inb)
+    tl.store(grad_ptr + offs, gx, mask=inb)
 
 
 @triton.jit
-def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr,
-                       BLOCK: tl.constexpr):
-    # grid (N, blocks of S): partial P_c, T_c = sum p_c [t == c] and G_c = sum [t == c] of one image's block
+def _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
+    # one (image, block of S) of a class-index problem: logit offsets of class 0, in-bounds mask, labels (-1 where
+    # ignored or out of bounds), validity, and the softmax's max and log-normaliser (0 without softmax)
     n = tl.program_id(0)
-    blk = tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inb = offs < S
     base = n * C * S + offs
     t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int32)
@@ -255,6 +249,16 @@ def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.c
         for c in range(0, C):
             z += tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx)
         lz = tl.log(z)
+    return base, inb, t, v, mx, lz
+
+
+@triton.jit
+def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    # grid (N, blocks of S): partial P_c, T_c = sum p_c [t == c] and G_c = sum [t == c] of one image's block
+    base, inb, t, v, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
+    n = tl.program_id(0)
+    blk = tl.program_id(1)
     for c in range(0, C):
         xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
         if SOFTMAX:
@@ -272,27 +276,10 @@ def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.c
 def _index_grad_kernel(x_ptr, t_ptr, a_ptr, m_ptr, grad_ptr, C, S, ignore, SOFTMAX: tl.constexpr,
                        HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
     # dL/dp_c = a_c + [t == c] m_c; softmax: dL/dx_c = p_c (dL/dp_c - sum_k p_k dL/dp_k); 0 where ignored
+    base, inb, t, v, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
     n = tl.program_id(0)
-    blk = tl.program_id(1)
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
-    inb = offs < S
-    base = n * C * S + offs
-    t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int32)
-    v = inb.to(tl.float32)
-    if HAS_IGNORE:
-        keep = t != ignore
-        v = v * keep.to(tl.float32)
-        t = tl.where(keep, t, -1)
-    mx = tl.full([BLOCK], float("-inf"), tl.float32)
-    lz = tl.zeros([BLOCK], tl.float32)
     w = tl.zeros([BLOCK], tl.float32)
     if SOFTMAX:
-        for c in range(0, C):
-            mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
-        z = tl.zeros([BLOCK], tl.float32)
-        for c in range(0, C):
-            z += tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx)
-        lz = tl.log(z)
         for c in range(0, C):
             pc = tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx - lz)
             gpc = tl.load(a_ptr + n * C + c) + tl.where(t == c, tl.load(m_ptr + n * C + c), 0.0)
