@@ -122,8 +122,6 @@ def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction:
         return losses.sum()
     if weight is None:
         return losses.mean() if losses.numel() else losses.sum()
-    k = losses.shape[-1]
-    rows = losses.numel() // max(k, 1)
-    denom = (weight.sum() if weight is not None else torch.tensor(float(k), device=losses.device)) * rows
-    denom = denom.to(losses.dtype)
+    rows = losses.numel() // max(losses.shape[-1], 1)
+    denom = (weight.sum() * rows).to(losses.dtype)
     return losses.sum() / torch.where(denom > 0, denom, torch.ones_like(denom))

@@ -186,7 +186,7 @@ class _RegionSums(torch.autograd.Function):
                     gx = torch.sub(ab, w, out=out if out.dtype == dt else None).mul_(p)
                     gx.scatter_add_(1, ti, mt)
                 else:  # identity: dL/dx = a + [t == c] m
-                    gx = torch.add(ab, torch.zeros_like(p), out=out if out.dtype == dt else None)
+                    gx = (out if out.dtype == dt else torch.empty_like(p)).copy_(ab.expand_as(p))
                     gx.scatter_add_(1, ti, mb.squeeze(-1).gather(1, t).unsqueeze(1).expand_as(ti).to(dt))
             else:
                 if sbuf is None:

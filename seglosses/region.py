@@ -312,14 +312,11 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     err = (r * (fp + fn)).sum(-1)
     loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + smooth, log_loss)
     if not per_image:
-        loss = loss[0]
-    elif dist_sync and is_active() and reduction != "none":  # mean / sum over the images of every rank
-        total, count = all_reduce_sum(torch.stack([loss.sum(), loss.new_tensor(float(loss.shape[0]))]),
-                                      process_group).unbind(0)
-        return total if reduction == "sum" else total / torch.where(count > 0, count, 1.0)
+        return reduce_classes(loss[0], None, reduction)
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else (loss.mean() if loss.numel() else loss.sum())
+    # one value per image: the mean / sum over images (of every rank with dist_sync)
+    return _reduce_rows(loss.unsqueeze(-1), None, reduction, dist_sync and is_active(), process_group)
 
 
 class DiceLoss(LossModule):

@@ -66,10 +66,6 @@ def _alpha(alpha, mode):
     return check_scalar("alpha", alpha, low=0.0, high=high)
 
 
-def _classes_at_call(classes, c, allow=()):
-    return check_classes(classes, c, allow=allow)
-
-
 def _check_lengths(c, **vectors):
     for name, v in vectors.items():
         if isinstance(v, list):
@@ -222,7 +218,7 @@ def _stats(y_true, y_pred, mode, per_image, weight, classes, ignore_class, from_
     x, target, index, _ = _core.prepare(y_true, y_pred, mode, axis)
     c = x.shape[-1]
     _check_lengths(c, weight=weight)
-    classes = _classes_at_call(classes, c)
+    classes = check_classes(classes, c)
     if mode == "multiclass" and not index and ignore_class is not None:
         raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
     stats = _core.region_stats(x, target, index, mode, ignore=ignore_class, from_logits=from_logits,
@@ -382,7 +378,7 @@ class LovaszLoss(SegLoss):
         x, target, index, _ = _core.prepare(y_true, y_pred, self.mode, o["axis"])
         c = x.shape[-1]
         _check_lengths(c, weight=o["weight"])
-        classes = o["classes"] if isinstance(o["classes"], str) else _classes_at_call(o["classes"], c)
+        classes = o["classes"] if isinstance(o["classes"], str) else check_classes(o["classes"], c)
         if self.mode == "multiclass" and not index and o["ignore_class"] is not None:
             raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
         values = _core.lovasz_values(x, target, index, self.mode, classes=classes, per_image=o["per_image"],

@@ -34,8 +34,6 @@ def prepare(y_true, y_pred, mode, axis):
         if len(tshape) == rank:
             y_true = ops.moveaxis(y_true, 1, -1)
             tshape = tuple(y_true.shape)
-        elif mode == "binary" and len(tshape) == rank - 1:
-            pass
     if mode == "binary":
         if rank >= 2 and pshape[-1] == 1:
             spatial = pshape[1:-1]
