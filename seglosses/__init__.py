@@ -19,10 +19,32 @@ _EXPORTS = {
     "focal_tversky_loss": "region", "FocalTverskyLoss": "region",
     "generalized_dice_loss": "region", "GeneralizedDiceLoss": "region",
     "lovasz_loss": "lovasz", "LovaszLoss": "lovasz",
+    "cross_entropy_loss": "cross_entropy", "CrossEntropyLoss": "cross_entropy",
+    "weighted_cross_entropy_loss": "cross_entropy", "WeightedCrossEntropyLoss": "cross_entropy",
+    "balanced_cross_entropy_loss": "cross_entropy", "BalancedCrossEntropyLoss": "cross_entropy",
+    "log_cosh_dice_loss": "region", "LogCoshDiceLoss": "region",
+    "sensitivity_specificity_loss": "region", "SensitivitySpecificityLoss": "region",
+    "exp_log_loss": "compound", "ExpLogLoss": "compound",
+    "combo_loss": "compound", "ComboLoss": "compound",
+    "unified_focal_loss": "compound", "UnifiedFocalLoss": "compound",
     "validate": "_validate",
+    "WeightedSum": "compose", "from_config": "compose",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = list(_EXPORTS) + ["loss_classes"]
+
+
+def loss_classes() -> dict:
+    """``{name: class}`` of every public loss Module (the names :func:`from_config` accepts)."""
+    from ._module import LossModule
+
+    out = {}
+    for name in _EXPORTS:
+        if name[0].isupper():
+            value = __getattr__(name)
+            if isinstance(value, type) and issubclass(value, LossModule):
+                out[name] = value
+    return out
 
 
 def __getattr__(name):

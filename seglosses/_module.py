@@ -7,16 +7,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .compose import Composable, module_config
+
 #: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
-_TENSOR_OPTIONS = ("weight", "alpha")
+_TENSOR_OPTIONS = ("weight", "alpha", "beta", "class_frequency")
 
 
-class LossModule(nn.Module):
+class LossModule(Composable, nn.Module):
     """Stores a loss function's keyword arguments; ``forward(logits, target)`` calls the function with them.
 
     Per-class vectors (``weight``, a sequence ``alpha``) become buffers, so they follow ``.to()`` and appear in
     ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
-    function's message (and at construction for the mode).
+    function's message (and at construction for the mode). Losses compose with ``+``, ``-``, ``*``, ``/``
+    (:mod:`seglosses.compose`) and write themselves to a JSON-safe dict with :meth:`to_config`.
     """
 
     _fn = None
@@ -46,6 +49,10 @@ class LossModule(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return type(self)._fn(logits, target, self.mode, **self._call_options())
+
+    def to_config(self) -> dict:
+        """``{"class": name, "mode": mode, "options": {...}}``, JSON-safe; :func:`seglosses.from_config` reads it."""
+        return module_config(self)
 
     def extra_repr(self) -> str:
         parts = [] if self.mode is None else [repr(self.mode)]

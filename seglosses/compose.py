@@ -1,0 +1,211 @@
+"""Composition of losses: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` and plain config dicts.
+
+Every loss Module supports ``+``, ``-``, ``*`` and ``/`` by a number, unary ``-`` and ``sum([...])``; the result is
+a :class:`WeightedSum`, one Module that computes the weighted sum, keeps each term's last value for logging, moves
+with ``.to()`` and round-trips through :meth:`WeightedSum.to_config` / :func:`from_config` (JSON-safe dicts, so a
+training config can name its loss). One class serves every combination: there is no DiceCE/DiceFocal class per pair.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+
+def _coef(value) -> float:
+    """A finite real number as a float, or None (the operator then returns NotImplemented)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"a loss can only be scaled by a finite number; got {value}")
+    return value
+
+
+def _terms(loss) -> list[tuple[float, nn.Module]]:
+    return list(zip(loss.coefs, loss.terms)) if isinstance(loss, WeightedSum) else [(1.0, loss)]
+
+
+class Composable:
+    """Arithmetic on losses. Mixed into every loss Module and into :class:`WeightedSum`."""
+
+    def __add__(self, other):
+        if isinstance(other, Composable):
+            return WeightedSum(_terms(self) + _terms(other))
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, numbers.Real) and not isinstance(other, bool) and other == 0:  # sum([...]) starts at 0
+            return WeightedSum(_terms(self))
+        return NotImplemented
+
+    def __sub__(self, other):
+        if isinstance(other, Composable):
+            return self + (-1.0) * other
+        return NotImplemented
+
+    def __mul__(self, other):
+        k = _coef(other)
+        if k is None:
+            return NotImplemented
+        return WeightedSum([(k * c, t) for c, t in _terms(self)])
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        k = _coef(other)
+        if k is None:
+            return NotImplemented
+        if k == 0:
+            raise ZeroDivisionError("a loss cannot be divided by 0")
+        return self * (1.0 / k)
+
+    def __neg__(self):
+        return (-1.0) * self
+
+
+class WeightedSum(Composable, nn.Module):
+    r"""The weighted sum of losses, :math:`L = \sum_i c_i L_i(\text{logits}, \text{target})`.
+
+    Built by the operators (``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")``) or directly from
+    ``(coef, loss)`` pairs. Every term receives the same ``(logits, target)``.
+
+    Args:
+        terms: a sequence of ``(coef, loss)`` pairs, ``coef`` a finite number, ``loss`` a seglosses loss Module.
+
+    Attributes:
+        last: after each call, ``{name: value}`` with each term's unweighted value, detached (no host sync: the
+            values stay tensors on the device until you read them). Names are the terms' class names, numbered
+            from the second occurrence on (``"DiceLoss"``, ``"DiceLoss_2"``).
+
+    Example:
+        >>> import torch, seglosses
+        >>> loss = 0.5 * seglosses.DiceLoss("multiclass") + seglosses.FocalLoss("multiclass")
+        >>> loss
+        0.5 * DiceLoss('multiclass') + 1.0 * FocalLoss('multiclass')
+        >>> x, t = torch.zeros(1, 2, 4), torch.tensor([[0, 1, 1, 0]])
+        >>> round(loss(x, t).item(), 4)  # p = 0.5 everywhere: 0.5 * (1 - 0.5) + (1 - 0.5)^2 ln 2
+        0.4233
+        >>> sorted(loss.last)
+        ['DiceLoss', 'FocalLoss']
+        >>> seglosses.from_config(loss.to_config())
+        0.5 * DiceLoss('multiclass') + 1.0 * FocalLoss('multiclass')
+    """
+
+    def __init__(self, terms):
+        super().__init__()
+        pairs = []
+        for i, pair in enumerate(terms):
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise TypeError(f"`terms[{i}]` must be a (coef, loss) pair; got {type(pair).__name__}")
+            coef, loss = pair
+            k = _coef(coef)
+            if k is None:
+                raise TypeError(f"`terms[{i}]` coefficient must be a real number; got {type(coef).__name__}")
+            if not isinstance(loss, Composable) or isinstance(loss, WeightedSum):
+                raise TypeError(f"`terms[{i}]` loss must be a seglosses loss Module; got {type(loss).__name__}")
+            pairs.append((k, loss))
+        if not pairs:
+            raise ValueError("`terms` must hold at least one (coef, loss) pair")
+        self.coefs = tuple(c for c, _ in pairs)
+        self.terms = nn.ModuleList(t for _, t in pairs)
+        names, seen = [], {}
+        for t in self.terms:
+            base = type(t).__name__
+            seen[base] = seen.get(base, 0) + 1
+            names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+        self.names = tuple(names)
+        self.last = {}
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = None
+        last = {}
+        for name, coef, term in zip(self.names, self.coefs, self.terms):
+            value = term(logits, target)
+            last[name] = value.detach()
+            part = value * coef
+            total = part if total is None else total + part
+        self.last = last
+        return total
+
+    def __repr__(self) -> str:
+        out = ""
+        for i, (c, t) in enumerate(zip(self.coefs, self.terms)):
+            if i == 0:
+                out = f"{c!r} * {t!r}"
+            else:
+                out += f" - {-c!r} * {t!r}" if c < 0 else f" + {c!r} * {t!r}"
+        return out
+
+    def to_config(self) -> dict:
+        """``{"class": "WeightedSum", "terms": [{"coef": c, "loss": <config>}, ...]}``, JSON-safe."""
+        return {"class": "WeightedSum",
+                "terms": [{"coef": c, "loss": t.to_config()} for c, t in zip(self.coefs, self.terms)]}
+
+
+def _json_value(name: str, value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(name, v) for v in value]
+    raise TypeError(f"option `{name}` of type {type(value).__name__} cannot be written to a config "
+                    "(only numbers, strings, bools, None, lists and tensors can)")
+
+
+def module_config(module) -> dict:
+    """``{"class": name, "mode": mode, "options": {...}}`` of a loss Module, JSON-safe."""
+    opts = {k: _json_value(k, v) for k, v in module._options.items()}
+    opts.update({k: _json_value(k, b) for k, b in module._buffers.items()})
+    return {"class": type(module).__name__, "mode": module.mode, "options": opts}
+
+
+def from_config(config: Mapping):
+    """The loss Module described by ``config`` (as written by ``to_config()``).
+
+    Args:
+        config: ``{"class": "DiceLoss", "mode": "multiclass", "options": {...}}`` for one loss (``mode`` and
+            ``options`` optional), or ``{"class": "WeightedSum", "terms": [{"coef": 0.5, "loss": {...}}, ...]}``.
+
+    Returns:
+        A fresh loss Module (:class:`WeightedSum` for a sum).
+
+    Example:
+        >>> import seglosses
+        >>> seglosses.from_config({"class": "TverskyLoss", "mode": "binary", "options": {"alpha": 0.7, "beta": 0.3}})
+        TverskyLoss('binary', alpha=0.7, beta=0.3)
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"`config` must be a dict; got {type(config).__name__}")
+    name = config.get("class")
+    if name == "WeightedSum":
+        unknown = set(config) - {"class", "terms"}
+        if unknown:
+            raise ValueError(f"`config` of a WeightedSum takes the keys 'class' and 'terms'; got {sorted(unknown)}")
+        terms = config.get("terms")
+        if not isinstance(terms, (list, tuple)):
+            raise ValueError(f"`config['terms']` must be a list of {{'coef': ..., 'loss': ...}}; got {terms!r}")
+        pairs = []
+        for i, term in enumerate(terms):
+            if not isinstance(term, Mapping) or set(term) != {"coef", "loss"}:
+                raise ValueError(f"`config['terms'][{i}]` must be a dict with the keys 'coef' and 'loss'; got {term!r}")
+            pairs.append((term["coef"], from_config(term["loss"])))
+        return WeightedSum(pairs)
+    import seglosses
+
+    classes = seglosses.loss_classes()
+    if name not in classes:
+        raise ValueError(f"`config['class']` must be one of {sorted(classes) + ['WeightedSum']}; got {name!r}")
+    unknown = set(config) - {"class", "mode", "options"}
+    if unknown:
+        raise ValueError(f"`config` of a loss takes the keys 'class', 'mode' and 'options'; got {sorted(unknown)}")
+    options = config.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"`config['options']` must be a dict; got {type(options).__name__}")
+    mode = config.get("mode")
+    return classes[name](mode, **options) if mode is not None else classes[name](**options)
