@@ -38,6 +38,7 @@ _COMMON = """
             integer class indices ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
         mode: "binary", "multiclass" or "multilabel".
         smooth: s, added to numerator and denominator (>= 0).
+        r: weight of the sensitivity term in [0, 1].
         per_image: compute the statistics per image instead of over the whole batch.
         log_loss: use ``-log(max(score, 1e-7))`` instead of ``1 - score``.
         weight: per-class weights ``(C,)``; "mean" is the weighted mean ``sum_c w_c L_c / sum_c w_c``.
@@ -57,14 +58,30 @@ _COMMON = """
 """
 
 
+def _args_of(fn, text):
+    """``text``'s Args entries for the parameters ``fn`` has (an entry: its line and the more indented ones)."""
+    import inspect
+
+    params = set(inspect.signature(fn).parameters)
+    out, keep = [], True
+    for line in text.split("\n"):
+        if line.startswith("        ") and not line.startswith("         "):
+            keep = line.strip().split(":")[0] in params
+        elif not line.startswith("         "):
+            keep = True
+        if keep:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _doc(fn):
     """Fill the Args/Returns section shared by the region losses into ``fn.__doc__``."""
     gdl = _COMMON.replace(
         '''for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
         ``per_image``, K being the number of kept classes.''',
         '''for "none" a 0-d tensor, or ``(N,)`` with ``per_image``.''')
-    fn.__doc__ = fn.__doc__.replace("    {args_gdl}\n", gdl.strip("\n") + "\n").replace(
-        "    {args}\n", _COMMON.strip("\n") + "\n")
+    fn.__doc__ = fn.__doc__.replace("    {args_gdl}\n", "\n" + _args_of(fn, gdl).strip("\n") + "\n").replace(
+        "    {args}\n", "\n" + _args_of(fn, _COMMON).strip("\n") + "\n")
     return fn
 
 
@@ -106,10 +123,17 @@ def _ratio_loss(err, num, log_loss):
     return (err / den).clamp_min(0.0)  # -ulp statistics could make a loss -ulp
 
 
-def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, sync=False, group=None):
+def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, transform=None, sync=False, group=None):
     loss = _ratio_loss(*err_den, log_loss)
+    if transform is not None:
+        loss = transform(loss)
     if power is not None:
         loss = torch.where(loss > 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
+    return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction, sync=sync, group=group)
+
+
+def _reduce_classes_rows(loss, w, *, per_image, reduction, sync=False, group=None):
+    """Per-class losses ``(R, K)`` (R = 1, or N with ``per_image``) weighted by ``w`` and reduced."""
     if w is not None:
         loss = loss * w
     if not per_image:
@@ -131,7 +155,7 @@ def _reduce_rows(loss, w, reduction, sync, group):
 
 
 def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index, from_logits,
-             reduction, dist_sync, process_group, power=None):
+             reduction, dist_sync, process_group, power=None, transform=None):
     reduction = check_reduction(reduction)
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("log_loss", log_loss)
@@ -139,7 +163,7 @@ def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight
                               ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
                               process_group=process_group)
     return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
-                   power=power, sync=dist_sync and is_active(), group=process_group)
+                   power=power, transform=transform, sync=dist_sync and is_active(), group=process_group)
 
 
 
@@ -319,6 +343,126 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     return _reduce_rows(loss.unsqueeze(-1), None, reduction, dist_sync and is_active(), process_group)
 
 
+def _log_cosh(x):
+    """log(cosh(x)) = log1p(2 sinh(x / 2)^2): no cancellation near 0; its derivative is tanh(x)."""
+    return torch.log1p(2 * torch.sinh(x / 2) ** 2)
+
+
+@_doc
+def log_cosh_dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
+                       ignore_index=None, from_logits=True, reduction="mean", dist_sync=False, process_group=None):
+    r"""Log-cosh Dice loss (Jadon 2020, arXiv 2006.14822): the Dice loss of each class through log(cosh(.)).
+
+    .. math::
+        L_c = \log\cosh\left(1 - \mathrm{Dice}_c\right)
+
+    with :math:`\mathrm{Dice}_c` the soft Dice of :func:`dice_loss`. log cosh is x^2 / 2 near 0 and |x| - log 2
+    far from it, a smoothed Dice loss whose gradient tanh is bounded. Jadon's code applies it to the Dice loss of
+    the whole batch; for one class (mode "binary") that is the same. Computed as log1p(2 sinh(x / 2)^2), exact
+    near 0. Options as :func:`dice_loss` without ``log_loss``.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> x, t = torch.zeros(1, 1, 2), torch.tensor([[[1.0, 0.0]]])
+        >>> round(seglosses.log_cosh_dice_loss(x, t, "binary", smooth=0.0).item(), 6)  # log cosh(0.5)
+        0.120115
+
+    References:
+        Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
+    """
+    return _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=False,
+                    weight=weight, classes=classes, ignore_index=ignore_index, from_logits=from_logits,
+                    reduction=reduction, dist_sync=dist_sync, process_group=process_group, transform=_log_cosh)
+
+
+def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_logits):
+    """Per-class ``sum (g - p)^2 g``, ``sum (g - p)^2 (1 - g)``, ``sum g``, ``sum (1 - g)`` over the valid elements,
+    per image ``(N, C)`` or over the batch ``(1, C)``; class-index targets through scatter-adds, no one-hot."""
+    from ._pixel import pixels
+    from ._stats import class_sums
+
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits)
+    # probabilities as given with from_logits=False (as every region loss), no clamping
+    p = px.logp.exp() if from_logits else px.inp.x.to(px.logp.dtype)
+    n, c, _ = p.shape
+    if px.t is not None:
+        v = None if px.valid is None else px.valid.to(p.dtype)
+        pm = p if v is None else p * v.unsqueeze(1)
+        pt = pm.gather(1, px.t.unsqueeze(1)).squeeze(1)       # p of the target class (0 where ignored)
+        if from_logits:  # 1 - p_t, accurate near p_t = 1
+            miss = -torch.expm1(px.logp.gather(1, px.t.unsqueeze(1)).squeeze(1))
+        else:
+            miss = 1 - p.gather(1, px.t.unsqueeze(1)).squeeze(1)
+        ones = torch.ones_like(pt) if v is None else v
+        a, b, g = (torch.zeros(n, c, dtype=p.dtype, device=p.device) for _ in range(3))
+        class_sums(a, px.t, miss * miss * ones)
+        class_sums(b, px.t, pt * pt)
+        class_sums(g, px.t, ones)
+        b = (pm * pm).sum(-1) - b                              # sum over the other classes' pixels of p_c^2
+        total = ones.sum(-1, keepdim=True)
+        neg = total - g
+    else:
+        g_ = px.g
+        v = None if px.valid is None else px.valid.to(p.dtype)
+        err = (g_ - p) ** 2 if v is None else (g_ - p) ** 2 * v
+        a = (err * g_).sum(-1)
+        b = (err * (1 - g_)).sum(-1)
+        g = g_.sum(-1)
+        neg = ((1 - g_) if v is None else (1 - g_) * v).sum(-1)
+    if not per_image:
+        a, b, g, neg = (t.sum(0, keepdim=True) for t in (a, b, g, neg))
+    return a, b, g, neg
+
+
+@_doc
+def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, per_image=False, weight=None,
+                                 classes=None, ignore_index=None, from_logits=True, reduction="mean",
+                                 dist_sync=False, process_group=None):
+    r"""Sensitivity-specificity loss (Brosch et al. 2015): squared errors on the positives and on the negatives of
+    each class, each normalised by its own count.
+
+    .. math::
+        L_c = r\,\frac{\sum (g - p)^2\, g}{\sum g + s} + (1 - r)\,\frac{\sum (g - p)^2 (1 - g)}{\sum (1 - g) + s}
+
+    over the valid elements of class c (g its one-vs-rest target, p its probability), 0/0 taken as 0. ``r`` is
+    Brosch's "sensitivity ratio", the weight of the sensitivity term (0.05 in the paper: the negatives of a small
+    structure are so many that each of their errors weighs little).
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> x, t = torch.zeros(1, 1, 2), torch.tensor([[[1.0, 0.0]]])   # p = 0.5, one positive, one negative
+        >>> round(seglosses.sensitivity_specificity_loss(x, t, "binary", smooth=0.0).item(), 6)  # 0.05/4 + 0.95/4
+        0.25
+
+    References:
+        Brosch, Yoo, Tang, Li, Traboulsee, Tam. Deep Convolutional Encoder Networks for Multiple Sclerosis Lesion
+        Segmentation. MICCAI 2015.
+    """
+    reduction = check_reduction(reduction)
+    r = check_scalar("r", r, low=0.0, high=1.0)
+    smooth = check_scalar("smooth", smooth, low=0.0)
+    check_bool("per_image", per_image)
+    a, b, g, neg = _squared_error_sums(logits, target, mode, per_image=per_image, ignore_index=ignore_index,
+                                       from_logits=from_logits)
+    c = a.shape[1]
+    if check_bool("dist_sync", dist_sync) and not per_image:
+        a, b, g, neg = all_reduce_sum(torch.stack([a, b, g, neg]), process_group).unbind(0)
+    classes = check_classes(classes, c)
+    w = class_vector("weight", weight, c, logits.device)
+
+    def ratio(num, den):
+        den = den + smooth
+        return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+
+    loss = r * ratio(a, g) + (1 - r) * ratio(b, neg)
+    if classes is not None:
+        loss = loss[:, classes]
+        w = None if w is None else w[classes]
+    w = None if w is None else w.to(loss.dtype)
+    return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction,
+                                sync=dist_sync and is_active(), group=process_group)
+
+
 class DiceLoss(LossModule):
     """Module form of :func:`dice_loss`; takes the same keyword arguments."""
 
@@ -347,3 +491,15 @@ class GeneralizedDiceLoss(LossModule):
     """Module form of :func:`generalized_dice_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(generalized_dice_loss)
+
+
+class LogCoshDiceLoss(LossModule):
+    """Module form of :func:`log_cosh_dice_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(log_cosh_dice_loss)
+
+
+class SensitivitySpecificityLoss(LossModule):
+    """Module form of :func:`sensitivity_specificity_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(sensitivity_specificity_loss)

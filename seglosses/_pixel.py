@@ -1,0 +1,92 @@
+"""Log-probabilities, the one-vs-rest target and its sums, shared by the per-pixel terms of the survey losses.
+
+Everything is computed from logits in log space: ``log p`` and ``log(1 - p)`` are both finite for any finite logit
+(for the softmax, ``log(1 - p_c)`` of the largest class is ``logsumexp`` of the other logits minus ``logsumexp`` of
+all, never ``log(1 - p)`` of a rounded p), so powers ``(1 - p)^gamma = exp(gamma log(1 - p))`` and their gradients
+stay bounded. Class-index targets are never expanded to one-hot: sums over classes weighted by the target are
+gathers (:func:`target_sum`), per-class sums over pixels are scatter-adds.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ._args import check_bool
+from ._checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare
+from ._stats import dense_block, index_block
+
+
+class Pixels(NamedTuple):
+    inp: Inputs
+    logp: torch.Tensor          # (N, C, S) log p, compute dtype
+    log1mp: torch.Tensor        # (N, C, S) log(1 - p)
+    t: torch.Tensor | None      # (N, S) int64 class indices (0 at ignored pixels), index targets only
+    g: torch.Tensor | None      # (N, C, S) dense target in the compute dtype (0 at ignored elements)
+    valid: torch.Tensor | None  # (N, S) or (N, C, S) bool (None: every element valid)
+    smoothing: float
+    softmax: bool               # mode "multiclass": p = softmax(x), one loss value per pixel
+
+
+def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """``log(1 - softmax(x))`` over dim 1, finite for finite x: the largest class from the other logits' logsumexp,
+    the others (p <= 1/2) as ``log1p(-p)``."""
+    lse = torch.logsumexp(x, 1, keepdim=True)
+    top = x.argmax(1, keepdim=True)
+    is_top = torch.zeros_like(x, dtype=torch.bool).scatter_(1, top, True)
+    others = torch.logsumexp(x.masked_fill(is_top, float("-inf")), 1, keepdim=True) - lse
+    safe = torch.where(is_top, torch.full_like(logp, -1.0), logp)  # no -inf in the branch where() drops
+    return torch.where(is_top, others, torch.log1p(-torch.exp(safe)))
+
+
+def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0) -> Pixels:
+    """Check the inputs and compute ``log p``, ``log(1 - p)`` and the target in the ``(N, C, S)`` layout."""
+    from .focal import probs_to_logits
+
+    inp = prepare(logits, target, mode)
+    ignore_index = check_ignore_index(ignore_index)
+    check_bool("from_logits", from_logits)
+    smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    if mode == "multiclass" and not inp.index and ignore_index is not None:
+        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
+                         f"probabilities of shape {tuple(target.shape)}")
+    softmax = mode == "multiclass"
+    dt = compute_dtype(inp.x)
+    x = inp.x.to(dt) if from_logits else probs_to_logits(inp.x, softmax)
+    if softmax:
+        logp = torch.log_softmax(x, dim=1)
+        log1mp = log1m_softmax(x, logp)
+    else:
+        logp = torch.nn.functional.logsigmoid(x)
+        log1mp = torch.nn.functional.logsigmoid(-x)
+    if inp.index:
+        t, valid = index_block(inp.target, ignore_index)
+        return Pixels(inp, logp, log1mp, t, None, valid, smoothing, softmax)
+    g, valid = dense_block(inp.target, ignore_index, dt)
+    return Pixels(inp, logp, log1mp, None, g, valid, smoothing, softmax)
+
+
+def smoothed(px: Pixels) -> torch.Tensor:
+    """The dense target after label smoothing: ``g (1 - e) + e / 2`` (sigmoid) or ``+ e / C`` (softmax)."""
+    e = px.smoothing
+    return px.g if not e else px.g * (1 - e) + e / (px.inp.c if px.softmax else 2)
+
+
+def target_sum(px: Pixels, f: torch.Tensor) -> torch.Tensor:
+    """``sum_c y_c f_c`` per pixel ``(N, S)`` for the (smoothed) multiclass target y, without a one-hot."""
+    if px.t is not None:
+        picked = f.gather(1, px.t.unsqueeze(1)).squeeze(1)
+        if px.smoothing:
+            picked = picked * (1 - px.smoothing) + f.sum(1) * (px.smoothing / px.inp.c)
+        return picked
+    y = px.g if not px.smoothing else px.g * (1 - px.smoothing) + px.smoothing / px.inp.c
+    return (y * f).sum(1)
+
+
+def valid_count(px: Pixels) -> torch.Tensor:
+    """The number of valid entries of the loss map (elements; pixels for multiclass), as a 0-d tensor."""
+    if px.valid is None:
+        n = px.inp.n * px.inp.s * (1 if px.softmax else px.inp.c)
+        return torch.tensor(float(n), dtype=px.logp.dtype, device=px.logp.device)
+    return px.valid.sum().to(px.logp.dtype)

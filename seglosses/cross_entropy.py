@@ -1,0 +1,186 @@
+"""The cross-entropy family of Jadon's survey: cross-entropy, weighted and balanced cross-entropy.
+
+Plain cross-entropy is the focal loss at gamma = 0 and runs on its fused pass. The weighted and balanced forms put
+separate weights on the positive and the negative term of every class channel; in mode "multiclass" they are taken
+one-vs-rest over the softmax probabilities, with ``log(1 - p_c)`` computed from the logits (:mod:`seglosses._pixel`),
+so they stay finite at any logit.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_reduction, check_scalar, class_vector
+from ._module import LossModule
+from ._pixel import pixels, smoothed, target_sum, valid_count
+from .focal import focal_loss
+
+_ARGS = """
+    Args:
+        logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
+            mode "binary".
+        target: "binary"/"multilabel": the logits' shape, values in [0, 1]; "multiclass": integer class indices
+            ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
+        mode: "binary", "multiclass" or "multilabel".
+        beta: {beta}
+        ignore_index: target value whose elements (pixels, for "multiclass") contribute nothing and get zero gradient.
+        label_smoothing: e in [0, 1]: the target becomes ``y (1 - e) + e / 2`` (``+ e / C`` for "multiclass").
+        from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] before the log.
+        reduction: "mean" (over valid elements; pixels for "multiclass"), "sum" or "none".
+
+    Returns:
+        A scalar, or for "none" the loss map: the logits' shape (binary, multilabel) or ``(N, *)`` (multiclass),
+        0 where ignored. float32 for half-precision input.
+"""
+
+
+def cross_entropy_loss(logits, target, mode, *, weight=None, ignore_index=None, label_smoothing=0.0, from_logits=True,
+                       reduction="mean"):
+    r"""Cross-entropy: sigmoid binary cross-entropy per element, or softmax cross-entropy per pixel.
+
+    .. math::
+        \mathrm{BCE} = -w_c\left[y \log p + (1 - y) \log(1 - p)\right], \qquad
+        \mathrm{CE} = -\sum_c w_c\, y_c \log p_c
+
+    Exactly ``F.binary_cross_entropy_with_logits`` / ``F.cross_entropy`` (``weight``, ``ignore_index`` and
+    ``label_smoothing`` included), as :func:`seglosses.focal_loss` with gamma = 0, whose fused pass it runs.
+    Arguments as :func:`seglosses.focal_loss` without ``alpha`` and ``gamma``.
+
+    Example:
+        >>> import torch, seglosses
+        >>> x, t = torch.zeros(1, 2, 3), torch.tensor([[0, 1, 1]])
+        >>> round(seglosses.cross_entropy_loss(x, t, "multiclass").item(), 6)  # ln 2
+        0.693147
+
+    References:
+        Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
+    """
+    return focal_loss(logits, target, mode, gamma=0.0, weight=weight, ignore_index=ignore_index,
+                      label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
+
+
+def _beta(beta, c, device, *, auto):
+    if isinstance(beta, str):
+        if auto and beta == "auto":
+            return "auto"
+        allowed = f", a sequence of {c} numbers or 'auto'" if auto else f" or a sequence of {c} numbers"
+        raise ValueError(f"`beta` must be a number{allowed}; got {beta!r}")
+    if isinstance(beta, (torch.Tensor, list, tuple)):
+        return class_vector("beta", beta, c, device, high=1.0 if auto else None)
+    return check_scalar("beta", beta, low=0.0, high=1.0 if auto else None)
+
+
+def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing, from_logits, reduction):
+    """``-(beta y log p + b (1 - y) log(1 - p))`` per class channel, b = 1 or 1 - beta; summed over classes for
+    "multiclass"."""
+    reduction = check_reduction(reduction)
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
+                label_smoothing=label_smoothing)
+    c, dt = px.inp.c, px.logp.dtype
+    beta = _beta(beta, c, logits.device, auto=balanced)
+    if isinstance(beta, str):  # HED: beta_c = share of valid negatives of class c in the batch (a constant)
+        with torch.no_grad():
+            if px.softmax:
+                valid = torch.ones_like(px.t if px.t is not None else px.g[:, 0], dtype=dt) if px.valid is None \
+                    else px.valid.to(dt)
+                pos = (target_counts(px, valid) if px.t is not None else (px.g * valid.unsqueeze(1)).sum((0, 2)))
+                total = valid.sum()
+            else:
+                pos = px.g.sum((0, 2))
+                total = px.valid.to(dt).sum((0, 2)) if px.valid is not None else \
+                    torch.tensor(float(px.inp.n * px.inp.s), dtype=dt, device=logits.device)
+            beta = torch.where(total > 0, 1 - pos / torch.where(total > 0, total, 1.0), 0.5)
+    bvec = beta.to(dt).view(1, c, 1) if isinstance(beta, torch.Tensor) else beta
+    neg = (1 - bvec) if balanced else 1.0
+    if px.softmax:
+        # sum_c [beta_c y_c log p_c + b_c (1 - y_c) log(1 - p_c)] = S[beta log p - b log(1 - p)] + sum_c b_c log(1 - p_c)
+        negterm = neg * px.log1mp
+        loss = -(target_sum(px, bvec * px.logp - negterm) + negterm.sum(1))
+    else:
+        y = smoothed(px)
+        loss = -(bvec * y * px.logp + neg * (1 - y) * px.log1mp)
+    if px.valid is not None:
+        loss = torch.where(px.valid, loss, 0.0)
+    if reduction == "none":
+        return loss.reshape(px.inp.out_shape)
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    count = valid_count(px)
+    return total / torch.where(count > 0, count, 1.0)
+
+
+def target_counts(px, valid):
+    """Per-class pixel counts ``(C,)`` of class-index targets over the valid pixels (a scatter-add, no one-hot)."""
+    out = torch.zeros(px.inp.c, dtype=valid.dtype, device=valid.device)
+    return out.scatter_add_(0, px.t.reshape(-1), valid.reshape(-1))
+
+
+def weighted_cross_entropy_loss(logits, target, mode, *, beta=1.0, ignore_index=None, label_smoothing=0.0,
+                                from_logits=True, reduction="mean"):
+    r"""Weighted cross-entropy (Jadon 2020, after Pihur et al. 2007): the positive term weighted by beta.
+
+    .. math::
+        \ell = -\left[\beta\, y \log p + (1 - y) \log (1 - p)\right]
+
+    per class channel; beta > 1 lowers false negatives, beta < 1 false positives. In mode "multiclass" the terms
+    are taken one-vs-rest over the softmax probabilities and summed over classes per pixel.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> x, y = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
+        >>> round(seglosses.weighted_cross_entropy_loss(x, y, "binary", beta=3.0).item(), 6)  # (3 + 1) ln 2 / 2
+        1.386294
+
+    References:
+        Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
+    """
+    return _posneg(logits, target, mode, beta, False, ignore_index, label_smoothing, from_logits, reduction)
+
+
+def balanced_cross_entropy_loss(logits, target, mode, *, beta=0.5, ignore_index=None, label_smoothing=0.0,
+                                from_logits=True, reduction="mean"):
+    r"""Balanced cross-entropy (Jadon 2020; Xie & Tu 2015): beta on the positive term, 1 - beta on the negative.
+
+    .. math::
+        \ell = -\left[\beta\, y \log p + (1 - \beta)(1 - y) \log (1 - p)\right]
+
+    per class channel. ``beta="auto"`` sets, per class, beta to the share of (valid) negatives in the batch's
+    target, as HED does (a constant for the gradient). In mode "multiclass" the terms are taken one-vs-rest over
+    the softmax probabilities and summed over classes per pixel.
+    {args}
+    Example:
+        >>> import torch, seglosses
+        >>> x, y = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
+        >>> round(seglosses.balanced_cross_entropy_loss(x, y, "binary", beta=0.75).item(), 6)  # ln 2 / 2
+        0.346574
+
+    References:
+        Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
+        Xie, Tu. Holistically-Nested Edge Detection. ICCV 2015. arXiv 1504.06375.
+    """
+    return _posneg(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction)
+
+
+weighted_cross_entropy_loss.__doc__ = weighted_cross_entropy_loss.__doc__.replace("    {args}\n", _ARGS.strip("\n").replace(
+    "{beta}", "weight of the positive term (>= 0): a number or one per class ``(C,)``.") + "\n")
+balanced_cross_entropy_loss.__doc__ = balanced_cross_entropy_loss.__doc__.replace("    {args}\n", _ARGS.strip("\n").replace(
+    "{beta}", 'in [0, 1]: a number, one per class ``(C,)``, or "auto".') + "\n")
+
+
+class CrossEntropyLoss(LossModule):
+    """Module form of :func:`cross_entropy_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(cross_entropy_loss)
+
+
+class WeightedCrossEntropyLoss(LossModule):
+    """Module form of :func:`weighted_cross_entropy_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(weighted_cross_entropy_loss)
+
+
+class BalancedCrossEntropyLoss(LossModule):
+    """Module form of :func:`balanced_cross_entropy_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(balanced_cross_entropy_loss)

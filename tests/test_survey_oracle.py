@@ -1,0 +1,81 @@
+"""The survey losses equal their float64 NumPy oracle (tests/oracle_survey.py) on every case kind, mode and option."""
+
+import numpy as np
+import pytest
+import torch
+
+import oracle_survey as O
+import seglosses as S
+from cases import CASES, oracle_inputs
+
+_PAIRS = {
+    "cross_entropy": (S.cross_entropy_loss, O.cross_entropy),
+    "weighted_cross_entropy": (S.weighted_cross_entropy_loss, O.weighted_cross_entropy),
+    "balanced_cross_entropy": (S.balanced_cross_entropy_loss, O.balanced_cross_entropy),
+    "sensitivity_specificity": (S.sensitivity_specificity_loss, O.sensitivity_specificity),
+    "log_cosh_dice": (S.log_cosh_dice_loss, O.log_cosh_dice),
+    "exp_log": (S.exp_log_loss, O.exp_log),
+    "combo": (S.combo_loss, O.combo),
+    "unified_focal": (S.unified_focal_loss, O.unified_focal),
+}
+COMPOUND = {"exp_log", "combo", "unified_focal"}
+
+
+def _options(name, mode, c):
+    w = [0.5 + 0.5 * i for i in range(c)]
+    per_class = [0.2 + 0.6 * i / max(c - 1, 1) for i in range(c)]
+    common = [{}, {"from_logits": False}]
+    if name == "cross_entropy":
+        return common + [{"weight": w}, {"label_smoothing": 0.1}]
+    if name == "weighted_cross_entropy":
+        return common + [{"beta": 3.0}, {"beta": per_class, "label_smoothing": 0.2}, {"beta": 0.0, "from_logits": False}]
+    if name == "balanced_cross_entropy":
+        return common + [{"beta": 0.8}, {"beta": "auto"}, {"beta": per_class, "label_smoothing": 0.1},
+                         {"beta": "auto", "from_logits": False}]
+    if name in ("sensitivity_specificity", "log_cosh_dice"):
+        opts = common + [{"per_image": True}, {"smooth": 0.0}, {"weight": w, "per_image": True},
+                         {"classes": [c - 1, 0] if c > 1 else [0]}]
+        if name == "sensitivity_specificity":
+            opts += [{"r": 0.5}, {"r": 1.0, "smooth": 1.0}]
+        return opts
+    if name == "exp_log":
+        freq = [1.0 + 2 * i for i in range(c)] if mode == "multiclass" else [0.1 + 0.3 * i / max(c - 1, 1)
+                                                                             for i in range(c)]
+        return common + [{"per_image": True}, {"gamma_dice": 1.0, "gamma_cross": 2.0, "smooth": 0.0},
+                         {"class_frequency": freq}, {"w_dice": 0.3, "w_cross": 0.7, "gamma_cross": 0.0}]
+    if name == "combo":
+        return common + [{"alpha": 0.2, "beta": 0.7}, {"beta": "auto", "smooth": 0.0}, {"alpha": 1.0}]
+    if name == "unified_focal":
+        opts = common + [{"asymmetric": False}, {"per_image": True}, {"gamma": 0.0, "delta": 0.3},
+                         {"gamma": 1.0, "lam": 0.2}, {"gamma": 0.2, "smooth": 1.0, "asymmetric": False}]
+        if mode == "multiclass":
+            opts.append({"background": c - 1})
+        return opts
+    raise KeyError(name)
+
+
+def _params():
+    for name in _PAIRS:
+        for kind, mode, shape in CASES:
+            for j, opts in enumerate(_options(name, mode, shape[1])):
+                yield pytest.param(name, kind, mode, shape, opts, id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
+
+
+@pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
+def test_equals_oracle(name, kind, mode, shape, opts):
+    ours, theirs = _PAIRS[name]
+    logits, target, opts = oracle_inputs(kind, mode, shape, opts)
+    if mode == "multiclass" and kind == "soft" and opts.get("beta") == "auto":
+        pass
+    for reduction in ("mean", "sum") if name in COMPOUND else ("mean", "sum", "none"):
+        expected = theirs(logits, target, mode, reduction=reduction, **opts)
+        got = ours(torch.from_numpy(logits), torch.from_numpy(target), mode, reduction=reduction, **opts)
+        assert got.dtype == torch.float64
+        np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-6, atol=1e-7,
+                                   err_msg=f"{name} {reduction} {opts}")
+
+
+def test_sweep_is_not_trivial():
+    logits, target, _ = oracle_inputs("random", "multiclass", (2, 3, 5, 6), {})
+    for name, (_, theirs) in _PAIRS.items():
+        assert theirs(logits, target, "multiclass") > 0.05, name
