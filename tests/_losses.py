@@ -1,4 +1,4 @@
-"""The public losses with the modes they take, for tests that sweep every loss."""
+"""The public losses with the options they take, for tests that sweep every loss."""
 
 import seglosses as S
 
@@ -10,6 +10,14 @@ LOSSES = {
     "focal_tversky": S.focal_tversky_loss,
     "generalized_dice": S.generalized_dice_loss,
     "lovasz": S.lovasz_loss,
+    "cross_entropy": S.cross_entropy_loss,
+    "weighted_cross_entropy": S.weighted_cross_entropy_loss,
+    "balanced_cross_entropy": S.balanced_cross_entropy_loss,
+    "sensitivity_specificity": S.sensitivity_specificity_loss,
+    "log_cosh_dice": S.log_cosh_dice_loss,
+    "exp_log": S.exp_log_loss,
+    "combo": S.combo_loss,
+    "unified_focal": S.unified_focal_loss,
 }
 
 MODULES = {
@@ -20,9 +28,41 @@ MODULES = {
     "focal_tversky": S.FocalTverskyLoss,
     "generalized_dice": S.GeneralizedDiceLoss,
     "lovasz": S.LovaszLoss,
+    "cross_entropy": S.CrossEntropyLoss,
+    "weighted_cross_entropy": S.WeightedCrossEntropyLoss,
+    "balanced_cross_entropy": S.BalancedCrossEntropyLoss,
+    "sensitivity_specificity": S.SensitivitySpecificityLoss,
+    "log_cosh_dice": S.LogCoshDiceLoss,
+    "exp_log": S.ExpLogLoss,
+    "combo": S.ComboLoss,
+    "unified_focal": S.UnifiedFocalLoss,
 }
 
 MODES = ("binary", "multiclass", "multilabel")
+
+#: Losses taking ``per_image`` (statistics per image).
+PER_IMAGE = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "lovasz", "sensitivity_specificity",
+             "log_cosh_dice", "exp_log", "unified_focal"}
+#: Losses taking ``classes`` (a selection of class indices).
+CLASSES = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "lovasz", "sensitivity_specificity",
+           "log_cosh_dice"}
+#: Losses taking per-class ``weight``.
+WEIGHTED = CLASSES | {"focal", "cross_entropy"}
+#: Compound losses: reduction "mean" or "sum" only.
+COMPOUND = {"exp_log", "combo", "unified_focal"}
+#: Losses with a focusing exponent ``gamma``.
+GAMMA = {"focal", "focal_tversky", "unified_focal"}
+
+
+def per_class_option(name, c):
+    """A per-class vector option of the loss (kept as a Module buffer), or {} if it has none."""
+    if name in WEIGHTED:
+        return {"weight": [1.0 + i for i in range(c)]}
+    if name in ("weighted_cross_entropy", "balanced_cross_entropy"):
+        return {"beta": [0.2 + 0.3 * i / max(c - 1, 1) for i in range(c)]}
+    if name == "exp_log":
+        return {"class_frequency": [0.1 + 0.2 * i / max(c - 1, 1) for i in range(c)]}
+    return {}
 
 
 def torch_case(mode, *, n=2, c=3, hw=(5, 6), seed=0, dtype=None, scale=2.0, ignore=True):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import LOSSES, MODES, MODULES, torch_case
+from _losses import LOSSES, MODES, MODULES, PER_IMAGE, per_class_option, torch_case
 
 
 def _case(mode, seed=0, n=2, c=3, hw=(5, 6), ignore=True):
@@ -19,7 +19,7 @@ def _case(mode, seed=0, n=2, c=3, hw=(5, 6), ignore=True):
 @pytest.mark.parametrize("per_image", [False, True])
 def test_ignored_pixels_have_zero_gradient_and_do_not_count(name, mode, per_image):
     x, t = _case(mode)
-    kw = {} if name == "focal" else {"per_image": per_image}
+    kw = {"per_image": per_image} if name in PER_IMAGE else {}
     x.requires_grad_(True)
     loss = LOSSES[name](x, t, mode, ignore_index=255, **kw)
     loss.backward()
@@ -97,18 +97,19 @@ def test_blocked_path_equals_single_block(name, mode, monkeypatch):
 def test_module_equals_function(name, mode):
     x, t = _case(mode)
     c = x.shape[1]
-    opts = {"ignore_index": 255, "weight": [1.0 + i for i in range(c)], "reduction": "sum"}
+    vector = per_class_option(name, c)
+    opts = {"ignore_index": 255, "reduction": "sum", **vector}
     if name == "focal":
         opts["alpha"] = [0.3] * c if mode != "binary" else 0.3
     module = MODULES[name](mode, **opts)
     torch.testing.assert_close(module(x, t), LOSSES[name](x, t, mode, **opts))
-    assert "weight" in dict(module.named_buffers())
+    assert set(vector) <= set(dict(module.named_buffers()))
     # pickles, and state_dict round-trips into a fresh module
     clone = pickle.loads(pickle.dumps(module))
     torch.testing.assert_close(clone(x, t), module(x, t))
     buf = io.BytesIO()
     torch.save(module.state_dict(), buf)
-    fresh = MODULES[name](mode, **dict(opts, weight=[0.0] * c))
+    fresh = MODULES[name](mode, **dict(opts, **{k: [0.5] * c for k in vector}))
     fresh.load_state_dict(torch.load(io.BytesIO(buf.getvalue())))
     torch.testing.assert_close(fresh(x, t), module(x, t))
     assert name.split("_")[0] in repr(module).lower() or "Loss" in repr(module)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import LOSSES, MODES, torch_case
+from _losses import COMPOUND, LOSSES, MODES, PER_IMAGE, torch_case
 
 
 def _case(mode, dtype=torch.float64, seed=0, hw=(3, 4)):
@@ -16,11 +16,13 @@ def _case(mode, dtype=torch.float64, seed=0, hw=(3, 4)):
 @pytest.mark.parametrize("per_image", [False, True])
 def test_gradcheck(name, mode, per_image):
     x, t = _case(mode)
-    kw = {"ignore_index": 255, "reduction": "none"}
-    if name != "focal":
+    kw = {"ignore_index": 255, "reduction": "mean" if name in COMPOUND else "none"}
+    if name in PER_IMAGE:
         kw["per_image"] = per_image
-    else:
+    elif name == "focal":
         kw.update(gamma=0.5 if per_image else 2.0, label_smoothing=0.1 if per_image else 0.0)
+    elif name in ("cross_entropy", "weighted_cross_entropy", "balanced_cross_entropy"):
+        kw.update(label_smoothing=0.1 if per_image else 0.0)
     assert torch.autograd.gradcheck(lambda z: LOSSES[name](z, t, mode, **kw), (x.requires_grad_(True),))
 
 

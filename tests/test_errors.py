@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import LOSSES, MODULES
+from _losses import CLASSES, COMPOUND, LOSSES, MODULES, PER_IMAGE, WEIGHTED
 
 X = torch.zeros(2, 3, 4, 4)
 T = torch.zeros(2, 4, 4, dtype=torch.long)
@@ -25,10 +25,14 @@ def test_common_errors(name):
         fn(X, T, "multilabel")
     with pytest.raises(ValueError, match=r"`target` must have the shape of `logits`"):
         fn(X[:, :1], T[:, :2], "binary")
-    with pytest.raises(ValueError, match=r"`weight` must have shape \(3,\).*got \(2,\)"):
-        fn(X, T, "multiclass", weight=[1.0, 2.0])
-    with pytest.raises(ValueError, match=r"`weight\[\d+\]` must be >= 0"):
-        fn(X, T, "multiclass", weight=[1.0, -2.0, 1.0])
+    if name in WEIGHTED:
+        with pytest.raises(ValueError, match=r"`weight` must have shape \(3,\).*got \(2,\)"):
+            fn(X, T, "multiclass", weight=[1.0, 2.0])
+        with pytest.raises(ValueError, match=r"`weight\[\d+\]` must be >= 0"):
+            fn(X, T, "multiclass", weight=[1.0, -2.0, 1.0])
+    if name in COMPOUND:
+        with pytest.raises(ValueError, match=r"`reduction` must be 'mean' or 'sum' for a compound loss.*got 'none'"):
+            fn(X, T, "multiclass", reduction="none")
     with pytest.raises(TypeError, match=r"`logits` must be a floating-point tensor; got dtype torch.int64"):
         fn(T.unsqueeze(1).expand(2, 3, 4, 4), T, "multiclass")
     with pytest.raises(TypeError, match=r"`logits` must be a torch.Tensor; got list"):
@@ -39,9 +43,10 @@ def test_common_errors(name):
         fn(X, T, "multiclass", ignore_index=255.0)
     with pytest.raises(ValueError, match=r"`ignore_index` needs class-index targets"):
         fn(X, torch.softmax(X, 1), "multiclass", ignore_index=0)
-    if name != "focal":
+    if name in CLASSES:
         with pytest.raises(ValueError, match=r"`classes` must hold indices in \[0, 3\); got 3"):
             fn(X, T, "multiclass", classes=[0, 3])
+    if name in PER_IMAGE:
         with pytest.raises(TypeError, match=r"`per_image` must be a bool"):
             fn(X, T, "multiclass", per_image="yes")
 
