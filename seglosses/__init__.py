@@ -27,6 +27,10 @@ _EXPORTS = {
     "exp_log_loss": "compound", "ExpLogLoss": "compound",
     "combo_loss": "compound", "ComboLoss": "compound",
     "unified_focal_loss": "compound", "UnifiedFocalLoss": "compound",
+    "boundary_loss": "boundary", "BoundaryLoss": "boundary",
+    "hausdorff_dt_loss": "boundary", "HausdorffDTLoss": "boundary",
+    "edt": "distance", "signed_distance": "distance", "boundary_distance": "distance",
+    "distance_maps": "distance",
     "validate": "_validate",
     "WeightedSum": "compose", "from_config": "compose",
 }

@@ -47,8 +47,10 @@ class LossModule(Composable, nn.Module):
                 opts[key] = self._buffers[key]
         return opts
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return type(self)._fn(logits, target, self.mode, **self._call_options())
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs) -> torch.Tensor:
+        """``loss(logits, target, mode, **options, **inputs)``; ``inputs`` are per-batch tensors some losses take
+        (``dist_maps`` of :func:`seglosses.boundary_loss`)."""
+        return type(self)._fn(logits, target, self.mode, **self._call_options(), **inputs)
 
     def to_config(self) -> dict:
         """``{"class": name, "mode": mode, "options": {...}}``, JSON-safe; :func:`seglosses.from_config` reads it."""

@@ -26,6 +26,13 @@ def _coef(value) -> float:
     return value
 
 
+def _parameters(term) -> frozenset:
+    import inspect
+
+    fn = getattr(type(term), "_fn", None)
+    return frozenset(inspect.signature(fn).parameters) if fn is not None else frozenset()
+
+
 def _terms(loss) -> list[tuple[float, nn.Module]]:
     return list(zip(loss.coefs, loss.terms)) if isinstance(loss, WeightedSum) else [(1.0, loss)]
 
@@ -121,14 +128,21 @@ class WeightedSum(Composable, nn.Module):
         self.names = tuple(names)
         self.last = {}
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs) -> torch.Tensor:
+        """The weighted sum; each keyword input (``dist_maps=...``) goes to the terms whose function takes it."""
         total = None
         last = {}
+        unused = set(inputs)
         for name, coef, term in zip(self.names, self.coefs, self.terms):
-            value = term(logits, target)
+            accepted = _parameters(term)
+            mine = {k: v for k, v in inputs.items() if k in accepted}
+            unused -= set(mine)
+            value = term(logits, target, **mine)
             last[name] = value.detach()
             part = value * coef
             total = part if total is None else total + part
+        if unused:
+            raise TypeError(f"no term of {self!r} takes the input(s) {sorted(unused)}")
         self.last = last
         return total
 

@@ -93,7 +93,8 @@ def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing,
     bvec = beta.to(dt).view(1, c, 1) if isinstance(beta, torch.Tensor) else beta
     neg = (1 - bvec) if balanced else 1.0
     if px.softmax:
-        # sum_c [beta_c y_c log p_c + b_c (1 - y_c) log(1 - p_c)] = S[beta log p - b log(1 - p)] + sum_c b_c log(1 - p_c)
+        # sum_c [beta_c y_c log p_c + b_c (1 - y_c) log(1 - p_c)]
+        #   = S[beta log p - b log(1 - p)] + sum_c b_c log(1 - p_c), S the target-weighted sum over classes
         negterm = neg * px.log1mp
         loss = -(target_sum(px, bvec * px.logp - negterm) + negterm.sum(1))
     else:
@@ -162,10 +163,12 @@ def balanced_cross_entropy_loss(logits, target, mode, *, beta=0.5, ignore_index=
     return _posneg(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction)
 
 
-weighted_cross_entropy_loss.__doc__ = weighted_cross_entropy_loss.__doc__.replace("    {args}\n", _ARGS.strip("\n").replace(
-    "{beta}", "weight of the positive term (>= 0): a number or one per class ``(C,)``.") + "\n")
-balanced_cross_entropy_loss.__doc__ = balanced_cross_entropy_loss.__doc__.replace("    {args}\n", _ARGS.strip("\n").replace(
-    "{beta}", 'in [0, 1]: a number, one per class ``(C,)``, or "auto".') + "\n")
+def _fill(fn, beta_doc):
+    fn.__doc__ = fn.__doc__.replace("    {args}\n", "\n" + _ARGS.strip("\n").replace("{beta}", beta_doc) + "\n")
+
+
+_fill(weighted_cross_entropy_loss, "weight of the positive term (>= 0): a number or one per class ``(C,)``.")
+_fill(balanced_cross_entropy_loss, 'in [0, 1]: a number, one per class ``(C,)``, or "auto".')
 
 
 class CrossEntropyLoss(LossModule):

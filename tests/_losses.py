@@ -18,6 +18,8 @@ LOSSES = {
     "exp_log": S.exp_log_loss,
     "combo": S.combo_loss,
     "unified_focal": S.unified_focal_loss,
+    "boundary": S.boundary_loss,
+    "hausdorff_dt": S.hausdorff_dt_loss,
 }
 
 MODULES = {
@@ -36,6 +38,8 @@ MODULES = {
     "exp_log": S.ExpLogLoss,
     "combo": S.ComboLoss,
     "unified_focal": S.UnifiedFocalLoss,
+    "boundary": S.BoundaryLoss,
+    "hausdorff_dt": S.HausdorffDTLoss,
 }
 
 MODES = ("binary", "multiclass", "multilabel")
@@ -45,9 +49,11 @@ PER_IMAGE = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", 
              "log_cosh_dice", "exp_log", "unified_focal"}
 #: Losses taking ``classes`` (a selection of class indices).
 CLASSES = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "lovasz", "sensitivity_specificity",
-           "log_cosh_dice"}
+           "log_cosh_dice", "boundary", "hausdorff_dt"}
 #: Losses taking per-class ``weight``.
-WEIGHTED = CLASSES | {"focal", "cross_entropy"}
+WEIGHTED = (CLASSES - {"boundary", "hausdorff_dt"}) | {"focal", "cross_entropy"}
+#: Distance-based losses (1 to 3 spatial axes; SciPy or torch distance transforms).
+DISTANCE = {"boundary", "hausdorff_dt"}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {"exp_log", "combo", "unified_focal"}
 #: Losses with a focusing exponent ``gamma``.

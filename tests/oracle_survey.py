@@ -394,29 +394,41 @@ def _edt(mask, spacing):
     return distance_transform_edt(mask, sampling=spacing)
 
 
-def _signed_distance(mask, spacing):
-    """Kervadec: edt(neg) * neg - (edt(pos) - 1) * pos; 0 for an empty or full mask."""
-    if not mask.any() or mask.all():
+def _two_sided(mask, valid, spacing):
+    """Distances to the nearest valid pixel inside the mask and to the nearest valid pixel outside it (ignored
+    pixels are never a nearest point); None when the valid pixels are all inside or all outside (no boundary)."""
+    inside, outside = mask & valid, ~mask & valid
+    if not inside.any() or not outside.any():
+        return None
+    return _edt(~inside, spacing), _edt(~outside, spacing), inside, outside
+
+
+def _signed_distance(mask, valid, spacing):
+    """Kervadec: d(x, inside) outside the mask, -(d(x, outside) - 1) inside; 0 without a boundary."""
+    parts = _two_sided(mask, valid, spacing)
+    if parts is None:
         return np.zeros(mask.shape)
-    pos = mask
-    neg = ~mask
-    return _edt(neg, spacing) * neg - (_edt(pos, spacing) - 1.0) * pos
+    d_out, d_in, inside, outside = parts
+    return d_out * outside - (d_in - 1.0) * inside
 
 
-def _boundary_distance(mask, spacing):
-    """Unsigned distance to the mask's boundary: edt(pos) + edt(neg); 0 for an empty or full mask."""
-    if not mask.any() or mask.all():
+def _boundary_distance(mask, valid, spacing):
+    """Unsigned distance to the mask's boundary (MONAI's edt(pos) + edt(neg)); 0 without a boundary."""
+    parts = _two_sided(mask, valid, spacing)
+    if parts is None:
         return np.zeros(mask.shape)
-    return _edt(mask, spacing) + _edt(~mask, spacing)
+    d_out, d_in, inside, outside = parts
+    return d_out * outside + d_in * inside
 
 
-def _per_slice(masks, r, fn, spacing):
+def _per_slice(masks, valid, r, fn, spacing):
     """Apply fn to each (image, class) mask, in the spatial shape; masks (N, C, S) -> maps (N, C, S)."""
     out = np.zeros(masks.shape)
     spatial = tuple(r.spatial)
     for ni in range(r.N):
         for ci in range(r.C):
-            out[ni, ci] = np.asarray(fn(masks[ni, ci].reshape(spatial), spacing), dtype=np.float64).reshape(-1)
+            m, v = masks[ni, ci].reshape(spatial), valid[ni, ci].reshape(spatial)
+            out[ni, ci] = np.asarray(fn(m, v, spacing), dtype=np.float64).reshape(-1)
     return out
 
 
@@ -441,8 +453,8 @@ def boundary(logits, target, mode, *, classes=None, spacing=None, dist_maps=None
     cls = _class_list(classes, r.C)
     p = oracle._region_probs(r, mode, from_logits)
     if dist_maps is None:
-        masks = (g > 0.5) & valid  # ignored pixels belong to no class
-        phi = _per_slice(masks, r, _signed_distance, spacing)
+        masks = (g > 0.5) & valid  # ignored pixels belong to no class and are never a nearest point
+        phi = _per_slice(masks, valid, r, _signed_distance, spacing)
     else:
         phi = np.asarray(dist_maps, dtype=np.float64).reshape(r.N, r.C, r.S)
     return _reduce_pairs(r, phi * p, valid, cls, reduction)
@@ -461,10 +473,14 @@ def hausdorff_dt(logits, target, mode, *, alpha=2.0, classes=None, spacing=None,
     mask_p = p > 0.5
     if _PRED_MASK_EXCLUDES_IGNORED:
         mask_p = mask_p & valid
-    d_g = _per_slice(mask_g, r, _boundary_distance, spacing)
-    d_p = _per_slice(mask_p, r, _boundary_distance, spacing)
+    d_g = _per_slice(mask_g, valid, r, _boundary_distance, spacing)
+    d_p = _per_slice(mask_p, valid, r, _boundary_distance, spacing)
     a = float(alpha)
-    loss = _g_minus_p(g, p, q) ** 2 * (d_g ** a + d_p ** a)
+
+    def powered(d):  # d^alpha, 0 where d = 0 (no boundary, ignored pixels)
+        return np.where(d > 0, np.power(d, a, where=d > 0, out=np.zeros_like(d)), 0.0)
+
+    loss = _g_minus_p(g, p, q) ** 2 * (powered(d_g) + powered(d_p))
     return _reduce_pairs(r, loss, valid, cls, reduction)
 
 
