@@ -1,0 +1,108 @@
+"""The ``seglosses`` command: ``seglosses demo``, ``seglosses plot focal|tversky``, ``seglosses bench``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from .demo import losses as names
+    from .demo.train import Config
+
+    d = Config()
+    p.add_argument("--losses", default=",".join(names.DEFAULT),
+                   help="comma-separated losses: any seglosses loss by short name (ce, focal, dice, jaccard, tversky, "
+                   "focal_tversky, lovasz, generalized_dice, unified_focal, combo, exp_log, boundary, ...) or a "
+                   f"weighted sum such as 0.5*dice+ce (default: {','.join(names.DEFAULT)})")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--out", default=d.out, help="output folder; rerunning with the same folder resumes")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="train on DIR/images/*.png and DIR/masks/*.png (integer labels, 255 ignored) instead of "
+                   "the synthetic set")
+    p.add_argument("--size", type=int, default=d.size, help="synthetic images' side")
+    p.add_argument("--train-images", type=int, default=d.train_images)
+    p.add_argument("--val-images", type=int, default=d.val_images)
+    p.add_argument("--width", type=int, default=d.width, help="U-Net width (channels of the first stage)")
+    p.add_argument("--overlays", type=int, default=d.overlays, help="held-out images in predictions.png")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _check(p, args):
+    for name in ("epochs", "batch_size", "size", "train_images", "val_images", "width"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    if args.size % 4:
+        p.error(f"--size must be divisible by 4 (two 2x down-samplings); got {args.size}")
+    if args.lr <= 0:
+        p.error(f"--lr must be > 0; got {args.lr}")
+    if args.data is not None and not os.path.isdir(args.data):
+        p.error(f"--data: {args.data!r} is not a folder")
+
+
+def demo_main(argv=None) -> int:
+    """``seglosses demo`` / ``python -m seglosses.demo``."""
+    from .demo import losses as names
+    from .demo.train import Config, run
+
+    p = _demo_parser(argparse.ArgumentParser(prog="seglosses demo", description="Train a small U-Net once per loss "
+                                             "and compare them on a held-out set."))
+    args = p.parse_args(argv)
+    _check(p, args)
+    specs = tuple(s.strip() for s in args.losses.split(",") if s.strip())
+    try:
+        for s in specs:
+            names.build(s)
+    except ValueError as e:
+        p.error(str(e))
+    cfg = Config(losses=specs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                 device=args.device, out=args.out, data=args.data, size=args.size, train_images=args.train_images,
+                 val_images=args.val_images, width=args.width, overlays=args.overlays, progress=not args.no_progress)
+    try:
+        metrics = run(cfg)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: rerun the same command (same --out {cfg.out!r}) to resume", file=sys.stderr)
+        return 130
+    if int(os.environ.get("RANK", "0")) == 0:
+        from .demo.report import tables
+
+        print()
+        print(tables(metrics))
+        print(f"wall time {metrics['wall_time_s']:.0f} s; report: {os.path.join(cfg.out, 'report.md')}")
+    return 0
+
+
+def plot_main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="seglosses plot", description="Plots of the losses' shapes.")
+    p.add_argument("which", choices=("focal", "tversky"))
+    p.add_argument("--out", default=None, help="PNG path (default: focal.png / tversky.png)")
+    args = p.parse_args(argv)
+    from .demo import plots
+
+    path = args.out or f"{args.which}.png"
+    (plots.plot_focal if args.which == "focal" else plots.plot_tversky)(path)
+    print(path)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = {"demo": demo_main, "plot": plot_main}
+    if not argv or argv[0] not in commands | {"bench": None}:
+        print("usage: seglosses {demo,plot,bench} [options]   (seglosses <command> -h for help)", file=sys.stderr)
+        return 2
+    if argv[0] == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

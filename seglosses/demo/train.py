@@ -1,0 +1,248 @@
+"""The demo's training run: one small U-Net per loss, identical seeds, data order and optimizer; evaluation on a
+held-out split; atomic per-epoch checkpoints that a rerun with the same ``--out`` resumes from; DDP under torchrun.
+
+Determinism: the network's initial weights come from ``--seed``, the order of epoch e from a generator seeded with
+``(seed, e)``, and nothing else draws random numbers, so a run resumed from the checkpoint of epoch e trains exactly
+as the uninterrupted one (on the same machine, thread count and device).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import losses as loss_names
+from .metrics import METRICS, confusion, mean, scores
+from .unet import UNet
+
+IGNORE = 255
+
+
+@dataclass
+class Config:
+    losses: tuple = loss_names.DEFAULT
+    epochs: int = 8
+    batch_size: int = 16
+    lr: float = 3e-3
+    seed: int = 0
+    device: str = "auto"
+    out: str = "seglosses-demo"
+    data: str | None = None
+    size: int = 64
+    train_images: int = 384
+    val_images: int = 128
+    width: int = 24
+    overlays: int = 4
+    progress: bool = True
+    class_names: tuple = field(default_factory=tuple)
+
+
+def atomic_save(obj, path: str, *, as_json: bool = False) -> None:
+    """Write to a temporary file in the same folder, then rename: a reader (or a rerun after a kill) sees either the
+    old file or the new one, never half of one."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        if as_json:
+            with open(tmp, "w") as f:
+                json.dump(obj, f, indent=1, allow_nan=True)
+        else:
+            torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class _Dist:
+    """torchrun's process group, when there is one (WORLD_SIZE > 1)."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        self.main = self.rank == 0
+
+    def barrier(self):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def _device(name: str, dist_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", dist_rank)) % torch.cuda.device_count())
+    return dev
+
+
+def load_data(cfg: Config):
+    """(train_x, train_y), (val_x, val_y), class names."""
+    from . import data
+
+    if cfg.data is None:
+        tx, ty = data.synthetic(cfg.train_images, size=cfg.size, seed=cfg.seed)
+        vx, vy = data.synthetic(cfg.val_images, size=cfg.size, seed=cfg.seed + 10_000)
+        return (tx, ty), (vx, vy), tuple(data.CLASS_NAMES)
+    images, masks, names = data.load_folder(cfg.data, ignore_index=IGNORE)
+    train, val = data.split(images, masks, seed=cfg.seed)
+    return train, val, tuple(names)
+
+
+@torch.no_grad()
+def evaluate(model, images, masks, num_classes, device, batch_size=64):
+    """Confusion matrix over the held-out set and the argmax predictions."""
+    model.eval()
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    preds = []
+    for i in range(0, len(images), batch_size):
+        pred = model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+        matrix += confusion(pred, masks[i:i + batch_size], num_classes, IGNORE)
+        preds.append(pred)
+    return matrix, torch.cat(preds) if preds else torch.zeros_like(masks)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist: _Dist, bar=None) -> dict:
+    """Train and evaluate one loss; resumes from ``<out>/checkpoints/<loss>.pt`` and returns (and writes) its
+    result, or returns the result a previous run already wrote."""
+    name = loss_names.safe_name(spec)
+    result_path = os.path.join(cfg.out, "results", f"{name}.json")
+    ckpt_path = os.path.join(cfg.out, "checkpoints", f"{name}.pt")
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            result = json.load(f)
+        if bar is not None:
+            bar.update(cfg.epochs * _steps(len(train[0]), cfg, dist) - bar.n)
+        return result
+    tx, ty = train
+    vx, vy = val
+    torch.manual_seed(cfg.seed)
+    model = UNet(tx.shape[1], num_classes, cfg.width).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    criterion = loss_names.build(spec, ignore_index=IGNORE, dist_sync=dist.world > 1)
+    start, history, elapsed = 0, [], 0.0
+    if os.path.exists(ckpt_path):
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history, elapsed = state["epoch"], state["history"], state["elapsed"]
+    net = model
+    if dist.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+    per_rank = max(cfg.batch_size // dist.world, 1)
+    if bar is not None:
+        bar.update(start * _steps(len(tx), cfg, dist) - bar.n)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        order = _epoch_order(len(tx), cfg.seed, epoch)
+        total, count = 0.0, 0
+        for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):  # full batches only: same size on ranks
+            idx = order[i:i + cfg.batch_size][dist.rank * per_rank:(dist.rank + 1) * per_rank]
+            x, y = tx[idx].to(device), ty[idx].to(device)
+            loss = criterion(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            count += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+        elapsed += time.perf_counter() - t0
+        matrix, _ = evaluate(model, vx, vy, num_classes, device)
+        s = scores(matrix)
+        history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1),
+                        "val_mean_dice": mean(s["dice"], skip=0), "val_mean_iou": mean(s["iou"], skip=0)})
+        if dist.main:
+            os.makedirs(os.path.dirname(ckpt_path), exist_ok=True)
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                         "history": history, "elapsed": elapsed}, ckpt_path)
+        dist.barrier()
+    matrix, preds = evaluate(model, vx, vy, num_classes, device)
+    s = scores(matrix)
+    result = {
+        "loss": spec,
+        "module": repr(criterion),
+        "per_class": s,
+        "mean": {k: mean(s[k], skip=0) for k in METRICS},
+        "confusion": matrix.tolist(),
+        "train_time_s": elapsed,
+        "history": history,
+        "predictions": preds[: cfg.overlays].tolist(),
+    }
+    if dist.main:
+        os.makedirs(os.path.dirname(result_path), exist_ok=True)
+        atomic_save(result, result_path, as_json=True)
+    dist.barrier()
+    return result
+
+
+def _steps(n: int, cfg: Config, dist: _Dist) -> int:
+    return n // cfg.batch_size
+
+
+def _terminate(signum, frame):  # SIGTERM: leave like Ctrl-C, so that `finally` blocks run
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(cfg: Config) -> dict:
+    """The whole demo: every loss, then the report. Returns the metrics written to ``metrics.json``."""
+    from .report import write_report
+
+    dist_rank = int(os.environ.get("RANK", "0"))
+    device = _device(cfg.device, dist_rank)
+    dist = _Dist(device)
+    previous = signal.signal(signal.SIGTERM, _terminate) if dist.main else None
+    try:
+        train, val, names = load_data(cfg)
+        cfg.class_names = names
+        num_classes = len(names)
+        os.makedirs(cfg.out, exist_ok=True)
+        results = {}
+        t_start = time.perf_counter()
+        for spec in cfg.losses:
+            bar = _bar(spec, cfg, len(train[0]), dist)
+            try:
+                results[spec] = train_one(spec, cfg, train, val, num_classes, device, dist, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
+        metrics = {"config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
+                   "device": str(device), "world_size": dist.world, "threads": torch.get_num_threads(),
+                   "parameters": sum(p.numel() for p in UNet(train[0].shape[1], num_classes, cfg.width).parameters()),
+                   "wall_time_s": time.perf_counter() - t_start, "losses": results}
+        if dist.main:
+            write_report(metrics, val, cfg)
+        return metrics
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _bar(spec, cfg, n, dist):
+    if not cfg.progress or not dist.main:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=cfg.epochs * (n // cfg.batch_size), desc=f"{spec:>16}", unit="step", leave=True,
+                dynamic_ncols=True)
+
