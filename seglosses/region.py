@@ -411,6 +411,8 @@ def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_l
         neg = ((1 - g_) if v is None else (1 - g_) * v).sum(-1)
     if not per_image:
         a, b, g, neg = (t.sum(0, keepdim=True) for t in (a, b, g, neg))
+    if px.t is not None:  # b was a difference of two sums: exactly 0 without negatives, never below 0
+        b = torch.where(neg > 0, b.clamp_min(0.0), 0.0)
     return a, b, g, neg
 
 

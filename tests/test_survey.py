@@ -112,3 +112,15 @@ def test_log_one_minus_softmax_is_finite_and_exact_at_saturation():
     torch.testing.assert_close(got[0, :, 0], torch.tensor([-1e4, 0.0, 0.0]))
     ref = torch.log1p(-torch.softmax(x[1:].double(), 1)).float()
     torch.testing.assert_close(got[1:], ref)
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_sensitivity_specificity_float32_when_one_class_covers_every_pixel(per_image):
+    # The negatives' squared errors of class-index targets are a difference of two sums; where a class covers every
+    # valid pixel it must be exactly 0 (not a float32 residue divided by smooth).
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 7, 9, generator=g, dtype=torch.float64) * 3
+    t = torch.zeros(2, 7, 9, dtype=torch.long)
+    ref = S.sensitivity_specificity_loss(x, t, "multiclass", per_image=per_image, reduction="none")
+    got = S.sensitivity_specificity_loss(x.float(), t, "multiclass", per_image=per_image, reduction="none")
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6)
