@@ -13,10 +13,22 @@ without ``custom_objects``) and a lowercase function returning the unreduced val
   ``sample_weight`` weighs images), else one value for the whole batch (``sample_weight`` is then refused: the
   statistics are pooled over the batch before the score, so a per-sample weight has no meaning).
 
+The survey losses (docs/survey_losses.md) follow the same rules: the cross-entropy family is elementwise like the
+focal loss; sensitivity-specificity and log-cosh Dice are region losses; the compound losses (exponential-
+logarithmic, Combo, Unified Focal) give one value for the batch, which is the PyTorch front end's
+``reduction="mean"`` (each part averaged: the pixel part over the valid entries of the batch, the region part over
+classes), or with ``per_image=True`` one value per image whose mean is that loss (``sample_weight`` then weighs
+images; Combo pools its Dice over the batch and refuses it). The Keras reduction reduces over images only.
+
+Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also ``-``, ``/`` by a number, unary
+``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss.
+
 Definitions: docs/semantics.md. ``mode`` is "binary", "multiclass" or "multilabel" as in the PyTorch front end.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import keras
 from keras import ops
@@ -24,7 +36,8 @@ from keras import ops
 from .._args import check_bool, check_classes, check_ignore_index, check_length, check_mode, check_scalar
 from .._args import check_values
 from .._formulas import check_alpha_beta
-from . import _core
+from . import _core, _survey
+from ._compose import Composable, WeightedSum
 
 __all__ = [
     "SegLoss",
@@ -35,6 +48,15 @@ __all__ = [
     "FocalTverskyLoss", "focal_tversky_loss",
     "GeneralizedDiceLoss", "generalized_dice_loss",
     "LovaszLoss", "lovasz_loss",
+    "CrossEntropyLoss", "cross_entropy_loss",
+    "WeightedCrossEntropyLoss", "weighted_cross_entropy_loss",
+    "BalancedCrossEntropyLoss", "balanced_cross_entropy_loss",
+    "SensitivitySpecificityLoss", "sensitivity_specificity_loss",
+    "LogCoshDiceLoss", "log_cosh_dice_loss",
+    "ExpLogLoss", "exp_log_loss",
+    "ComboLoss", "combo_loss",
+    "UnifiedFocalLoss", "unified_focal_loss",
+    "WeightedSum",
 ]
 
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
@@ -94,9 +116,10 @@ def _reduce(values, norm, sample_weight, reduction):
     return total / ops.where(ops.greater(den, 0), den, ops.ones_like(den))
 
 
-class SegLoss(keras.losses.Loss):
+class SegLoss(Composable, keras.losses.Loss):
     """Base of the seglosses Keras losses: ``__call__`` reduces the values with the weights of their mean (valid,
-    not ignored, entries), so that "sum_over_batch_size" is the mean over valid entries as in the PyTorch front end."""
+    not ignored, entries), so that "sum_over_batch_size" is the mean over valid entries as in the PyTorch front end.
+    Losses compose into a :class:`WeightedSum` with ``+``, ``-``, ``*`` and ``/`` by a number."""
 
     def __init__(self, mode, *, reduction="sum_over_batch_size", name=None, dtype=None, **options):
         if reduction not in _REDUCTIONS:
@@ -126,6 +149,15 @@ class SegLoss(keras.losses.Loss):
     def from_config(cls, config):
         return cls(**config)
 
+    def __repr__(self):
+        """The class, the mode and the settings that differ from their defaults: ``FocalLoss('binary', gamma=1.0)``."""
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        parts = [repr(self.mode)]
+        for key, value in list(self.options.items()) + [("reduction", self.reduction)]:
+            if key not in defaults or value != defaults[key]:
+                parts.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
 
 def _layout(values, spatial, axis, channels):
     """Elementwise values (B, S[, C]) back to the input's layout."""
@@ -136,19 +168,28 @@ def _layout(values, spatial, axis, channels):
     return out
 
 
-# ---------------------------------------------------------------------------------------------------- focal ----
-def _focal(y_true, y_pred, mode, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis):
+def _inputs(y_true, y_pred, mode, ignore_class, axis, **vectors):
+    """:func:`_core.prepare`, the per-class vectors' lengths, and ``ignore_class`` refused with soft targets."""
     x, target, index, spatial = _core.prepare(y_true, y_pred, mode, axis)
-    c = x.shape[-1]
-    _check_lengths(c, alpha=alpha, weight=weight)
+    _check_lengths(x.shape[-1], **vectors)
     if mode == "multiclass" and not index and ignore_class is not None:
         raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
+    return x, target, index, spatial
+
+
+def _pixel_map(y_pred, values, norm, mode, spatial, axis):
+    """An elementwise map (B, S[, C]) and the weights of its mean, back in the input's layout."""
+    binary_flat = mode == "binary" and tuple(ops.shape(y_pred))[-1:] != (1,)
+    keep_c = values.shape[-1] if mode != "multiclass" and not binary_flat else None
+    return _layout(values, spatial, axis, keep_c), _layout(norm, spatial, axis, keep_c)
+
+
+# ---------------------------------------------------------------------------------------------------- focal ----
+def _focal(y_true, y_pred, mode, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis):
+    x, target, index, spatial = _inputs(y_true, y_pred, mode, ignore_class, axis, alpha=alpha, weight=weight)
     values, norm = _core.focal_values(x, target, index, mode, alpha=alpha, gamma=gamma, weight=weight,
                                       ignore=ignore_class, smoothing=label_smoothing, from_logits=from_logits)
-    sigmoid = mode != "multiclass"
-    binary_flat = mode == "binary" and tuple(ops.shape(y_pred))[-1:] != (1,)
-    keep_c = c if sigmoid and not binary_flat else None
-    return _layout(values, spatial, axis, keep_c), _layout(norm, spatial, axis, keep_c)
+    return _pixel_map(y_pred, values, norm, mode, spatial, axis)
 
 
 def focal_loss(y_true, y_pred, mode, *, alpha=None, gamma=2.0, weight=None, ignore_class=None, label_smoothing=0.0,
@@ -215,12 +256,8 @@ def _region_args(mode, smooth, per_image, log_loss, weight, classes, ignore_clas
 
 
 def _stats(y_true, y_pred, mode, per_image, weight, classes, ignore_class, from_logits, axis):
-    x, target, index, _ = _core.prepare(y_true, y_pred, mode, axis)
-    c = x.shape[-1]
-    _check_lengths(c, weight=weight)
-    classes = check_classes(classes, c)
-    if mode == "multiclass" and not index and ignore_class is not None:
-        raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
+    x, target, index, _ = _inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+    classes = check_classes(classes, x.shape[-1])
     stats = _core.region_stats(x, target, index, mode, ignore=ignore_class, from_logits=from_logits,
                                per_image=per_image)
     return stats, classes
@@ -375,15 +412,357 @@ class LovaszLoss(SegLoss):
 
     def _values(self, y_true, y_pred):
         o = self.options
-        x, target, index, _ = _core.prepare(y_true, y_pred, self.mode, o["axis"])
-        c = x.shape[-1]
-        _check_lengths(c, weight=o["weight"])
-        classes = o["classes"] if isinstance(o["classes"], str) else check_classes(o["classes"], c)
-        if self.mode == "multiclass" and not index and o["ignore_class"] is not None:
-            raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
+        x, target, index, _ = _inputs(y_true, y_pred, self.mode, o["ignore_class"], o["axis"], weight=o["weight"])
+        classes = o["classes"] if isinstance(o["classes"], str) else check_classes(o["classes"], x.shape[-1])
         values = _core.lovasz_values(x, target, index, self.mode, classes=classes, per_image=o["per_image"],
                                      ignore=o["ignore_class"], weight=o["weight"], from_logits=o["from_logits"])
         values = values if o["per_image"] else values[0]
+        return values, ops.ones_like(values)
+
+
+# ------------------------------------------------------------------------------------- cross-entropy family ---
+def _beta(beta, balanced):
+    if isinstance(beta, str):
+        if balanced and beta == "auto":
+            return beta
+        allowed = ", a sequence of numbers (one per class) or 'auto'" if balanced else \
+            " or a sequence of numbers (one per class)"
+        raise ValueError(f"`beta` must be a number{allowed}; got {beta!r}")
+    high = 1.0 if balanced else None
+    if isinstance(beta, (list, tuple)) or hasattr(beta, "tolist") and getattr(beta, "ndim", 0) > 0:
+        return _per_class("beta", beta, high=high)
+    return check_scalar("beta", beta, low=0.0, high=high)
+
+
+def _pixel_args(mode, ignore_class, label_smoothing, from_logits, axis):
+    return dict(mode=check_mode(mode), ignore_class=check_ignore_index(ignore_class, "ignore_class"),
+                label_smoothing=check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0),
+                from_logits=check_bool("from_logits", from_logits), axis=_axis(axis))
+
+
+_PIXEL_DOC = """
+    Args:
+        mode: "binary", "multiclass" or "multilabel".
+        {beta}
+        ignore_class: target value left out (class index, or e.g. 255 / -1 in a binary target).
+        label_smoothing: e in [0, 1]: the target becomes ``y (1 - e) + e / 2`` (``+ e / C`` for "multiclass").
+        from_logits: False (Keras' default): ``y_pred`` holds probabilities, clamped to [1e-7, 1 - 1e-7] (and
+            renormalised over the classes for "multiclass").
+        axis: class axis, -1 (channels_last) or 1 (channels_first).
+        reduction, name, dtype: as every Keras loss. "sum_over_batch_size" is the mean over valid entries (elements;
+            pixels for "multiclass").
+"""
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class CrossEntropyLoss(SegLoss):
+    __doc__ = ("""Cross-entropy: sigmoid binary cross-entropy per element ("binary", "multilabel") or softmax
+    cross-entropy per pixel ("multiclass"), as ``seglosses.cross_entropy_loss``: the focal loss at gamma = 0.
+""" + _PIXEL_DOC.replace("{beta}", "weight: per-class weights (C values); \"multiclass\" class-index targets: the "
+                         "weighted mean, as ``F.cross_entropy``.") + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import CrossEntropyLoss
+        >>> round(float(CrossEntropyLoss("multiclass")(np.array([[0, 1, 1]]), np.full((1, 3, 2), 0.5))), 6)  # ln 2
+        0.693147
+""")
+
+    def __init__(self, mode, weight=None, ignore_class=None, label_smoothing=0.0, from_logits=False, axis=-1,
+                 reduction="sum_over_batch_size", name="cross_entropy_loss", dtype=None):
+        a = _pixel_args(mode, ignore_class, label_smoothing, from_logits, axis)
+        super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype,
+                         weight=_per_class("weight", weight), **a)
+
+    def _values(self, y_true, y_pred):
+        return _focal(y_true, y_pred, self.mode, alpha=None, gamma=0.0, **self.options)
+
+
+class _PosNeg(SegLoss):
+    _balanced = None
+
+    def _values(self, y_true, y_pred):
+        o = self.options
+        x, target, index, spatial = _inputs(y_true, y_pred, self.mode, o["ignore_class"], o["axis"], beta=o["beta"])
+        values, norm = _survey.posneg_values(x, target, index, self.mode, beta=o["beta"], balanced=self._balanced,
+                                             ignore=o["ignore_class"], smoothing=o["label_smoothing"],
+                                             from_logits=o["from_logits"])
+        return _pixel_map(y_pred, values, norm, self.mode, spatial, o["axis"])
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class WeightedCrossEntropyLoss(_PosNeg):
+    __doc__ = ("""Weighted cross-entropy (Jadon 2020): ``-(beta y log p + (1 - y) log(1 - p))`` per class channel, as
+    ``seglosses.weighted_cross_entropy_loss``; "multiclass" takes it one-vs-rest over the softmax probabilities and
+    sums over classes per pixel, with ``log(1 - p)`` from the logits (finite at any logit).
+""" + _PIXEL_DOC.replace("{beta}", "beta: weight of the positive term (>= 0): a number or one per class.") + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import WeightedCrossEntropyLoss
+        >>> loss = WeightedCrossEntropyLoss("binary", beta=3.0)
+        >>> round(float(loss(np.array([1.0, 0.0]), np.array([0.5, 0.5]))), 6)  # (3 + 1) ln 2 / 2
+        1.386294
+""")
+    _balanced = False
+
+    def __init__(self, mode, beta=1.0, ignore_class=None, label_smoothing=0.0, from_logits=False, axis=-1,
+                 reduction="sum_over_batch_size", name="weighted_cross_entropy_loss", dtype=None):
+        a = _pixel_args(mode, ignore_class, label_smoothing, from_logits, axis)
+        super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, beta=_beta(beta, False), **a)
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class BalancedCrossEntropyLoss(_PosNeg):
+    __doc__ = ("""Balanced cross-entropy (Jadon 2020; Xie & Tu 2015):
+    ``-(beta y log p + (1 - beta)(1 - y) log(1 - p))`` per class channel, as ``seglosses.balanced_cross_entropy_loss``
+    ("multiclass": one-vs-rest, summed over classes per pixel). ``beta="auto"``: per class, the share of valid
+    negatives in the batch's target (HED), a constant for the gradient.
+""" + _PIXEL_DOC.replace("{beta}", 'beta: in [0, 1]: a number, one per class, or "auto".') + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import BalancedCrossEntropyLoss
+        >>> loss = BalancedCrossEntropyLoss("binary", beta=0.75)
+        >>> round(float(loss(np.array([1.0, 0.0]), np.array([0.5, 0.5]))), 6)  # ln 2 / 2
+        0.346574
+""")
+    _balanced = True
+
+    def __init__(self, mode, beta=0.5, ignore_class=None, label_smoothing=0.0, from_logits=False, axis=-1,
+                 reduction="sum_over_batch_size", name="balanced_cross_entropy_loss", dtype=None):
+        a = _pixel_args(mode, ignore_class, label_smoothing, from_logits, axis)
+        super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, beta=_beta(beta, True), **a)
+
+
+# ------------------------------------------------------------------------------------ survey region losses ---
+def _region_rows(values, per_image):
+    values = values if per_image else values[0]
+    return values, ops.ones_like(values)
+
+
+_SURVEY_REGION_DOC = _REGION_DOC.replace("        log_loss: ``-log(max(score, 1e-7))`` instead of ``1 - score``.\n",
+                                         "")
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class SensitivitySpecificityLoss(SegLoss):
+    __doc__ = ("""Sensitivity-specificity loss (Brosch et al. 2015), as ``seglosses.sensitivity_specificity_loss``:
+    per class ``r sum (g - p)^2 g / (sum g + s) + (1 - r) sum (g - p)^2 (1 - g) / (sum (1 - g) + s)`` (0/0 = 0).
+""" + _SURVEY_REGION_DOC.replace("        smooth:", "        r: weight of the sensitivity term in [0, 1] (Brosch's "
+                                 "\"sensitivity ratio\", default 0.05).\n        smooth:") + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import SensitivitySpecificityLoss
+        >>> loss = SensitivitySpecificityLoss("binary", smooth=0.0)
+        >>> round(float(loss(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))), 6)  # 0.05 / 4 + 0.95 / 4
+        0.25
+""")
+
+    def __init__(self, mode, r=0.05, smooth=1e-5, per_image=False, weight=None, classes=None, ignore_class=None,
+                 from_logits=False, axis=-1, reduction="sum_over_batch_size", name="sensitivity_specificity_loss",
+                 dtype=None):
+        r = check_scalar("r", r, low=0.0, high=1.0)
+        a = _region_args(mode, smooth, per_image, False, weight, classes, ignore_class, from_logits, axis)
+        del a["log_loss"]
+        super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, r=r, **a)
+
+    def _values(self, y_true, y_pred):
+        o = self.options
+        x, target, index, _ = _inputs(y_true, y_pred, self.mode, o["ignore_class"], o["axis"], weight=o["weight"])
+        classes = check_classes(o["classes"], x.shape[-1])
+        values = _survey.sensitivity_specificity_values(
+            x, target, index, self.mode, r=o["r"], smooth=o["smooth"], ignore=o["ignore_class"],
+            from_logits=o["from_logits"], per_image=o["per_image"], weight=o["weight"], classes=classes)
+        return _region_rows(values, o["per_image"])
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class LogCoshDiceLoss(SegLoss):
+    __doc__ = ("""Log-cosh Dice loss (Jadon 2020): ``log(cosh(1 - Dice_c))`` per class, Dice_c the soft Dice of
+    :class:`DiceLoss`, as ``seglosses.log_cosh_dice_loss``.
+""" + _SURVEY_REGION_DOC + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import LogCoshDiceLoss
+        >>> loss = LogCoshDiceLoss("binary", smooth=0.0)
+        >>> round(float(loss(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))), 5)  # log cosh(0.5) = 0.1201145
+        0.12011
+""")
+
+    def __init__(self, mode, smooth=1e-5, per_image=False, weight=None, classes=None, ignore_class=None,
+                 from_logits=False, axis=-1, reduction="sum_over_batch_size", name="log_cosh_dice_loss", dtype=None):
+        a = _region_args(mode, smooth, per_image, False, weight, classes, ignore_class, from_logits, axis)
+        del a["log_loss"]
+        super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, **a)
+
+    def _values(self, y_true, y_pred):
+        o = self.options
+        (tp, fp, fn, _), classes = _stats(y_true, y_pred, self.mode, o["per_image"], o["weight"], o["classes"],
+                                          o["ignore_class"], o["from_logits"], o["axis"])
+        values = _survey.log_cosh_dice_values(tp, fp, fn, smooth=o["smooth"], weight=o["weight"], classes=classes)
+        return _region_rows(values, o["per_image"])
+
+
+# ---------------------------------------------------------------------------------------- compound losses ---
+_COMPOUND_VALUES = """
+    Values: one for the batch, the PyTorch front end's ``reduction="mean"`` (the pixel part's mean over the valid
+    entries of the batch, the region part's mean over classes); with ``per_image=True`` one per image whose mean is
+    that loss (image i's pixel part is its sum over the batch's mean valid count per image, its own mean when
+    nothing is ignored), so ``sample_weight`` weighs images; without it ``sample_weight`` is refused. The Keras
+    reduction reduces over images only.
+"""
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class ExpLogLoss(SegLoss):
+    __doc__ = ("""Exponential-logarithmic loss (Wong et al. 2018, arXiv 1809.00076), as ``seglosses.exp_log_loss``:
+    ``w_dice mean_c (-ln Dice_c)^gamma_dice + w_cross mean_x w_l (-ln p_l(x))^gamma_cross`` with label weights
+    ``w_k = (sum_j f_j / f_k)^0.5``; "binary"/"multilabel": each channel is a two-label problem (p and 1 - p).
+
+    Args:
+        mode: "binary", "multiclass" or "multilabel".
+        w_dice, w_cross: weights of the two parts (>= 0).
+        gamma_dice, gamma_cross: exponents (>= 0).
+        smooth: added to the Dice numerator and denominator (1, as the paper).
+        class_frequency: label frequencies from the training set: C counts or shares ("multiclass"), the share of
+            positives of each channel in [0, 1] ("binary"/"multilabel"); None: the label counts of the batch.
+        per_image: Dice statistics and values per image.
+        ignore_class, from_logits, axis: as :class:`DiceLoss` (the cross part clamps probabilities before the log).
+        reduction, name, dtype: as every Keras loss.
+""" + _COMPOUND_VALUES + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import ExpLogLoss
+        >>> loss = ExpLogLoss("binary", smooth=0.0, gamma_dice=1.0, gamma_cross=1.0)
+        >>> round(float(loss(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))), 6)  # 0.8 ln 2 + 0.2 sqrt(2) ln 2
+        0.750569
+""")
+
+    def __init__(self, mode, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, gamma_cross=0.3, smooth=1.0,
+                 class_frequency=None, per_image=False, ignore_class=None, from_logits=False, axis=-1,
+                 reduction="sum_over_batch_size", name="exp_log_loss", dtype=None):
+        mode = check_mode(mode)
+        super().__init__(mode, reduction=reduction, name=name, dtype=dtype,
+                         w_dice=check_scalar("w_dice", w_dice, low=0.0),
+                         w_cross=check_scalar("w_cross", w_cross, low=0.0),
+                         gamma_dice=check_scalar("gamma_dice", gamma_dice, low=0.0),
+                         gamma_cross=check_scalar("gamma_cross", gamma_cross, low=0.0),
+                         smooth=check_scalar("smooth", smooth, low=0.0),
+                         class_frequency=_per_class("class_frequency", class_frequency,
+                                                    high=None if mode == "multiclass" else 1.0),
+                         per_image=check_bool("per_image", per_image),
+                         ignore_class=check_ignore_index(ignore_class, "ignore_class"),
+                         from_logits=check_bool("from_logits", from_logits), axis=_axis(axis))
+
+    def _values(self, y_true, y_pred):
+        o = dict(self.options)
+        ignore = o.pop("ignore_class")
+        x, target, index, _ = _inputs(y_true, y_pred, self.mode, ignore, o.pop("axis"),
+                                      class_frequency=o["class_frequency"])
+        values = _survey.exp_log_values(x, target, index, self.mode, ignore=ignore, **o)
+        return values, ops.ones_like(values)
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class ComboLoss(SegLoss):
+    r"""Combo loss (Taghanaki et al. 2019, arXiv 1805.02798), as ``seglosses.combo_loss``:
+    ``alpha BalancedCE(beta) + (1 - alpha)(1 - Dice)``, the mean of :class:`BalancedCrossEntropyLoss` over the valid
+    entries plus the batch Dice loss of :class:`DiceLoss` (mean over classes).
+
+    Args:
+        mode: "binary", "multiclass" or "multilabel".
+        alpha: weight of the cross-entropy part in [0, 1].
+        beta: weight of the positive term of the cross-entropy in [0, 1], one per class, or "auto".
+        smooth: added to the Dice numerator and denominator (default 1).
+        ignore_class, from_logits, axis: as :class:`DiceLoss`.
+        reduction, name, dtype: as every Keras loss.
+
+    Values: one for the batch, the PyTorch front end's ``reduction="mean"``; ``sample_weight`` is refused (the Dice
+    part pools the statistics over the batch).
+
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import ComboLoss
+        >>> loss = ComboLoss("binary", smooth=0.0)
+        >>> round(float(loss(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))), 6)  # 0.5 ln 2 / 2 + 0.5 / 2
+        0.423287
+    """
+
+    def __init__(self, mode, alpha=0.5, beta=0.5, smooth=1.0, ignore_class=None, from_logits=False, axis=-1,
+                 reduction="sum_over_batch_size", name="combo_loss", dtype=None):
+        super().__init__(check_mode(mode), reduction=reduction, name=name, dtype=dtype,
+                         alpha=check_scalar("alpha", alpha, low=0.0, high=1.0), beta=_beta(beta, True),
+                         smooth=check_scalar("smooth", smooth, low=0.0),
+                         ignore_class=check_ignore_index(ignore_class, "ignore_class"),
+                         from_logits=check_bool("from_logits", from_logits), axis=_axis(axis))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("`sample_weight` is refused by ComboLoss: its Dice part pools the statistics over the "
+                             "batch, so a per-image weight has no meaning")
+        return super().__call__(y_true, y_pred)
+
+    def _values(self, y_true, y_pred):
+        o = self.options
+        x, target, index, _ = _inputs(y_true, y_pred, self.mode, o["ignore_class"], o["axis"], beta=o["beta"])
+        ce, valid = _survey.posneg_values(x, target, index, self.mode, beta=o["beta"], balanced=True,
+                                          ignore=o["ignore_class"], smoothing=0.0, from_logits=o["from_logits"])
+        tp, fp, fn, _ = _core.region_stats(x, target, index, self.mode, ignore=o["ignore_class"],
+                                           from_logits=o["from_logits"], per_image=False)
+        dice = _core.region_values(tp, fp, fn, _core.dice_score, smooth=o["smooth"], log_loss=False, power=None,
+                                   weight=None, classes=None)
+        values = _survey.compound(dice, 1 - o["alpha"], ce, valid, o["alpha"], per_image=False)
+        return values, ops.ones_like(values)
+
+
+@keras.saving.register_keras_serializable(package="seglosses")
+class UnifiedFocalLoss(SegLoss):
+    __doc__ = ("""Unified Focal loss (Yeung et al. 2022, arXiv 2102.04525), as ``seglosses.unified_focal_loss``:
+    ``lam L_FT + (1 - lam) L_F``, a focal part and a focal-Tversky part sharing delta and gamma; the background is
+    suppressed and, in the asymmetric form (default), the foreground left unmodulated. "multiclass": class
+    ``background`` is the background, every other class foreground; "binary"/"multilabel": each channel is a
+    background (1 - p) / foreground (p) pair.
+
+    Args:
+        mode: "binary", "multiclass" or "multilabel".
+        lam: weight of the focal-Tversky part in [0, 1].
+        delta: weight of the foreground (focal part) and of false negatives (Tversky part), in [0, 1].
+        gamma: in [0, 1]: the focal exponent, and 1 - gamma the focal-Tversky exponent.
+        asymmetric: the asymmetric form (the paper's recommendation); False: the symmetric form.
+        background: the background class index for "multiclass".
+        smooth: s of the Tversky index (1e-7, the reference code's epsilon).
+        per_image: Tversky statistics and values per image (as the reference code).
+        ignore_class, from_logits, axis: as :class:`DiceLoss` (the focal part clamps probabilities before the log).
+        reduction, name, dtype: as every Keras loss.
+""" + _COMPOUND_VALUES + """
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import UnifiedFocalLoss
+        >>> loss = UnifiedFocalLoss("binary", gamma=0.0, smooth=0.0)
+        >>> round(float(loss(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))), 6)  # 0.5 ln 2 / 2 + 0.5 / 2
+        0.423287
+""")
+
+    def __init__(self, mode, lam=0.5, delta=0.6, gamma=0.5, asymmetric=True, background=0, smooth=1e-7,
+                 per_image=False, ignore_class=None, from_logits=False, axis=-1, reduction="sum_over_batch_size",
+                 name="unified_focal_loss", dtype=None):
+        if isinstance(background, bool) or not isinstance(background, int) or background < 0:
+            raise ValueError(f"`background` must be a class index (an int >= 0); got {background!r}")
+        super().__init__(check_mode(mode), reduction=reduction, name=name, dtype=dtype,
+                         lam=check_scalar("lam", lam, low=0.0, high=1.0),
+                         delta=check_scalar("delta", delta, low=0.0, high=1.0),
+                         gamma=check_scalar("gamma", gamma, low=0.0, high=1.0),
+                         asymmetric=check_bool("asymmetric", asymmetric), background=background,
+                         smooth=check_scalar("smooth", smooth, low=0.0), per_image=check_bool("per_image", per_image),
+                         ignore_class=check_ignore_index(ignore_class, "ignore_class"),
+                         from_logits=check_bool("from_logits", from_logits), axis=_axis(axis))
+
+    def _values(self, y_true, y_pred):
+        o = dict(self.options)
+        ignore = o.pop("ignore_class")
+        x, target, index, _ = _inputs(y_true, y_pred, self.mode, ignore, o.pop("axis"))
+        c = x.shape[-1]
+        if self.mode == "multiclass" and o["background"] >= c:
+            raise ValueError(f"`background` must be a class index in [0, {c}); got {o['background']}")
+        values = _survey.unified_focal_values(x, target, index, self.mode, ignore=ignore, **o)
         return values, ops.ones_like(values)
 
 
@@ -403,3 +782,11 @@ tversky_loss = _function(TverskyLoss, "Tversky loss.")
 focal_tversky_loss = _function(FocalTverskyLoss, "Focal-Tversky loss.")
 generalized_dice_loss = _function(GeneralizedDiceLoss, "Generalized Dice loss.")
 lovasz_loss = _function(LovaszLoss, "Lovasz loss.")
+cross_entropy_loss = _function(CrossEntropyLoss, "Cross-entropy.")
+weighted_cross_entropy_loss = _function(WeightedCrossEntropyLoss, "Weighted cross-entropy.")
+balanced_cross_entropy_loss = _function(BalancedCrossEntropyLoss, "Balanced cross-entropy.")
+sensitivity_specificity_loss = _function(SensitivitySpecificityLoss, "Sensitivity-specificity loss.")
+log_cosh_dice_loss = _function(LogCoshDiceLoss, "Log-cosh Dice loss.")
+exp_log_loss = _function(ExpLogLoss, "Exponential-logarithmic loss.")
+combo_loss = _function(ComboLoss, "Combo loss.")
+unified_focal_loss = _function(UnifiedFocalLoss, "Unified Focal loss.")

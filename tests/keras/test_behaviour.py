@@ -12,6 +12,23 @@ from _kutil import to_numpy, value_and_grad
 
 CLASSES = [K.FocalLoss, K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.GeneralizedDiceLoss,
            K.LovaszLoss]
+SURVEY = [K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss, K.SensitivitySpecificityLoss,
+          K.LogCoshDiceLoss, K.ExpLogLoss, K.ComboLoss, K.UnifiedFocalLoss]
+ALL = CLASSES + SURVEY
+#: Options that take a loss near a power's or a log's edge, tried at saturated logits besides the defaults.
+EDGE_OPTIONS = {K.FocalLoss: {"gamma": 0.5}, K.FocalTverskyLoss: {"gamma": 0.5},
+                K.BalancedCrossEntropyLoss: {"beta": "auto", "label_smoothing": 0.1},
+                K.ExpLogLoss: {"gamma_dice": 0.1, "gamma_cross": 0.1, "smooth": 0.0},
+                K.UnifiedFocalLoss: {"gamma": 0.2, "asymmetric": False, "smooth": 0.0}}
+#: Non-default settings for the config round trip (per-class vectors where the loss has one).
+CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_smoothing": 0.1},
+                  K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"r": 0.3},
+                  K.ExpLogLoss: {"class_frequency": [3.0, 1.0, 2.0], "gamma_cross": 0.5, "per_image": True},
+                  K.ComboLoss: {"beta": [0.2, 0.5, 0.7], "alpha": 0.3},
+                  K.UnifiedFocalLoss: {"background": 2, "asymmetric": False, "per_image": True}}
+#: Settings that take other paths through a compiled training step (batch statistics, per-image values).
+FIT_OPTIONS = {K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"per_image": True},
+               K.ExpLogLoss: {"per_image": True}, K.UnifiedFocalLoss: {"per_image": True}}
 MODES = ("binary", "multiclass", "multilabel")
 
 
@@ -38,19 +55,19 @@ def test_users_focal_numbers():
     assert float(loss(np.tile(y_true, (2, 1)), np.tile(y_pred, (2, 1)))) == pytest.approx(0.1050675, abs=5e-7)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", ALL)
 @pytest.mark.parametrize("mode", MODES)
 def test_finite_at_saturated_logits(cls, mode):
     x, t = _data(mode)
     x = np.where(np.random.default_rng(1).random(x.shape) < 0.5, -1e4, 1e4).astype(np.float32)
-    for opts in ({}, {"ignore_class": 255}) + (({"gamma": 0.5},) if cls in (K.FocalLoss, K.FocalTverskyLoss) else ()):
+    for opts in ({}, {"ignore_class": 255}) + ((EDGE_OPTIONS[cls],) if cls in EDGE_OPTIONS else ()):
         loss = cls(mode, from_logits=True, **opts)
         y_true = t if "ignore_class" in opts else np.where(t == 255, 0, t).astype(t.dtype)
         value, grad = value_and_grad(lambda z: loss(y_true, z), x)
         assert np.isfinite(value).all() and np.isfinite(grad).all(), (cls.__name__, mode, opts)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", ALL)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("spatial", [(6, 5), (3, 4, 5)], ids=["2d", "3d"])
 def test_channels_first_equals_channels_last(cls, mode, spatial):
@@ -62,7 +79,7 @@ def test_channels_first_equals_channels_last(cls, mode, spatial):
     np.testing.assert_allclose(to_numpy(first), to_numpy(last), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", ALL)
 def test_gradient_zero_on_ignored_pixels(cls):
     x, t = _data("multiclass")
     _, grad = value_and_grad(lambda z: cls("multiclass", from_logits=True, ignore_class=255)(t, z), x)
@@ -122,9 +139,10 @@ def test_type_errors():
         K.FocalLoss("binary", ignore_class=2.5)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", ALL)
 def test_config_round_trip_and_pickle(cls):
-    loss = cls("multiclass", from_logits=True, weight=[1.0, 2.0, 0.5], ignore_class=255, reduction="sum")
+    opts = CONFIG_OPTIONS.get(cls, {"weight": [1.0, 2.0, 0.5]})
+    loss = cls("multiclass", from_logits=True, ignore_class=255, reduction="sum", **opts)
     config = loss.get_config()
     import json
 
@@ -133,12 +151,13 @@ def test_config_round_trip_and_pickle(cls):
     x, t = _data("multiclass")
     np.testing.assert_allclose(to_numpy(again(t, x)), to_numpy(loss(t, x)), rtol=1e-6)
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert type(restored) is cls
+    assert type(restored) is cls and repr(restored) == repr(loss)
     np.testing.assert_allclose(to_numpy(restored(t, x)), to_numpy(loss(t, x)), rtol=1e-6)
     np.testing.assert_allclose(to_numpy(pickle.loads(pickle.dumps(loss))(t, x)), to_numpy(loss(t, x)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("cls", [K.FocalLoss, K.DiceLoss, K.LovaszLoss])
+@pytest.mark.parametrize("cls", [K.FocalLoss, K.DiceLoss, K.LovaszLoss, K.BalancedCrossEntropyLoss,
+                                 K.UnifiedFocalLoss])
 def test_mixed_float16_is_finite_float32(cls):
     keras.mixed_precision.set_global_policy("mixed_float16")
     x, t = _data("multiclass")
@@ -170,12 +189,13 @@ def _model(c):
     return keras.Model(inp, keras.layers.Conv2D(c, 1)(h))
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", ALL)
 def test_fit_lowers_loss_and_saved_model_loads(cls, tmp_path):
     keras.utils.set_random_seed(0)
     x, y = _toy()
     model = _model(3)
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=cls("multiclass", from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=cls("multiclass", from_logits=True,
+                                                                  **FIT_OPTIONS.get(cls, {})))
     before = model.evaluate(x, y, batch_size=8, verbose=0)
     model.fit(x, y, batch_size=8, epochs=6, verbose=0)
     after = model.evaluate(x, y, batch_size=8, verbose=0)
