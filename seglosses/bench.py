@@ -73,12 +73,15 @@ import torch.nn.functional as F
 # Settings and constants
 # --------------------------------------------------------------------------------------------------------------------
 
-SETTINGS = ("binary", "multiclass", "manyclass", "multiclass3d")
-SETTING_MODE = {"binary": "binary", "multiclass": "multiclass", "manyclass": "multiclass", "multiclass3d": "multiclass"}
+SETTINGS = ("binary", "multiclass", "manyclass", "multiclass3d", "distance2d", "distance3d")
+#: Settings of the distance-based losses only (boundary, Hausdorff DT), the sizes of issue 5.
+DISTANCE_SETTINGS = ("distance2d", "distance3d")
+SETTING_MODE = {"binary": "binary", "multiclass": "multiclass", "manyclass": "multiclass", "multiclass3d": "multiclass",
+                "distance2d": "multiclass", "distance3d": "multiclass"}
 FULL_SHAPES = {"binary": (8, 1, 512, 512), "multiclass": (4, 8, 256, 256), "manyclass": (2, 150, 128, 128),
-               "multiclass3d": (2, 4, 96, 96, 96)}
+               "multiclass3d": (2, 4, 96, 96, 96), "distance2d": (4, 3, 128, 128), "distance3d": (2, 3, 64, 64, 64)}
 QUICK_SHAPES = {"binary": (2, 1, 32, 32), "multiclass": (2, 4, 32, 32), "manyclass": (1, 20, 16, 16),
-                "multiclass3d": (1, 3, 8, 8, 8)}
+                "multiclass3d": (1, 3, 8, 8, 8), "distance2d": (2, 3, 16, 16), "distance3d": (1, 3, 8, 8, 8)}
 FLOOR_NAME = {"binary": "floor F.binary_cross_entropy_with_logits", "multiclass": "floor F.cross_entropy"}
 
 SMOOTH = 1e-5  # ours' default smoothing of the region losses
@@ -358,6 +361,38 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
 
     act = {"sigmoid": True} if binary else {"softmax": True, "to_onehot_y": True}
     monai_target = _target_n1  # monai: (N, 1, *) index targets (to_onehot_y) or the binary map itself
+
+    if setting in DISTANCE_SETTINGS:
+        # ---- Hausdorff distance-transform loss and boundary loss (every class, softmax) -------------------------
+        case = Case(setting, "hausdorff_dt", [])
+        ours_impl(case, "hausdorff_dt_loss")  # backend "auto": SciPy on the CPU, torch on CUDA
+        ours_impl(case, "hausdorff_dt_loss", primary=False,
+                  call=lambda func, inp: (lambda t: lambda x: func(x, t, mode, backend="torch"))(inp.target))
+        case.impls[-1].name = "ours hausdorff_dt_loss(backend='torch')"
+        peer(
+            case,
+            "monai",
+            "monai HausdorffDTLoss",
+            lambda: _module_fn(lambda inp: monai_losses().HausdorffDTLoss(alpha=2.0, include_background=True, **act),
+                               monai_target),
+            note="include_background=True, softmax + to_onehot_y: every class, as ours' default; monai computes "
+            "SciPy transforms per (image, class) on the host",
+        )
+        cases.append(case)
+        case = Case(setting, "boundary", [])
+        ours_impl(case, "boundary_loss")
+        ours_impl(case, "boundary_loss", primary=False,
+                  call=lambda func, inp: (lambda t: lambda x: func(x, t, mode, backend="torch"))(inp.target))
+        case.impls[-1].name = "ours boundary_loss(backend='torch')"
+        peer(
+            case,
+            "monai",
+            "monai BoundaryLoss",
+            lambda: _module_fn(lambda inp: monai_losses().BoundaryLoss(include_background=True, **act), monai_target),
+            note="include_background=True, softmax + to_onehot_y: every class, as ours' default",
+        )
+        cases.append(case)
+        return cases
     kornia_2d_only = "kornia {} supports only 2-D (B, C, H, W) logits"
 
     # ---- focal -------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Distance-based losses: the boundary loss (Kervadec et al. 2019) and the Hausdorff distance-transform loss
 (Karimi & Salcudean 2019), 1-D to 3-D, every mode, with the exact distance transforms of :mod:`seglosses.distance`.
 
-The target's distance maps are computed in the loss (exact Euclidean, batched over images and classes: SciPy for
-1-D/2-D CPU tensors when installed, torch on the tensor's device otherwise) or passed in precomputed (``dist_maps``,
+The target's distance maps are computed in the loss (exact Euclidean, batched over images and classes: torch on the
+tensor's device; SciPy for CPU tensors with an axis longer than 256) or passed in precomputed (``dist_maps``,
 ``target_dist``), as Kervadec's reference computes them in the data loader (:func:`seglosses.distance_maps`).
 
 Ignored pixels are never the nearest point of a mask nor of its outside: distances are measured to valid pixels
@@ -147,8 +147,8 @@ def boundary_loss(logits, target, mode, *, classes=None, spacing=None, dist_maps
         ignore_index: target value whose pixels count nowhere: no loss, zero gradient, never a nearest point.
         from_logits: False: the input holds probabilities.
         reduction: "mean" (over valid pixels and kept classes), "sum" or "none" (the map ``(N, K, *spatial)``).
-        backend: distance transform backend: "auto" (SciPy for 1-D/2-D CPU tensors when installed, else torch;
-            torch under ``torch.compile``), "torch" or "scipy".
+        backend: distance transform backend: "auto" (torch; SciPy for CPU tensors with an axis longer than 256
+            when installed; always torch under ``torch.compile``), "torch" or "scipy".
 
     Returns:
         A scalar, or the map for "none"; float32 for half-precision input.
