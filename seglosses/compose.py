@@ -8,22 +8,12 @@ training config can name its loss). One class serves every combination: there is
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-
-def _coef(value) -> float:
-    """A finite real number as a float, or None (the operator then returns NotImplemented)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"a loss can only be scaled by a finite number; got {value}")
-    return value
+from ._composable import ComposableBase, check_pairs, sum_repr
 
 
 def _parameters(term) -> frozenset:
@@ -33,46 +23,16 @@ def _parameters(term) -> frozenset:
     return frozenset(inspect.signature(fn).parameters) if fn is not None else frozenset()
 
 
-def _terms(loss) -> list[tuple[float, nn.Module]]:
-    return list(zip(loss.coefs, loss.terms)) if isinstance(loss, WeightedSum) else [(1.0, loss)]
+class Composable(ComposableBase):
+    """Arithmetic on losses (:mod:`seglosses._composable`). Mixed into every loss Module and into
+    :class:`WeightedSum`."""
+
+    @staticmethod
+    def _weighted_sum(pairs):
+        return WeightedSum(pairs)
 
 
-class Composable:
-    """Arithmetic on losses. Mixed into every loss Module and into :class:`WeightedSum`."""
-
-    def __add__(self, other):
-        if isinstance(other, Composable):
-            return WeightedSum(_terms(self) + _terms(other))
-        return NotImplemented
-
-    def __radd__(self, other):
-        if isinstance(other, numbers.Real) and not isinstance(other, bool) and other == 0:  # sum([...]) starts at 0
-            return WeightedSum(_terms(self))
-        return NotImplemented
-
-    def __sub__(self, other):
-        if isinstance(other, Composable):
-            return self + (-1.0) * other
-        return NotImplemented
-
-    def __mul__(self, other):
-        k = _coef(other)
-        if k is None:
-            return NotImplemented
-        return WeightedSum([(k * c, t) for c, t in _terms(self)])
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        k = _coef(other)
-        if k is None:
-            return NotImplemented
-        if k == 0:
-            raise ZeroDivisionError("a loss cannot be divided by 0")
-        return self * (1.0 / k)
-
-    def __neg__(self):
-        return (-1.0) * self
+Composable._family = Composable
 
 
 class WeightedSum(Composable, nn.Module):
@@ -105,19 +65,7 @@ class WeightedSum(Composable, nn.Module):
 
     def __init__(self, terms):
         super().__init__()
-        pairs = []
-        for i, pair in enumerate(terms):
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                raise TypeError(f"`terms[{i}]` must be a (coef, loss) pair; got {type(pair).__name__}")
-            coef, loss = pair
-            k = _coef(coef)
-            if k is None:
-                raise TypeError(f"`terms[{i}]` coefficient must be a real number; got {type(coef).__name__}")
-            if not isinstance(loss, Composable) or isinstance(loss, WeightedSum):
-                raise TypeError(f"`terms[{i}]` loss must be a seglosses loss Module; got {type(loss).__name__}")
-            pairs.append((k, loss))
-        if not pairs:
-            raise ValueError("`terms` must hold at least one (coef, loss) pair")
+        pairs = check_pairs(terms, Composable, WeightedSum, "seglosses loss Module")
         self.coefs = tuple(c for c, _ in pairs)
         self.terms = nn.ModuleList(t for _, t in pairs)
         names, seen = [], {}
@@ -128,18 +76,21 @@ class WeightedSum(Composable, nn.Module):
         self.names = tuple(names)
         self.last = {}
 
+    def _pairs(self):
+        return list(zip(self.coefs, self.terms))
+
     def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs) -> torch.Tensor:
         """The weighted sum; each keyword input (``dist_maps=...``) goes to the terms whose function takes it."""
         total = None
         last = {}
         unused = set(inputs)
-        for name, coef, term in zip(self.names, self.coefs, self.terms):
+        for name, k, term in zip(self.names, self.coefs, self.terms):
             accepted = _parameters(term)
             mine = {k: v for k, v in inputs.items() if k in accepted}
             unused -= set(mine)
             value = term(logits, target, **mine)
             last[name] = value.detach()
-            part = value * coef
+            part = value * k
             total = part if total is None else total + part
         if unused:
             raise TypeError(f"no term of {self!r} takes the input(s) {sorted(unused)}")
@@ -147,13 +98,7 @@ class WeightedSum(Composable, nn.Module):
         return total
 
     def __repr__(self) -> str:
-        out = ""
-        for i, (c, t) in enumerate(zip(self.coefs, self.terms)):
-            if i == 0:
-                out = f"{c!r} * {t!r}"
-            else:
-                out += f" - {-c!r} * {t!r}" if c < 0 else f" + {c!r} * {t!r}"
-        return out
+        return sum_repr(self.coefs, self.terms)
 
     def to_config(self) -> dict:
         """``{"class": "WeightedSum", "terms": [{"coef": c, "loss": <config>}, ...]}``, JSON-safe."""

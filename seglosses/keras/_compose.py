@@ -1,71 +1,28 @@
 """Composition of the Keras losses: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")``.
 
-The Keras twin of :mod:`seglosses.compose` (same operators, flattening and messages; that module imports torch, so
-this one repeats its few lines): every seglosses Keras loss supports ``+``, ``-``, ``*`` and ``/`` by a number,
-unary ``-`` and ``sum([...])``, and the result is a :class:`WeightedSum`, a ``keras.losses.Loss`` that saves with a
+The Keras twin of :mod:`seglosses.compose`: the operators, flattening and messages are the framework-free ones of
+:mod:`seglosses._composable`. Every seglosses Keras loss supports ``+``, ``-``, ``*`` and ``/`` by a number, unary
+``-`` and ``sum([...])``, and the result is a :class:`WeightedSum`, a ``keras.losses.Loss`` that saves with a
 model and loads back without ``custom_objects``.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import keras
 
-
-def _coef(value):
-    """A finite real number as a float, or None (the operator then returns NotImplemented)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"a loss can only be scaled by a finite number; got {value}")
-    return value
+from .._composable import ComposableBase, check_pairs, sum_repr
 
 
-def _terms(loss):
-    return list(zip(loss.coefs, loss.terms)) if isinstance(loss, WeightedSum) else [(1.0, loss)]
+class Composable(ComposableBase):
+    """Arithmetic on losses (:mod:`seglosses._composable`). Mixed into every seglosses Keras loss and into
+    :class:`WeightedSum`."""
+
+    @staticmethod
+    def _weighted_sum(pairs):
+        return WeightedSum(pairs)
 
 
-class Composable:
-    """Arithmetic on losses. Mixed into every seglosses Keras loss and into :class:`WeightedSum`."""
-
-    __array_ufunc__ = None  # ``np.float32(0.5) * loss``: NumPy defers to __rmul__ instead of making an array
-
-    def __add__(self, other):
-        if isinstance(other, Composable):
-            return WeightedSum(_terms(self) + _terms(other))
-        return NotImplemented
-
-    def __radd__(self, other):
-        if isinstance(other, numbers.Real) and not isinstance(other, bool) and other == 0:  # sum([...]) starts at 0
-            return WeightedSum(_terms(self))
-        return NotImplemented
-
-    def __sub__(self, other):
-        if isinstance(other, Composable):
-            return self + (-1.0) * other
-        return NotImplemented
-
-    def __mul__(self, other):
-        k = _coef(other)
-        if k is None:
-            return NotImplemented
-        return WeightedSum([(k * c, t) for c, t in _terms(self)])
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other):
-        k = _coef(other)
-        if k is None:
-            return NotImplemented
-        if k == 0:
-            raise ZeroDivisionError("a loss cannot be divided by 0")
-        return self * (1.0 / k)
-
-    def __neg__(self):
-        return (-1.0) * self
+Composable._family = Composable
 
 
 @keras.saving.register_keras_serializable(package="seglosses")
@@ -94,28 +51,19 @@ class WeightedSum(Composable, keras.losses.Loss):
     """
 
     def __init__(self, terms, name="weighted_sum"):
-        pairs = []
-        for i, pair in enumerate(terms):
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                raise TypeError(f"`terms[{i}]` must be a (coef, loss) pair; got {type(pair).__name__}")
-            coef, loss = pair
-            k = _coef(coef)
-            if k is None:
-                raise TypeError(f"`terms[{i}]` coefficient must be a real number; got {type(coef).__name__}")
-            if not isinstance(loss, Composable) or isinstance(loss, WeightedSum):
-                raise TypeError(f"`terms[{i}]` loss must be a seglosses Keras loss; got {type(loss).__name__}")
-            pairs.append((k, loss))
-        if not pairs:
-            raise ValueError("`terms` must hold at least one (coef, loss) pair")
+        pairs = check_pairs(terms, Composable, WeightedSum, "seglosses Keras loss")
         super().__init__(name=name)
         self.coefs = tuple(c for c, _ in pairs)
         self.terms = tuple(t for _, t in pairs)
 
+    def _pairs(self):
+        return list(zip(self.coefs, self.terms))
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
             total = None
-            for coef, term in zip(self.coefs, self.terms):
-                part = term(y_true, y_pred, sample_weight=sample_weight) * coef
+            for k, term in zip(self.coefs, self.terms):
+                part = term(y_true, y_pred, sample_weight=sample_weight) * k
                 total = part if total is None else total + part
             return total
 
@@ -123,13 +71,7 @@ class WeightedSum(Composable, keras.losses.Loss):
         return self(y_true, y_pred)
 
     def __repr__(self):
-        out = ""
-        for i, (c, t) in enumerate(zip(self.coefs, self.terms)):
-            if i == 0:
-                out = f"{c!r} * {t!r}"
-            else:
-                out += f" - {-c!r} * {t!r}" if c < 0 else f" + {c!r} * {t!r}"
-        return out
+        return sum_repr(self.coefs, self.terms)
 
     def get_config(self):
         """``{"name": ..., "terms": [{"coef": c, "loss": <serialized loss>}, ...]}``, JSON-safe."""
