@@ -124,3 +124,33 @@ def test_sensitivity_specificity_float32_when_one_class_covers_every_pixel(per_i
     ref = S.sensitivity_specificity_loss(x, t, "multiclass", per_image=per_image, reduction="none")
     got = S.sensitivity_specificity_loss(x.float(), t, "multiclass", per_image=per_image, reduction="none")
     torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_survey_argument_errors():
+    x, t = _case("multiclass")
+    xb, tb = _case("binary")
+    cases = [
+        (lambda: S.weighted_cross_entropy_loss(x, t, "multiclass", beta=-1.0), ValueError, r"`beta` must be >= 0.0"),
+        (lambda: S.balanced_cross_entropy_loss(xb, tb, "binary", beta=1.5), ValueError, r"`beta` must be <= 1.0"),
+        (lambda: S.balanced_cross_entropy_loss(x, t, "multiclass", beta="half"), ValueError,
+         r"`beta` must be a number, a sequence of 3 numbers or 'auto'; got 'half'"),
+        (lambda: S.weighted_cross_entropy_loss(x, t, "multiclass", beta="auto"), ValueError,
+         r"`beta` must be a number or a sequence of 3 numbers"),
+        (lambda: S.balanced_cross_entropy_loss(x, t, "multiclass", beta=[0.5, 0.5]), ValueError,
+         r"`beta` must have shape \(3,\)"),
+        (lambda: S.sensitivity_specificity_loss(x, t, "multiclass", r=2.0), ValueError, r"`r` must be <= 1.0"),
+        (lambda: S.exp_log_loss(x, t, "multiclass", gamma_cross=-0.1), ValueError, r"`gamma_cross` must be >= 0.0"),
+        (lambda: S.exp_log_loss(x, t, "multiclass", class_frequency=[1.0]), ValueError,
+         r"`class_frequency` must have shape \(3,\)"),
+        (lambda: S.combo_loss(x, t, "multiclass", alpha=1.5), ValueError, r"`alpha` must be <= 1.0"),
+        (lambda: S.unified_focal_loss(x, t, "multiclass", gamma=1.5), ValueError, r"`gamma` must be <= 1.0"),
+        (lambda: S.unified_focal_loss(x, t, "multiclass", delta=-0.5), ValueError, r"`delta` must be >= 0.0"),
+        (lambda: S.unified_focal_loss(x, t, "multiclass", lam=2), ValueError, r"`lam` must be <= 1.0"),
+        (lambda: S.unified_focal_loss(x, t, "multiclass", background=3), ValueError,
+         r"`background` must be a class index in \[0, 3\); got 3"),
+        (lambda: S.unified_focal_loss(x, t, "multiclass", asymmetric="yes"), TypeError, r"`asymmetric` must be a bool"),
+        (lambda: S.exp_log_loss(x, t, "multiclass", reduction="none"), ValueError, r"'mean' or 'sum' for a compound"),
+    ]
+    for fn, error, match in cases:
+        with pytest.raises(error, match=match):
+            fn()
