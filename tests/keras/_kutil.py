@@ -32,3 +32,13 @@ def value_and_grad(fn, x):
 
 def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
+
+
+#: The backends that share out the parity sweeps (tests/test_keras_backends.py runs each of them).
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_share(i: int) -> bool:
+    """Whether sweep case number ``i`` runs on the active backend: case i on backend i mod 3, so the three runs
+    together cover the whole sweep once and each backend gets a third of it."""
+    return i % len(BACKENDS) == BACKENDS.index(keras.backend.backend())
