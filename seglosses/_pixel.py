@@ -21,7 +21,7 @@ from ._stats import dense_block, index_block
 class Pixels(NamedTuple):
     inp: Inputs
     logp: torch.Tensor          # (N, C, S) log p, compute dtype
-    log1mp: torch.Tensor        # (N, C, S) log(1 - p)
+    log1mp: torch.Tensor | None  # (N, C, S) log(1 - p); None when not asked for
     t: torch.Tensor | None      # (N, S) int64 class indices (0 at ignored pixels), index targets only
     g: torch.Tensor | None      # (N, C, S) dense target in the compute dtype (0 at ignored elements)
     valid: torch.Tensor | None  # (N, S) or (N, C, S) bool (None: every element valid)
@@ -40,8 +40,9 @@ def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
     return torch.where(is_top, others, torch.log1p(-torch.exp(safe)))
 
 
-def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0) -> Pixels:
-    """Check the inputs and compute ``log p``, ``log(1 - p)`` and the target in the ``(N, C, S)`` layout."""
+def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True) -> Pixels:
+    """Check the inputs and compute ``log p``, ``log(1 - p)`` (None with ``complement=False``: for the softmax it
+    costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
     from .focal import probs_to_logits
 
     inp = prepare(logits, target, mode)
@@ -56,7 +57,7 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
     x = inp.x.to(dt) if from_logits else probs_to_logits(inp.x, softmax)
     if softmax:
         logp = torch.log_softmax(x, dim=1)
-        log1mp = log1m_softmax(x, logp)
+        log1mp = log1m_softmax(x, logp) if complement else None
     else:
         logp = torch.nn.functional.logsigmoid(x)
         log1mp = torch.nn.functional.logsigmoid(-x)

@@ -94,7 +94,8 @@ def exp_log_loss(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.
     dice = _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=True,
                     weight=None, classes=None, ignore_index=ignore_index, from_logits=from_logits,
                     reduction=reduction, dist_sync=False, process_group=None, power=gamma_dice)
-    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits)
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
+                complement=mode != "multiclass")  # the softmax cross part needs only log p
     dt, c = px.logp.dtype, px.inp.c
     tiny = torch.finfo(dt).tiny
 

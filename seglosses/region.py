@@ -381,7 +381,7 @@ def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_l
     from ._pixel import pixels
     from ._stats import class_sums
 
-    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits)
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False)
     # probabilities as given with from_logits=False (as every region loss), no clamping
     p = px.logp.exp() if from_logits else px.inp.x.to(px.logp.dtype)
     n, c, _ = p.shape
