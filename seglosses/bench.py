@@ -737,6 +737,59 @@ def run_once(fn: LossFn, base: torch.Tensor, device: torch.device) -> float:
     return t1 - t0
 
 
+class GraphRun:
+    """One forward + backward of ``fn`` captured in a CUDA graph (``--cuda-graph``): replays time the GPU work alone,
+    without Python and launch overhead. Capture fails where the implementation synchronizes with the host."""
+
+    REPLAYS = 5  # replays per timed run, between two CUDA events
+
+    def __init__(self, fn: LossFn, base: torch.Tensor) -> None:
+        self.x = base.detach().clone().requires_grad_(True)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.x.grad = None
+                fn(self.x).backward()
+        torch.cuda.current_stream().wait_stream(side)
+        self.x.grad = None
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            fn(self.x).backward()
+
+    def __call__(self) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(self.REPLAYS):
+            self.graph.replay()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / self.REPLAYS
+
+
+def copy_bandwidth(device: torch.device, nbytes: int = 1 << 30, repeats: int = 20) -> float:
+    """The device's memory bandwidth as a large device-to-device copy moves it: GB/s counting the bytes read and
+    the bytes written (median of ``repeats`` copies after a warm-up)."""
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
+    dst = torch.empty_like(src)
+    times = []
+    for k in range(repeats + 2):
+        _sync(device)
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        _sync(device)
+        if k >= 2:
+            times.append(time.perf_counter() - t0)
+    del src, dst
+    return 2 * nbytes / statistics.median(times) / 1e9
+
+
+def min_bytes(inp: "Inputs") -> int:
+    """The fewest bytes one forward + backward must move through memory: the logits and the target read once,
+    the logits' gradient written once."""
+    return 2 * inp.logits.numel() * inp.logits.element_size() + inp.target.numel() * inp.target.element_size()
+
+
 def _proc_status_kib(key: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -984,6 +1037,10 @@ def run_case(
         try:
             for _ in range(WARMUP):
                 run_once(fn, inp.logits, device)
+            if getattr(args, "cuda_graph", False):
+                row["graph"] = GraphRun(fn, inp.logits)
+                for _ in range(WARMUP):
+                    row["graph"]()
             row["times_ms"] = []
         except Exception as exc:
             row.update(status="error", error=_short_err(exc))
@@ -994,12 +1051,14 @@ def run_case(
             if row.get("status") == "error":
                 continue
             try:
-                row["times_ms"].append(run_once(fn, inp.logits, device) * 1e3)
+                run = row.get("graph") or (lambda fn=fn: run_once(fn, inp.logits, device))
+                row["times_ms"].append(run() * 1e3)
             except Exception as exc:
                 row.update(status="error", error=_short_err(exc))
                 log(f"  ERROR [{case.name}] {impl.name} (forward+backward): {_short_err(exc)}")
     floor_ms = statistics.median(floor_row["times_ms"]) if floor_row.get("times_ms") else None
     for impl, row, fn in timed:
+        row.pop("graph", None)
         if row.get("status") == "error":
             row.pop("times_ms", None)
             continue
@@ -1036,7 +1095,10 @@ def measure_memory_rows(pending: list, inp: Inputs, args, device: torch.device, 
             log(f"  mem   [{case.name}] {impl.name}: failed: {row.get('mem_error')}")
 
 
-def finish_rows(rows: list[dict], logits_mib: float) -> None:
+def finish_rows(rows: list[dict], logits_mib: float, moved: Optional[int] = None,
+                copy_gbps: Optional[float] = None) -> None:
+    """Ratios of every row; with ``moved`` (bytes, :func:`min_bytes`) and ``copy_gbps`` (GPU runs) also the
+    bandwidth the row's time implies for those bytes and its share of the copy bandwidth."""
     floor_ms = next((r.get("ms") for r in rows if r["kind"] == "floor" and r.get("ms")), None)
     by_case: dict[str, list[dict]] = {}
     for r in rows:
@@ -1062,6 +1124,9 @@ def finish_rows(rows: list[dict], logits_mib: float) -> None:
             r["x_floor"] = ms / floor_ref if ms and floor_ref else None
             mib = r.get("extra_mib")
             r["x_logits_mib"] = mib / logits_mib if mib is not None else None
+            if moved is not None and copy_gbps and ms:
+                r["gbps"] = moved / (ms * 1e-3) / 1e9
+                r["x_copy_bw"] = r["gbps"] / copy_gbps
 
 
 def _fmt(v, spec: str, none: str = "-") -> str:
@@ -1076,9 +1141,14 @@ def _status_cell(r: dict) -> str:
 
 
 TABLE_HEAD = ["case", "implementation", "check", "ms", "x fastest peer", "x floor", "extra MiB", "MiB / logits MiB"]
+BW_HEAD = ["GB/s", "of copy BW"]
 
 
-def table_cells(r: dict) -> list[str]:
+def _bw(rows: list[dict]) -> bool:
+    return any(r.get("gbps") is not None for r in rows)
+
+
+def table_cells(r: dict, bw: bool = False) -> list[str]:
     xp = _fmt(r.get("x_fastest_peer"), ".2f")
     if r.get("x_fastest_peer") is not None and r.get("fastest_peer_approx"):
         xp += "~"
@@ -1086,18 +1156,21 @@ def table_cells(r: dict) -> list[str]:
         r["loss"],
         r["impl"],
         _status_cell(r),
-        _fmt(r.get("ms"), ".2f") + ("!" if r.get("noisy") else ""),
+        _fmt(r.get("ms"), ".3f" if (r.get("ms") or 1) < 1 else ".2f") + ("!" if r.get("noisy") else ""),
         xp,
         _fmt(r.get("x_floor"), ".2f"),
         _fmt(r.get("extra_mib"), ".1f"),
         _fmt(r.get("x_logits_mib"), ".2f"),
-    ]
+    ] + ([_fmt(r.get("gbps"), ".0f"), _fmt(None if r.get("x_copy_bw") is None else 100 * r["x_copy_bw"], ".0f", "-")
+          + ("%" if r.get("x_copy_bw") is not None else "")] if bw else [])
 
 
 def render_text(rows: list[dict]) -> str:
-    body = [TABLE_HEAD] + [table_cells(r) for r in rows]
-    widths = [max(len(row[i]) for row in body) for i in range(len(TABLE_HEAD))]
-    right = {3, 4, 5, 6, 7}
+    bw = _bw(rows)
+    head = TABLE_HEAD + (BW_HEAD if bw else [])
+    body = [head] + [table_cells(r, bw) for r in rows]
+    widths = [max(len(row[i]) for row in body) for i in range(len(head))]
+    right = set(range(3, len(head)))
     lines = []
     prev_case = None
     for k, row in enumerate(body):
@@ -1112,9 +1185,11 @@ def render_text(rows: list[dict]) -> str:
 
 
 def render_markdown(rows: list[dict]) -> str:
-    out = ["| " + " | ".join(TABLE_HEAD) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 5) + "|"]
+    bw = _bw(rows)
+    head = TABLE_HEAD + (BW_HEAD if bw else [])
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
     for r in rows:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |")
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, bw)) + " |")
     return "\n".join(out)
 
 
@@ -1122,6 +1197,8 @@ def setting_header(setting: str, shape, device: torch.device, args, logits_mib: 
     return (
         f"{setting}: logits {tuple(shape)} float32 ({logits_mib:.1f} MiB), mode {SETTING_MODE[setting]}, "
         f"device {device.type}, threads {args.threads}, repeats {args.repeats} (median after {WARMUP} warm-up)"
+        + (f"; time of CUDA graph replays ({GraphRun.REPLAYS} per run): the GPU work alone"
+           if getattr(args, "cuda_graph", False) else "")
     )
 
 
@@ -1133,7 +1210,9 @@ LEGEND = (
     "the same interleaved rounds. "
     "extra MiB: peak memory of one forward+backward above the inputs (logits' gradient included); "
     "MiB / logits MiB: that divided by the logits' size. check: rel. difference of the loss value to ours "
-    f"(ok < {RTOL:g}; 'differs' = a different definition, see notes)."
+    f"(ok < {RTOL:g}; 'differs' = a different definition, see notes). "
+    "GPU only: GB/s = the fewest bytes a forward+backward must move (logits and target read once, gradient written "
+    "once) / ms; of copy BW = that / the bandwidth of a 1 GiB device-to-device copy measured at the start."
 )
 
 
@@ -1150,6 +1229,10 @@ def main(argv=None) -> int:
     p.add_argument("--skip-memory", action="store_true", help="do not measure the extra peak memory")
     p.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated subset of {', '.join(SETTINGS)}")
     p.add_argument("--png", default=None, metavar="PATH", help="draw the ratios to the fastest peer (matplotlib)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="cuda: time replays of each forward+backward captured in a CUDA graph (the GPU work alone)")
+    p.add_argument("--batch-scale", type=int, default=1, metavar="K",
+                   help="multiply every setting's batch size by K (GPU: sizes where memory, not launches, bounds)")
     p.add_argument("--_mem-worker", dest="mem_worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -1157,10 +1240,12 @@ def main(argv=None) -> int:
         mem_worker(json.loads(args.mem_worker))
         return 0
 
-    if args.repeats < 1 or args.threads < 1:
-        p.error("--repeats and --threads must be >= 1")
+    if args.repeats < 1 or args.threads < 1 or args.batch_scale < 1:
+        p.error("--repeats, --threads and --batch-scale must be >= 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
+    if args.cuda_graph and args.device != "cuda":
+        p.error("--cuda-graph needs --device cuda")
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -1184,6 +1269,8 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "warmup": WARMUP,
         "quick": args.quick,
+        "batch_scale": args.batch_scale,
+        "cuda_graph": args.cuda_graph,
         "only": args.only,
         "rtol": RTOL,
         "seglosses": None if ours is None else getattr(ours, "__version__", "importable"),
@@ -1199,7 +1286,13 @@ def main(argv=None) -> int:
         ),
     }
     log(f"torch {torch.__version__}, device {args.device}, threads {args.threads}, repeats {args.repeats}"
-        + (" (quick)" if args.quick else ""))
+        + (" (quick)" if args.quick else "") + (f", batch x{args.batch_scale}" if args.batch_scale > 1 else "")
+        + (", CUDA graph replays" if args.cuda_graph else ""))
+    copy_gbps = None
+    if device.type == "cuda":
+        copy_gbps = copy_bandwidth(device)
+        meta["copy_gbps"] = copy_gbps
+        log(f"{meta['device_name']}: 1 GiB device-to-device copy {copy_gbps:.0f} GB/s (read + written)")
     load1 = _loadavg()
     meta["loadavg_1min_at_start"] = load1
     if load1 is not None and device.type == "cpu" and load1 > 0.5:
@@ -1218,7 +1311,8 @@ def main(argv=None) -> int:
     results: dict[str, Any] = {"meta": meta, "settings": {}}
     md_parts = [f"# seglosses core benchmark\n\n{LEGEND}\n",
                 f"torch {torch.__version__}, device {meta['device_name']} ({args.device}), threads {args.threads}, "
-                f"repeats {args.repeats}; peers: "
+                f"repeats {args.repeats}" + (f", copy bandwidth {copy_gbps:.0f} GB/s" if copy_gbps else "")
+                + (f", batch x{args.batch_scale}" if args.batch_scale > 1 else "") + "; peers: "
                 + ", ".join(f"{k} {v}" for k, v in meta["peers"].items() if v) + "; seglosses: "
                 + (str(meta["seglosses"]) if ours is not None else f"missing ({ours_err})") + "\n"]
     all_ok = True
@@ -1232,7 +1326,7 @@ def main(argv=None) -> int:
             cases = [c for c in cases if any(f in c.name for f in filters)]
         if not cases:
             continue
-        shape = shapes[setting]
+        shape = (shapes[setting][0] * args.batch_scale, *shapes[setting][1:])
         inp = make_inputs(setting, shape, device)
         logits_mib = inp.logits.numel() * inp.logits.element_size() / 2**20
         header = setting_header(setting, shape, device, args, logits_mib)
@@ -1251,7 +1345,7 @@ def main(argv=None) -> int:
             log(f"[{setting}: extra peak memory, "
                 + ("fresh subprocess per implementation]" if device.type == "cpu" else "in process]"))
             measure_memory_rows(pending, inp, args, device, log)
-        finish_rows(rows, logits_mib)
+        finish_rows(rows, logits_mib, min_bytes(inp) if copy_gbps else None, copy_gbps)
         table = render_text(rows)
         load_end = _loadavg()
         log("\n" + header + "\n" + table)

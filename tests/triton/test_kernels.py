@@ -1,4 +1,7 @@
-"""The Triton focal kernels equal the torch path, run on the CPU through Triton's interpreter (TRITON_INTERPRET=1)."""
+"""The Triton kernels (focal, region statistics) equal the torch path.
+
+Run on the CPU through Triton's interpreter (TRITON_INTERPRET=1, by tests/test_triton_interpreter.py), or compiled on
+a GPU with ``SEGLOSSES_TRITON_DEVICE=cuda python -m pytest tests/triton`` (benchmarks/gpu_run.sh does)."""
 
 import importlib
 import os
@@ -6,9 +9,12 @@ import os
 import pytest
 import torch
 
-if os.environ.get("TRITON_INTERPRET") != "1":
+DEVICE = os.environ.get("SEGLOSSES_TRITON_DEVICE", "cpu")
+if os.environ.get("TRITON_INTERPRET") != "1" and DEVICE != "cuda":
     raise RuntimeError("tests/triton runs under tests/test_triton_interpreter.py, with TRITON_INTERPRET=1 set before "
-                       "triton is imported")
+                       "triton is imported, or on a GPU with SEGLOSSES_TRITON_DEVICE=cuda")
+if DEVICE == "cuda" and not torch.cuda.is_available():
+    raise RuntimeError("SEGLOSSES_TRITON_DEVICE=cuda but CUDA is not available")
 
 import seglosses as S  # noqa: E402
 from seglosses import focal  # noqa: E402
@@ -17,7 +23,7 @@ MODES = ("binary", "multilabel", "multiclass")
 
 
 @pytest.fixture
-def interpreter():
+def kernels():
     return importlib.import_module("seglosses._triton")
 
 
@@ -31,7 +37,7 @@ def _case(mode, dtype=torch.float32, n=2, c=3, hw=(5, 7), seed=0, scale=3.0):
     else:
         t = (torch.rand(n, c, *hw, generator=g) > 0.5).float()
         t[torch.rand(t.shape, generator=g) < 0.2] = 255
-    return x, t
+    return x.to(DEVICE), t.to(DEVICE)
 
 
 def _both(fn, x, t, monkeypatch, **kw):
@@ -53,7 +59,7 @@ OPTIONS = [{}, {"gamma": 0.5}, {"gamma": 0.0}, {"alpha": 0.25}, {"weight": [0.5,
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
-def test_kernel_equals_torch_path(mode, opts, monkeypatch, interpreter):
+def test_kernel_equals_torch_path(mode, opts, monkeypatch, kernels):
     opts = dict(opts)
     if mode == "binary" and isinstance(opts.get("weight"), list):
         opts["weight"] = [2.0]
@@ -63,8 +69,8 @@ def test_kernel_equals_torch_path(mode, opts, monkeypatch, interpreter):
     if "ignore_index" not in opts:
         t = torch.where(t == 255, torch.zeros_like(t), t)
     calls = []
-    real = interpreter.focal_pass
-    monkeypatch.setattr(interpreter, "focal_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = kernels.focal_pass
+    monkeypatch.setattr(kernels, "focal_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
     (kv, kg), (tv, tg) = _both(lambda a, b, **kw: S.focal_loss(a, b, mode, **kw), x, t, monkeypatch, **opts)
     assert calls, "the Triton kernel did not run"
     torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
@@ -72,7 +78,7 @@ def test_kernel_equals_torch_path(mode, opts, monkeypatch, interpreter):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_kernel_finite_at_saturated_logits_and_half(mode, monkeypatch, interpreter):
+def test_kernel_finite_at_saturated_logits_and_half(mode, monkeypatch, kernels):
     x, t = _case(mode)
     x = torch.where(x > 0, 1e4, -1e4)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
@@ -84,7 +90,7 @@ def test_kernel_finite_at_saturated_logits_and_half(mode, monkeypatch, interpret
             assert g.dtype == dtype
 
 
-def test_sigmoid_focal_loss_drop_in_through_kernel(monkeypatch, interpreter):
+def test_sigmoid_focal_loss_drop_in_through_kernel(monkeypatch, kernels):
     x, t = _case("multilabel")
     t = torch.where(t == 255, torch.zeros_like(t), t)
     (kv, kg), (tv, tg) = _both(lambda a, b, **kw: S.sigmoid_focal_loss(a, b, **kw), x, t, monkeypatch,
@@ -132,3 +138,20 @@ def test_region_kernels_equal_torch_path(name, mode, opts, monkeypatch):
     assert calls, "the Triton kernels did not run"
     torch.testing.assert_close(kv, tv, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(kg, tg, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_kernels_over_several_blocks(mode, dtype, monkeypatch, kernels):
+    # S = 2400 pixels per image: three programs per row, the last one partly out of bounds; half-precision inputs
+    x, t = _case(mode, dtype=dtype, n=3, c=4, hw=(40, 60), seed=1)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 1e-4}
+    (kv, kg), (tv, tg) = _both(lambda a, b, **kw: S.focal_loss(a, b, mode, **kw), x, t, monkeypatch,
+                               ignore_index=255, gamma=1.5)
+    torch.testing.assert_close(kv, tv, **tol)
+    torch.testing.assert_close(kg.float(), tg.float(), **tol)
+    ((kv, kg), (tv, tg)), calls = _region_both(lambda a, b, **kw: S.dice_loss(a, b, mode, **kw), x, t, monkeypatch,
+                                               ignore_index=255)
+    assert calls, "the Triton kernels did not run"
+    torch.testing.assert_close(kv, tv, **tol)
+    torch.testing.assert_close(kg.float(), tg.float(), **tol)
