@@ -40,7 +40,17 @@ def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=No
         raise ValueError(f"`{name}` must have shape ({num_classes},), one value per class; got {tuple(t.shape)}")
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise TypeError(f"`{name}` must hold real numbers; got dtype {t.dtype}")
-    return t.to(device=device, dtype=t.dtype if t.is_floating_point() else torch.float64)
+    return to_device(t.to(dtype=t.dtype if t.is_floating_point() else torch.float64), device)
+
+
+def to_device(t: torch.Tensor, device) -> torch.Tensor:
+    """``t`` (made on the host from Python values) on ``device`` without a host sync: a plain ``.to(cuda)`` of
+    pageable memory synchronizes the stream (the CPU waits for the GPU's queue to drain); from pinned memory the copy
+    is asynchronous (PyTorch's caching host allocator keeps the buffer alive until it is done)."""
+    device = torch.device(device)
+    if t.device == device or device.type != "cuda" or torch.compiler.is_compiling():
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 class Inputs(NamedTuple):
@@ -53,6 +63,18 @@ class Inputs(NamedTuple):
     n: int
     c: int
     s: int
+
+
+def take(t: torch.Tensor, classes, dim: int = 1) -> torch.Tensor:
+    """``t``'s entries at the class indices ``classes`` (a list of ints, or None: all) along ``dim``, without a host
+    sync (``t[:, [0, 2]]`` copies the index list from pageable memory): a slice where the indices are consecutive,
+    else ``index_select`` with the indices copied from pinned memory."""
+    if classes is None:
+        return t
+    k = len(classes)
+    if k and list(classes) == list(range(classes[0], classes[0] + k)):
+        return t.narrow(dim, classes[0], k)
+    return t.index_select(dim, to_device(torch.tensor(list(classes), dtype=torch.int64), t.device))
 
 
 def _flat(t: torch.Tensor, n: int, c: int | None, s: int) -> torch.Tensor:

@@ -89,5 +89,5 @@ def valid_count(px: Pixels) -> torch.Tensor:
     """The number of valid entries of the loss map (elements; pixels for multiclass), as a 0-d tensor."""
     if px.valid is None:
         n = px.inp.n * px.inp.s * (1 if px.softmax else px.inp.c)
-        return torch.tensor(float(n), dtype=px.logp.dtype, device=px.logp.device)
+        return torch.full((), float(n), dtype=px.logp.dtype, device=px.logp.device)  # a fill: no host copy
     return px.valid.sum().to(px.logp.dtype)

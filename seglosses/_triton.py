@@ -126,8 +126,14 @@ def _softmax_focal_kernel(x_ptr, t_ptr, c_ptr, w_ptr, grad_ptr, loss_ptr, part_p
         tl.store(loss_ptr + pix, loss, mask=inb)
 
 
-def _vec(v, dtype, device):
-    return None if v is None else torch.as_tensor(v, dtype=dtype, device=device).contiguous()
+def _vec(v, dtype, device, c=1):
+    """A per-class vector on the device: a tensor cast (it is on the device already), a number filled (no host
+    copy, which would synchronize the stream)."""
+    if v is None:
+        return None
+    if isinstance(v, torch.Tensor):
+        return v.to(device=device, dtype=dtype).reshape(-1).expand(c if v.numel() == 1 else v.numel()).contiguous()
+    return torch.full((c,), float(v), dtype=dtype, device=device)
 
 
 def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
@@ -157,7 +163,7 @@ def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, 
         grid = (triton.cdiv(npix, BLOCK),)
         part = torch.empty(2 * grid[0], dtype=f32, device=dev)
         loss = x.new_empty(1, dtype=f32) if reduce else torch.empty((n, s), dtype=f32, device=dev)
-        cvec = None if alpha is None else _vec(alpha, f32, dev) * torch.ones(c, dtype=f32, device=dev)
+        cvec = _vec(alpha, f32, dev, c)
         wvec = _vec(base, f32, dev)
         if wvec is not None:
             cvec = wvec if cvec is None else cvec * wvec
@@ -168,7 +174,7 @@ def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, 
             REDUCE=bool(reduce), NEED_GRAD=bool(need_grad), BLOCK=BLOCK)
     norm = part.view(-1, 2)[:, 1].sum()
     if not softmax and ignore_index is None:
-        norm = torch.tensor(float(x.numel()), dtype=f32, device=dev)
+        norm = torch.full((), float(x.numel()), dtype=f32, device=dev)
     out = part.view(-1, 2)[:, 0].sum() if reduce else loss
     return out, norm, (grad if need_grad else None)
 

@@ -17,7 +17,7 @@ import math
 import torch
 
 from ._args import check_bool
-from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, compute_dtype, prepare
+from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, compute_dtype, prepare, take
 from ._module import LossModule
 from ._stats import activate
 from .distance import BACKENDS, edt
@@ -98,7 +98,7 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
 
 def _pair_mean(loss, valid, classes, reduction, out_shape):
     if classes is not None:
-        loss, valid = loss[:, classes], valid[:, classes]
+        loss, valid = take(loss, classes), take(valid, classes)
     loss = torch.where(valid, loss, 0.0)
     if reduction == "none":
         return loss.reshape(out_shape(loss.shape[1]))

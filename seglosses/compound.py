@@ -227,8 +227,7 @@ def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, a
     if px.softmax:
         if isinstance(background, bool) or not isinstance(background, int) or not 0 <= background < c:
             raise ValueError(f"`background` must be a class index in [0, {c}); got {background!r}")
-        is_bg = torch.zeros(c, dtype=torch.bool, device=logits.device)
-        is_bg[background] = True
+        is_bg = torch.arange(c, device=logits.device) == background  # no host copy (is_bg[k] = True would sync)
         a = torch.where(is_bg, 1 - delta, delta).to(dt).view(1, c, 1)
         gk = torch.where(is_bg, gamma, g_fg).to(dt).view(1, c, 1)
         focal = target_sum(px, a * torch.exp(gk * px.log1mp) * -px.logp)
@@ -243,15 +242,14 @@ def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, a
     e_fg = 1 - gamma
     e_bg = 1.0 if asymmetric else e_fg
     if px.softmax:
-        power = torch.full((c,), e_fg, dtype=tp.dtype, device=tp.device)
-        power[background] = e_bg
+        power = torch.where(torch.arange(c, device=tp.device) == background, e_bg, e_fg).to(tp.dtype)  # no sync
     else:
         with torch.no_grad():
             valid = px.valid.to(dt) if px.valid is not None else torch.ones_like(px.g)
             count = valid.sum(-1) if per_image else valid.sum((0, 2)).unsqueeze(0)
         tp_bg = (count.to(tp.dtype) - tp - fp - fn).clamp_min(0.0)
         tp, fp, fn = torch.cat([tp_bg, tp], -1), torch.cat([fn, fp], -1), torch.cat([fp, fn], -1)
-        power = torch.tensor([e_bg] * c + [e_fg] * c, dtype=tp.dtype, device=tp.device)
+        power = torch.cat([tp.new_full((c,), e_bg), tp.new_full((c,), e_fg)])  # fills: no host copy
     ft = _finish(tversky_score(1 - delta, delta)(tp, fp, fn, smooth), None, per_image=per_image, log_loss=False,
                  reduction=reduction, power=power)
     return lam * ft + (1 - lam) * focal

@@ -88,7 +88,7 @@ def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing,
             else:
                 pos = px.g.sum((0, 2))
                 total = px.valid.to(dt).sum((0, 2)) if px.valid is not None else \
-                    torch.tensor(float(px.inp.n * px.inp.s), dtype=dt, device=logits.device)
+                    torch.full((), float(px.inp.n * px.inp.s), dtype=dt, device=logits.device)
             beta = torch.where(total > 0, 1 - pos / torch.where(total > 0, total, 1.0), 0.5)
     bvec = beta.to(dt).view(1, c, 1) if isinstance(beta, torch.Tensor) else beta
     neg = (1 - bvec) if balanced else 1.0

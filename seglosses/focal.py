@@ -9,6 +9,8 @@ the bounded ratio ``p (1 - p) / (1 - p_t)``, so loss and gradient are finite for
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -66,7 +68,8 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
     n, c, s = x.shape
     dt = compute_dtype(x)
     if softmax:
-        cvec = None if alpha is None else torch.as_tensor(alpha, dtype=dt, device=x.device).expand(c)
+        cvec = None if alpha is None else (alpha.to(dt) if isinstance(alpha, torch.Tensor) else
+                                           torch.full((c,), float(alpha), dtype=dt, device=x.device))
         if base is not None:
             cvec = base.to(dt) if cvec is None else cvec * base.to(dt)
     grad = torch.empty_like(x) if need_grad else None
@@ -178,7 +181,10 @@ class _Focal(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
         args = (softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce)
-        out, norm, grad = _any_pass(x, target, *args, need_grad=ctx.needs_input_grad[0])
+        # Under torch.compile the backward pass recomputes the gradient (Inductor fuses it): a tensor kept as a ctx
+        # attribute is not tracked by AOTAutograd, and on CUDA (torch 2.11) its buffer came back zeroed.
+        stash = ctx.needs_input_grad[0] and not torch.compiler.is_compiling()
+        out, norm, grad = _any_pass(x, target, *args, need_grad=stash)
         ctx.save_for_backward(x, target)
         ctx.args, ctx.grad = args, grad
         ctx.mark_non_differentiable(norm)
@@ -195,6 +201,56 @@ class _Focal(torch.autograd.Function):
         if not reduce and softmax:
             g_out = g_out.unsqueeze(1)
         return grad.mul_(g_out), None, None, None, None, None, None, None, None, None
+
+
+# Under torch.compile the pass is one opaque operator (torch.library): its kernels (the Triton kernel on CUDA, the
+# blocked torch pass elsewhere) run as in eager mode. Traced through instead, the autograd Function above gave a zero
+# gradient under Inductor on CUDA (torch 2.11, H100; correct on the CPU): benchmarks/gpu_check.py checks it.
+@torch.library.custom_op("seglosses::focal_pass", mutates_args=())
+def _focal_pass_op(x: torch.Tensor, target: torch.Tensor, softmax: bool, index: bool, gamma: float,
+                   alpha_scalar: Optional[float], alpha_vec: Optional[torch.Tensor], base: Optional[torch.Tensor],
+                   ignore_index: Optional[int], smoothing: float, reduce: bool,
+                   need_grad: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    alpha = alpha_vec if alpha_vec is not None else alpha_scalar
+    out, norm, grad = _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce,
+                                need_grad)
+    return out, norm, grad if grad is not None else x.new_empty(0)
+
+
+@_focal_pass_op.register_fake
+def _(x, target, softmax, index, gamma, alpha_scalar, alpha_vec, base, ignore_index, smoothing, reduce, need_grad):
+    n, c, s = x.shape
+    dt = compute_dtype(x)
+    out = x.new_empty((), dtype=dt) if reduce else x.new_empty((n, s) if softmax else (n, c, s), dtype=dt)
+    return out, x.new_empty((), dtype=dt), x.new_empty(x.shape if need_grad else (0,))
+
+
+def _focal_op_setup(ctx, inputs, output):
+    ctx.save_for_backward(output[2])
+    ctx.unsqueeze = inputs[2] and not inputs[10]  # softmax loss map (N, S): broadcast over the classes
+
+
+def _focal_op_backward(ctx, g_out, _g_norm, _g_grad):
+    (grad,) = ctx.saved_tensors
+    if ctx.unsqueeze:
+        g_out = g_out.unsqueeze(1)
+    return (grad * g_out,) + (None,) * 11
+
+
+_focal_pass_op.register_autograd(_focal_op_backward, setup_context=_focal_op_setup)
+
+
+def focal_terms(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
+    """(loss map or sum, normaliser of the mean) with the analytic gradient: the autograd Function in eager mode,
+    the registered operator when compiling."""
+    if torch.compiler.is_compiling():
+        need_grad = x.requires_grad and torch.is_grad_enabled()
+        avec = alpha if isinstance(alpha, torch.Tensor) else None
+        out, norm, _ = _focal_pass_op(x, target, softmax, index, float(gamma),
+                                      None if alpha is None or avec is not None else float(alpha), avec, base,
+                                      ignore_index, float(smoothing), reduce, need_grad)
+        return out, norm.detach()
+    return _Focal.apply(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce)
 
 
 def _reduce(out, norm, reduction, shape):
@@ -288,8 +344,8 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
     else:
         a = check_scalar("alpha", alpha, low=0.0, high=None if softmax else 1.0)
     x = inp.x if from_logits else probs_to_logits(inp.x, softmax)
-    out, norm = _Focal.apply(x, inp.target, softmax, inp.index, gamma, a, w, ignore_index, smoothing,
-                             reduction != "none")
+    out, norm = focal_terms(x, inp.target, softmax, inp.index, gamma, a, w, ignore_index, smoothing,
+                            reduction != "none")
     return _reduce(out, norm, reduction, inp.out_shape)
 
 
@@ -333,8 +389,8 @@ def sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2, r
     if not inputs.is_floating_point():
         raise TypeError(f"`inputs` must be a floating-point tensor; got dtype {inputs.dtype}")
     x, y = inputs.reshape(1, 1, -1), targets.reshape(1, 1, -1)
-    out, norm = _Focal.apply(x, y, False, False, gamma, alpha if alpha >= 0 else None, None, None, 0.0,
-                             reduction != "none")
+    out, norm = focal_terms(x, y, False, False, gamma, alpha if alpha >= 0 else None, None, None, 0.0,
+                            reduction != "none")
     return _reduce(out, norm, reduction, inputs.shape)
 
 

@@ -7,6 +7,8 @@ the valid prefix of each sorted row is exactly the authors' filtered vector, hen
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -18,81 +20,126 @@ from ._checks import (
     class_vector,
     compute_dtype,
     prepare,
+    to_device,
 )
 from ._module import LossModule
 from .focal import probs_to_logits
 
 
-def _lovasz_grad(fg_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovasz extension of the Jaccard loss along sorted rows (last axis).
+def _jaccard_prefix(fg_sorted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Jaccard index of each prefix of sorted rows (last axis), in ``fg_sorted``'s buffer, and each row's target
+    sum G.
 
-    With G the row's target sum and c_i = sum_{k <= i} g_k, the Jaccard index of the first i elements is
-    J_i = 1 - (G - c_i) / (G - c_i + i) = i / (G - c_i + i) (the union is >= i >= 1); the result is J_i - J_{i-1},
-    J_0 = 0.
+    With c_i = sum_{k <= i} g_k, the Jaccard index of the first i elements is
+    J_i = 1 - (G - c_i) / (G - c_i + i) = i / (G - c_i + i) (the union is >= i >= 1); the Lovasz gradient along the
+    sorted row is J_i - J_{i-1}, J_0 = 0.
     """
     m = fg_sorted.shape[-1]
-    c = fg_sorted.cumsum(-1)
-    union = torch.sub(c[..., -1:].clone(), c, out=c)  # G - c_i, in place
+    c = torch.cumsum(fg_sorted, -1, out=fg_sorted)  # in place: the target is not needed again
+    g_sum = c[..., -1].clone() if m else c.sum(-1)
+    union = torch.sub(g_sum.unsqueeze(-1), c, out=c)  # G - c_i, in place
     idx = torch.arange(1, m + 1, dtype=union.dtype, device=union.device)
-    jac = idx / union.add_(idx)
-    return torch.diff(jac, dim=-1, prepend=torch.zeros_like(jac[..., :1]))
+    return torch.div(idx, union.add_(idx), out=union), g_sum  # J_i, in place
+
+
+def _lovasz_dot(pos: torch.Tensor, jac: torch.Tensor, block: int = 1 << 18) -> torch.Tensor:
+    """sum_i pos_i (J_i - J_{i-1}) along the last axis (J_0 = 0): the rows' Lovasz losses, with temporaries of
+    about ``block`` elements (a matmul would avoid them, but runs in TF32 where the user allows that)."""
+    length = pos.shape[-1]
+    if length == 0:
+        return pos.sum(-1)
+    step = max(block // max(pos[..., 0].numel(), 1), 1)
+    out = pos[..., 0] * jac[..., 0]
+    for a in range(1, length, step):
+        b = min(a + step, length)
+        out = out + (pos[..., a:b] * (jac[..., a:b] - jac[..., a - 1:b - 1])).sum(-1)
+    return out
+
+
+def _rows(q, label, valid, softmax, index, cols, per_image):
+    """Per-row Lovasz losses ``(R, K)``, each row's foreground sum ``(R, K)`` and the loss's derivative in ``q`` for a
+    unit upstream gradient, ``(N, K, S)``, from ``q``: the probabilities (Lovasz-softmax) or the hinge's score,
+    (N, C, S).
+
+    All rows are sorted in one call; the Lovasz gradient is turned back to the unsorted order, times the errors'
+    derivative in q, so that only that one buffer is kept: no permutation, no sorted copy.
+    """
+    n, c, s = q.shape
+    k = len(cols)
+    all_cols = tuple(cols) == tuple(range(c))
+    sel = None if all_cols else to_device(torch.tensor(cols, dtype=torch.int64), q.device)
+    qk = q if all_cols else q.index_select(1, sel)
+    if softmax and index:
+        cls = (torch.arange(c, dtype=label.dtype, device=q.device) if all_cols else sel.to(label.dtype)).view(1, k, 1)
+    gk = None if softmax and index else (label if all_cols else label.index_select(1, sel))
+    if softmax and index:
+        err = torch.neg(qk).add_(1)
+        err = torch.where(label == cls, err, qk, out=err)  # |[t == c] - p_c|, in err's buffer
+    elif softmax:
+        err = (gk - qk).abs()
+    else:
+        err = 1 - qk * (2 * gk - 1)
+    if valid is not None:  # ignored pixels sort last and add nothing
+        vk = valid.unsqueeze(1) if valid.dim() == 2 else (valid if all_cols else valid.index_select(1, sel))
+        err = torch.where(vk, err, float("-inf"))
+    rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
+    del err
+    if rows.device.type == "cpu":  # sorted in place: the values take the errors' buffer (one buffer less)
+        perm = torch.empty(rows.shape, dtype=torch.int64)
+        e_sorted, perm = torch.sort(rows, dim=-1, descending=True, out=(rows, perm))
+    else:  # CUDA's segmented radix sort needs separate input and output buffers
+        e_sorted, perm = torch.sort(rows, dim=-1, descending=True)
+    del rows
+    if softmax and index:
+        lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)
+        fg = (lab.expand(-1, k, -1).gather(-1, perm) == cls).to(q.dtype)
+    else:
+        lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)
+        fg = lab.gather(-1, perm)
+    jac, fg_sum = _jaccard_prefix(fg)  # in fg's buffer
+    del fg
+    pos = e_sorted.clamp_min_(0)  # max(e, 0), in place
+    losses = _lovasz_dot(pos, jac)  # (R, K)
+    flat = pos <= 0  # where the loss has no slope (a suffix of each sorted row)
+    # d loss / d error along the sorted rows, J_i - J_{i-1} where the error is positive, in the sorted errors' buffer
+    lg = pos
+    lg[..., :1] = jac[..., :1]
+    torch.sub(jac[..., 1:], jac[..., :-1], out=lg[..., 1:])
+    lg.masked_fill_(flat, 0.0)  # (a multiply by the mask would cast it to a float copy)
+    del flat
+    # back to the unsorted order, in the Jaccard buffer (perm is a permutation: every element is written)
+    unit = jac.scatter_(-1, perm, lg)
+    del perm, lg, pos
+    if not per_image:
+        unit = unit.reshape(k, n, s).transpose(0, 1)
+    # times the errors' derivative in q: -1 / +1 on / off the target (softmax, class indices), sign(q - g)
+    # (softmax, probabilities), -(2 g - 1) (hinge); in place
+    if softmax and index:
+        unit.mul_(torch.where(label == cls, -1.0, 1.0))
+    elif softmax:
+        unit.mul_(torch.sign(qk - gk))
+    else:
+        unit.addcmul_(unit, gk, value=-2.0)  # unit (1 - 2 g)
+    return losses, fg_sum, unit
+
+
+def _grad_q(unit, g_losses, q_shape, cols):
+    """dL/dq (N, C, S) from the unit derivative (N, K, S) and the rows' upstream gradient (R, K)."""
+    gk = unit * g_losses.unsqueeze(-1)  # R = N (per image) or 1, broadcast over the images
+    if tuple(cols) == tuple(range(q_shape[1])):
+        return gk
+    sel = to_device(torch.tensor(cols, dtype=torch.int64), gk.device)
+    return gk.new_zeros(q_shape).index_copy_(1, sel, gk)
 
 
 class _LovaszRows(torch.autograd.Function):
-    """Per-row Lovasz losses ``(R, K)`` (and each row's foreground sum) from ``q``: the probabilities (Lovasz-softmax)
-    or the hinge's score, (N, C, S).
-
-    The forward pass sorts all rows in one call and turns the Lovasz gradient back to the unsorted order, times the
-    errors' derivative in q; only that one buffer (N, K, S) is kept: no permutation, no sorted copy.
-    """
+    """:func:`_rows` in eager mode: the forward pass keeps only the unit derivative (N, K, S)."""
 
     @staticmethod
     def forward(ctx, q, label, valid, softmax, index, cols, per_image):
-        n, c, s = q.shape
-        k = len(cols)
-        all_cols = cols == tuple(range(c))
-        qk = q if all_cols else q[:, list(cols)]
-        cls = torch.tensor(cols, dtype=label.dtype, device=q.device).view(1, k, 1) if softmax and index else None
-        gk = None if softmax and index else (label if all_cols else label[:, list(cols)])
-        if softmax and index:
-            err = torch.where(label == cls, 1 - qk, qk)  # |[t == c] - p_c|
-        elif softmax:
-            err = (gk - qk).abs()
-        else:
-            err = 1 - qk * (2 * gk - 1)
-        if valid is not None:  # ignored pixels sort last and add nothing
-            vk = valid.unsqueeze(1) if valid.dim() == 2 else (valid if all_cols else valid[:, list(cols)])
-            err = torch.where(vk, err, float("-inf"))
-        rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
-        del err
-        e_sorted, perm = torch.sort(rows, dim=-1, descending=True)
-        del rows
-        if softmax and index:
-            lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)
-            fg = (lab.expand(-1, k, -1).gather(-1, perm) == cls).to(q.dtype)
-        else:
-            lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)
-            fg = lab.gather(-1, perm)
-        lg = _lovasz_grad(fg)
-        fg_sum = fg.sum(-1)
-        del fg
-        losses = (torch.relu(e_sorted) * lg).sum(-1)  # (R, K)
-        lg.mul_(e_sorted > 0)  # d loss / d error, sorted
-        del e_sorted
-        unit = torch.empty_like(lg).scatter_(-1, perm, lg)
-        del perm, lg
-        if not per_image:
-            unit = unit.reshape(k, n, s).transpose(0, 1)
-        # times the errors' derivative in q: -1 / +1 on / off the target (softmax, class indices), sign(q - g)
-        # (softmax, probabilities), -(2 g - 1) (hinge)
-        if softmax and index:
-            unit = torch.where(label == cls, -unit, unit)
-        elif softmax:
-            unit = unit * torch.sign(qk - gk)
-        else:
-            unit = unit * (1 - 2 * gk)
+        losses, fg_sum, unit = _rows(q, label, valid, softmax, index, cols, per_image)
         ctx.save_for_backward(unit)
-        ctx.q_shape, ctx.cols, ctx.per_image, ctx.all_cols = q.shape, cols, per_image, all_cols
+        ctx.q_shape, ctx.cols = q.shape, cols
         ctx.mark_non_differentiable(fg_sum)
         return losses, fg_sum
 
@@ -100,13 +147,46 @@ class _LovaszRows(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_losses, _g_fg):
         (unit,) = ctx.saved_tensors
-        g = g_losses.unsqueeze(-1)  # (R, K, 1): R = N (per image) or 1, broadcast over the images
-        gk = unit * g
-        if ctx.all_cols:
-            return gk, None, None, None, None, None, None
-        gq = torch.zeros(ctx.q_shape, dtype=gk.dtype, device=gk.device)
-        gq[:, list(ctx.cols)] = gk
-        return gq, None, None, None, None, None, None
+        return _grad_q(unit, g_losses, ctx.q_shape, ctx.cols), None, None, None, None, None, None
+
+
+# Under torch.compile the rows are one opaque operator (torch.library): its sort, gather, cumsum and scatter run as
+# the ATen kernels, and Inductor does not generate code for them (Inductor's split scan miscompiled this cumsum on
+# CUDA in torch 2.11: "InductorError: list indices must be integers or slices, not NoneType").
+@torch.library.custom_op("seglosses::lovasz_rows", mutates_args=())
+def _lovasz_rows_op(q: torch.Tensor, label: torch.Tensor, valid: Optional[torch.Tensor], softmax: bool, index: bool,
+                    cols: list[int], per_image: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    losses, fg_sum, unit = _rows(q, label, valid, softmax, index, tuple(cols), per_image)
+    return losses, fg_sum, unit.contiguous()  # the strides register_fake promises
+
+
+@_lovasz_rows_op.register_fake
+def _(q, label, valid, softmax, index, cols, per_image):
+    n, _, s = q.shape
+    r, k = (n if per_image else 1), len(cols)
+    return q.new_empty((r, k)), q.new_empty((r, k)), q.new_empty((n, k, s))
+
+
+def _op_setup(ctx, inputs, output):
+    q, _, _, _, _, cols, _ = inputs
+    ctx.save_for_backward(output[2])
+    ctx.q_shape, ctx.cols = q.shape, tuple(cols)
+
+
+def _op_backward(ctx, g_losses, _g_fg, _g_unit):
+    (unit,) = ctx.saved_tensors
+    return _grad_q(unit, g_losses, ctx.q_shape, ctx.cols), None, None, None, None, None, None
+
+
+_lovasz_rows_op.register_autograd(_op_backward, setup_context=_op_setup)
+
+
+def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
+    """(losses, fg_sum) of the rows: the autograd Function in eager mode, the registered operator when compiling."""
+    if torch.compiler.is_compiling():
+        losses, fg_sum, _ = _lovasz_rows_op(q, label, valid, softmax, index, list(cols), per_image)
+        return losses, fg_sum.detach()
+    return _LovaszRows.apply(q, label, valid, softmax, index, tuple(cols), per_image)
 
 
 def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ignore_index=None, weight=None,
@@ -192,13 +272,15 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
         if v is not None:
             g = torch.where(v, g.to(dt), torch.zeros((), dtype=dt, device=x.device))
         label = g
-    losses, fg_sum = _LovaszRows.apply(q, label, v, softmax, inp.index, tuple(cols), per_image)
+    losses, fg_sum = lovasz_rows(q, label, v, softmax, inp.index, tuple(cols), per_image)
 
     if softmax and classes == "present":
         counted = (fg_sum > 0).to(dt)
     else:
         counted = torch.ones_like(losses)
-    cw = counted if w is None else counted * w[cols].to(dt)
+    if w is not None and tuple(cols) != tuple(range(c)):
+        w = w.index_select(0, to_device(torch.tensor(cols, dtype=torch.int64), w.device))
+    cw = counted if w is None else counted * w.to(dt)
     losses = losses * cw
     if reduction == "none":
         return losses if per_image else losses[0]

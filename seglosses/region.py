@@ -20,6 +20,7 @@ from ._checks import (
     class_vector,
     prepare,
     reduce_classes,
+    take,
 )
 from ._dist import all_reduce_sum, is_active
 from ._formulas import check_alpha_beta, dice_score, tversky_score
@@ -104,8 +105,8 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     if gdl is not None:  # generalized Dice: class weights from all C volumes, before any selection
         g = _gdl_weights(g, gdl)
     if classes is not None:
-        tp, fp, fn, g = (t[:, classes] for t in (tp, fp, fn, g))
-        w = None if w is None else w[classes]
+        tp, fp, fn, g = (take(t, classes) for t in (tp, fp, fn, g))
+        w = None if w is None else take(w, classes, 0)
     if w is not None:
         w = w.to(tp.dtype)
     return tp, fp, fn, g, w
@@ -458,8 +459,8 @@ def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, p
 
     loss = r * ratio(a, g) + (1 - r) * ratio(b, neg)
     if classes is not None:
-        loss = loss[:, classes]
-        w = None if w is None else w[classes]
+        loss = take(loss, classes)
+        w = None if w is None else take(w, classes, 0)
     w = None if w is None else w.to(loss.dtype)
     return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction,
                                 sync=dist_sync and is_active(), group=process_group)

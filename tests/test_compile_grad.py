@@ -81,3 +81,81 @@ def test_compile_inductor(name):
     got.backward()
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(x.grad, ref_x.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_take_classes_without_index_copies():
+    from seglosses._checks import take
+
+    t = torch.arange(24.0).view(2, 4, 3)
+    got = take(t, [1, 2])
+    assert got.data_ptr() == t[:, 1].data_ptr() and got._base is not None  # a slice: a view, no index tensor
+    torch.testing.assert_close(got, t[:, [1, 2]])
+    torch.testing.assert_close(take(t, [3, 0, 2]), t[:, [3, 0, 2]])
+    torch.testing.assert_close(take(t[0], [2, 0], 0), t[0][[2, 0]])
+    assert take(t, None) is t and take(t, []).shape == (2, 0, 3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kw", [{}, {"per_image": True, "classes": [0, 2]}, {"ignore_index": 255}], ids=str)
+def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
+    """The registered operator (what torch.compile calls) passes torch.library.opcheck: schema, fake tensors and
+    autograd registration agree with the real kernel."""
+    from seglosses import lovasz
+
+    x, t = _case(mode, dtype=torch.float32)
+    if mode == "binary":
+        kw = {k: v for k, v in kw.items() if k != "classes"}
+    calls = []
+    real = lovasz._lovasz_rows_op
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    torch._dynamo.reset()
+    try:
+        lovasz._lovasz_rows_op = spy
+        torch.compile(lambda z, y: S.lovasz_loss(z, y, mode, **kw), fullgraph=True, backend="eager")(x, t)
+    finally:
+        lovasz._lovasz_rows_op = real
+    assert calls, "torch.compile did not go through the registered operator"
+    # real tensors for opcheck: the eager call, told that it is compiling
+    calls.clear()
+    try:
+        lovasz._lovasz_rows_op = spy
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+        S.lovasz_loss(x.clone().requires_grad_(True), t, mode, **kw).backward()
+    finally:
+        lovasz._lovasz_rows_op = real
+    q, label, valid, *rest = calls[0]
+    assert not isinstance(q, torch._subclasses.FakeTensor)
+    torch.library.opcheck(real, (q.detach().requires_grad_(True), label, valid, *rest))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kw", [{}, {"ignore_index": 255, "gamma": 0.5}, {"reduction": "none", "alpha": 0.25}],
+                         ids=str)
+def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
+    """Under torch.compile the focal pass is the registered operator seglosses::focal_pass; it passes opcheck."""
+    from seglosses import focal
+
+    x, t = _case(mode, dtype=torch.float32)
+    if "ignore_index" not in kw:
+        t = torch.where(t == 255, torch.zeros_like(t), t)
+    calls = []
+    real = focal._focal_pass_op
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(focal, "_focal_pass_op", spy)
+    torch._dynamo.reset()
+    torch.compile(lambda z, y: S.focal_loss(z, y, mode, **kw), fullgraph=True, backend="eager")(x, t)
+    assert calls, "torch.compile did not go through the registered operator"
+    calls.clear()
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    S.focal_loss(x.clone().requires_grad_(True), t, mode, **kw).sum().backward()
+    x0, *rest = calls[0]
+    assert not isinstance(x0, torch._subclasses.FakeTensor)
+    torch.library.opcheck(real, (x0.detach().requires_grad_(True), *rest))
