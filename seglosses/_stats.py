@@ -79,6 +79,14 @@ def _activate(x: torch.Tensor, act: str, out: torch.Tensor | None) -> torch.Tens
     return out.copy_(torch.softmax(x, dim=1))  # (softmax's out= variant mishandles strided outputs)
 
 
+def _block_scale(c: int, index: bool) -> float:
+    """Block size factor of the region passes: class-index targets have per-pixel temporaries (blocks C times
+    larger); dense targets run a chain of elementwise passes (sigmoid, p - g, |.|, sign) over each block, faster
+    when a block and its temporaries stay in a core's L2 cache (a quarter block: 1 MiB of float32 each; measured
+    on the reference CPU, binary Dice 8x1x512x512: medians 25% lower than whole blocks)."""
+    return max(c, 1) if index else 0.25
+
+
 def _part(buf, n0, n1, s0, s1, whole):
     """The block of ``buf`` (None stays None), or ``buf`` itself when the block is the whole tensor."""
     return buf if buf is None or whole else buf[n0:n1, :, s0:s1]
@@ -110,8 +118,7 @@ class _RegionSums(torch.autograd.Function):
         # index targets: p at the target class, (N, S), kept for the backward pass; their temporaries are per pixel,
         # so their blocks hold C times more
         ptbuf = torch.empty((n, s), dtype=dt, device=dev) if index and keep else None
-        scale = max(c, 1) if index else 1
-        for n0, n1, s0, s1 in blocks(x, scale):
+        for n0, n1, s0, s1 in blocks(x, _block_scale(c, index)):
             whole = (n0, n1, s0, s1) == (0, n, 0, s)
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index)
@@ -162,7 +169,7 @@ class _RegionSums(torch.autograd.Function):
         a, m = ((zero if g is None else g.to(dt).expand(n, c).unsqueeze(-1)) for g in (g_p, g_m))
         # dL/dp = a, plus m on the target class (index targets) or m sign(p - g) (dense targets; 0 where p == g)
         grad = sbuf if sbuf is not None else torch.empty_like(x)
-        for n0, n1, s0, s1 in blocks(x, max(c, 1) if index else 1):
+        for n0, n1, s0, s1 in blocks(x, _block_scale(c, index)):
             whole = (n0, n1, s0, s1) == (0, n, 0, s)
             ab, mb = a[n0:n1], m[n0:n1]
             if index:
