@@ -48,7 +48,8 @@ def to_device(t: torch.Tensor, device) -> torch.Tensor:
     pageable memory synchronizes the stream (the CPU waits for the GPU's queue to drain); from pinned memory the copy
     is asynchronous (PyTorch's caching host allocator keeps the buffer alive until it is done)."""
     device = torch.device(device)
-    if t.device == device or device.type not in ("cuda", "meta") or torch.compiler.is_compiling():
+    if (t.device == device or t.device.type != "cpu" or device.type not in ("cuda", "meta")
+            or torch.compiler.is_compiling()):
         return t.to(device)
     # ("meta": no data; non-blocking there marks the copy as this deliberate one for tests/test_no_sync.py)
     return (t.pin_memory() if device.type == "cuda" else t).to(device, non_blocking=True)

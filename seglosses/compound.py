@@ -242,7 +242,7 @@ def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, a
     e_fg = 1 - gamma
     e_bg = 1.0 if asymmetric else e_fg
     if px.softmax:
-        power = torch.where(torch.arange(c, device=tp.device) == background, e_bg, e_fg).to(tp.dtype)  # no sync
+        power = tp.new_full((c,), e_fg).masked_fill_(torch.arange(c, device=tp.device) == background, e_bg)  # no sync
     else:
         with torch.no_grad():
             valid = px.valid.to(dt) if px.valid is not None else torch.ones_like(px.g)

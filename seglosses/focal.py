@@ -214,7 +214,8 @@ def _focal_pass_op(x: torch.Tensor, target: torch.Tensor, softmax: bool, index: 
     alpha = alpha_vec if alpha_vec is not None else alpha_scalar
     out, norm, grad = _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce,
                                 need_grad)
-    return out, norm, grad if grad is not None else x.new_empty(0)
+    # contiguous: the strides register_fake promises (empty_like(x) follows channels_last logits' strides)
+    return out, norm, grad.contiguous() if grad is not None else x.new_empty(0)
 
 
 @_focal_pass_op.register_fake
@@ -240,10 +241,15 @@ def _focal_op_backward(ctx, g_out, _g_norm, _g_grad):
 _focal_pass_op.register_autograd(_focal_op_backward, setup_context=_focal_op_setup)
 
 
+def _use_operator() -> bool:
+    """Whether the registered operator runs instead of the autograd Function: when compiling (a hook for tests)."""
+    return torch.compiler.is_compiling()
+
+
 def focal_terms(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
     """(loss map or sum, normaliser of the mean) with the analytic gradient: the autograd Function in eager mode,
     the registered operator when compiling."""
-    if torch.compiler.is_compiling():
+    if _use_operator():
         need_grad = x.requires_grad and torch.is_grad_enabled()
         avec = alpha if isinstance(alpha, torch.Tensor) else None
         out, norm, _ = _focal_pass_op(x, target, softmax, index, float(gamma),

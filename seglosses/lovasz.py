@@ -181,9 +181,14 @@ def _op_backward(ctx, g_losses, _g_fg, _g_unit):
 _lovasz_rows_op.register_autograd(_op_backward, setup_context=_op_setup)
 
 
+def _use_operator() -> bool:
+    """Whether the registered operator runs instead of the autograd Function: when compiling (a hook for tests)."""
+    return torch.compiler.is_compiling()
+
+
 def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
     """(losses, fg_sum) of the rows: the autograd Function in eager mode, the registered operator when compiling."""
-    if torch.compiler.is_compiling():
+    if _use_operator():
         losses, fg_sum, _ = _lovasz_rows_op(q, label, valid, softmax, index, list(cols), per_image)
         return losses, fg_sum.detach()
     return _LovaszRows.apply(q, label, valid, softmax, index, tuple(cols), per_image)

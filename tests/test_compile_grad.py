@@ -123,7 +123,7 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
     calls.clear()
     try:
         lovasz._lovasz_rows_op = spy
-        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+        monkeypatch.setattr(lovasz, "_use_operator", lambda: True)
         S.lovasz_loss(x.clone().requires_grad_(True), t, mode, **kw).backward()
     finally:
         lovasz._lovasz_rows_op = real
@@ -154,8 +154,40 @@ def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
     torch.compile(lambda z, y: S.focal_loss(z, y, mode, **kw), fullgraph=True, backend="eager")(x, t)
     assert calls, "torch.compile did not go through the registered operator"
     calls.clear()
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    monkeypatch.setattr(focal, "_use_operator", lambda: True)
     S.focal_loss(x.clone().requires_grad_(True), t, mode, **kw).sum().backward()
     x0, *rest = calls[0]
     assert not isinstance(x0, torch._subclasses.FakeTensor)
     torch.library.opcheck(real, (x0.detach().requires_grad_(True), *rest))
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
+def test_focal_operator_channels_last(mode, monkeypatch):
+    """channels_last logits: the operator's gradient has the contiguous strides its fake promises (opcheck; Inductor
+    asserted on the strides before, see test_focal_inductor_channels_last)."""
+    from seglosses import focal
+
+    x, t = _case(mode, dtype=torch.float32, hw=(4, 5))
+    x = x.contiguous(memory_format=torch.channels_last)
+    t = torch.where(t == 255, torch.zeros_like(t), t)
+    calls = []
+    real = focal._focal_pass_op
+    monkeypatch.setattr(focal, "_focal_pass_op", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(focal, "_use_operator", lambda: True)
+    S.focal_loss(x.clone().requires_grad_(True), t, mode).backward()
+    monkeypatch.undo()
+    x0, *rest = calls[0]
+    torch.library.opcheck(real, (x0.detach().requires_grad_(True), *rest))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
+def test_focal_inductor_channels_last(mode):
+    x, t = _case(mode, dtype=torch.float32, hw=(4, 5))
+    x = x.contiguous(memory_format=torch.channels_last)
+    t = torch.where(t == 255, torch.zeros_like(t), t)
+    torch._dynamo.reset()
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    S.focal_loss(a, t, mode).backward()
+    torch.compile(lambda z, y: S.focal_loss(z, y, mode), fullgraph=True)(b, t).backward()
+    torch.testing.assert_close(b.grad, a.grad)

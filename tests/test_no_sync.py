@@ -33,9 +33,9 @@ def _host_index(index):
 class HostCopies(TorchFunctionMode):
     """Records the calls that copy host data to a device tensor (or read a device value) on a device."""
 
-    def __init__(self):
+    def __init__(self, found=None):
         super().__init__()
-        self.found = []
+        self.found = [] if found is None else found
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -43,6 +43,8 @@ class HostCopies(TorchFunctionMode):
         device = kwargs.get("device")
         if name in ("tensor", "as_tensor") and device is not None and torch.device(device).type != "cpu":
             self.found.append(f"torch.{name}(host data, device={device})")
+        elif name == "new_tensor" and _on_device(args[0]):
+            self.found.append("Tensor.new_tensor(host data) on a device")
         elif name in ("__getitem__", "__setitem__") and _on_device(args[0]) and _host_index(args[1]):
             self.found.append(f"{name} with host indices {args[1]!r}")
         elif name == "__setitem__" and _on_device(args[0]) and isinstance(args[2], numbers.Number):
@@ -50,15 +52,36 @@ class HostCopies(TorchFunctionMode):
         elif name in ("to", "cuda", "copy_") and not kwargs.get("non_blocking", False):
             src = args[1] if name == "copy_" else args[0]
             dst = args[0] if name == "copy_" else None
-            targets = [a for a in tree_leaves((args[1:], kwargs)) if isinstance(a, (str, torch.device))]
+            targets = [a.device if isinstance(a, torch.Tensor) else a for a in tree_leaves((args[1:], kwargs))
+                       if isinstance(a, (str, torch.device, torch.Tensor))]
             to_device = (_on_device(dst) if name == "copy_" else
-                         name == "cuda" or any(torch.device(a).type != "cpu" for a in targets
-                                               if not (isinstance(a, str) and a in ("contiguous_format",))))
-            if isinstance(src, torch.Tensor) and src.device.type == "cpu" and src.dim() > 0 and to_device:
+                         name == "cuda" or any(torch.device(a).type != "cpu" for a in targets))
+            if isinstance(src, torch.Tensor) and src.device.type == "cpu" and to_device:
                 self.found.append(f"Tensor.{name} of a host tensor {tuple(src.shape)} to a device, blocking")
         elif name in ("item", "tolist", "__bool__", "__float__", "__int__") and _on_device(args[0]):
             self.found.append(f"Tensor.{name} (a device value read on the host)")
         return func(*args, **kwargs)
+
+
+def _functions(cls=torch.autograd.Function):
+    """seglosses' autograd Functions (their backward runs in the autograd engine, outside the caller's mode)."""
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("seglosses"):
+            yield sub
+        yield from _functions(sub)
+
+
+def _check(call, monkeypatch):
+    """What ``call()`` (a forward + backward) does that would block on a GPU, backward passes included."""
+    d = HostCopies()
+    for fn in set(_functions()):
+        def backward(ctx, *grads, _orig=fn.backward):
+            with HostCopies(d.found):
+                return _orig(ctx, *grads)
+        monkeypatch.setattr(fn, "backward", staticmethod(backward))
+    with d:
+        call()
+    return d.found
 
 
 def _inputs(mode):
@@ -69,8 +92,9 @@ def _inputs(mode):
     return x, t, c
 
 
-def _options(name, mode, c):
-    kw = {"ignore_index": 255, **per_class_option(name, c)}
+def _options(name, mode, c, ignore=True):
+    kw = {"ignore_index": 255} if ignore else {}
+    kw.update(per_class_option(name, c))
     if name in COMPOUND:
         kw["reduction"] = "mean"
     if name in CLASSES and mode != "binary":
@@ -100,15 +124,38 @@ def test_detector_flags_the_patterns_that_sync():
         x.sum().item()
 
 
+def _loss_run(name, mode, form, ignore=True):
+    x, t, c = _inputs(mode)
+    kw = _options(name, mode, c, ignore)
+    loss = (lambda z, y: LOSSES[name](z, y, mode, **kw)) if form == "function" else MODULES[name](mode, **kw).to("meta")
+
+    def call():
+        out = loss(x, t)
+        assert out.device.type == "meta"
+        out.backward()
+    return call
+
+
+def test_detector_sees_backward_passes(monkeypatch):
+    """A blocking copy inside an autograd Function's backward (run by the engine, outside the caller's mode) is
+    flagged: here Lovasz's former scatter of a class subset's gradient, ``gq[:, list(cols)] = gk``."""
+    from seglosses import lovasz
+
+    def blocking(unit, g_losses, q_shape, cols):
+        gk = unit * g_losses.unsqueeze(-1)
+        gq = torch.zeros(q_shape, dtype=gk.dtype, device=gk.device)
+        gq[:, list(cols)] = gk
+        return gq
+
+    monkeypatch.setattr(lovasz, "_grad_q", blocking)
+    found = _check(_loss_run("lovasz", "multiclass", "function"), monkeypatch)
+    assert any("host indices" in f for f in found), found
+
+
+@pytest.mark.parametrize("ignore", [True, False], ids=["ignore_index", "no_ignore"])
 @pytest.mark.parametrize("form", ["function", "module"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_no_blocking_host_copy_nor_value_read(name, mode, form):
-    x, t, c = _inputs(mode)
-    kw = _options(name, mode, c)
-    loss = (lambda z, y: LOSSES[name](z, y, mode, **kw)) if form == "function" else MODULES[name](mode, **kw).to("meta")
-    with HostCopies() as d:
-        out = loss(x, t)
-        out.backward()
-    assert out.device.type == "meta"
-    assert not d.found, d.found[:3]
+def test_no_blocking_host_copy_nor_value_read(name, mode, form, ignore, monkeypatch):
+    found = _check(_loss_run(name, mode, form, ignore), monkeypatch)
+    assert not found, found[:3]
