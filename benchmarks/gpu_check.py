@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests._losses import CLASSES, COMPOUND, GAMMA, LOSSES, MODULES, per_class_option  # noqa: E402
+from tests._losses import GAMMA, LOSSES, MODULES, sweep_options  # noqa: E402
 
 MODES = ("binary", "multiclass", "multilabel")
 DEV = os.environ.get("GPU_CHECK_DEVICE", "cuda")  # "cpu": a dry run of the script itself
@@ -49,21 +49,12 @@ def case(mode, n=4, c=5, hw=(64, 64), seed=0):
     return x, t
 
 
-def options(name, mode, c):
-    kw = {"ignore_index": 255}
-    if name in COMPOUND:
-        kw["reduction"] = "mean"
-    if name in CLASSES and mode != "binary":
-        kw["classes"] = [0, 2, 3]
-    return kw
-
-
 def check_values():
     for name, fn in LOSSES.items():
         for mode in MODES:
             x, t = case(mode)
             try:
-                kw = options(name, mode, x.shape[1])
+                kw = sweep_options(name, mode, x.shape[1], per_class=False)
                 ref_x = x.clone().requires_grad_(True)
                 ref = fn(ref_x, t, mode, **kw)
                 ref.backward()
@@ -96,9 +87,7 @@ def check_no_sync():
         for mode in MODES:
             x, t = case(mode, n=2, hw=(32, 32))
             c = x.shape[1]
-            kw = dict(options(name, mode, c), **per_class_option(name, c))
-            if name == "focal":
-                kw["alpha"] = 0.25 if mode != "multiclass" else [0.2 + 0.1 * i for i in range(c)]
+            kw = sweep_options(name, mode, c)
             xc, tc = x.to(DEV, torch.float32).requires_grad_(True), t.to(DEV)
             for form in ("function", "module"):
                 try:

@@ -67,16 +67,28 @@ class Inputs(NamedTuple):
     s: int
 
 
+def _consecutive(classes) -> bool:
+    k = len(classes)
+    return k > 0 and list(classes) == list(range(classes[0], classes[0] + k))
+
+
+def class_index(classes, device, dtype=torch.int64) -> torch.Tensor:
+    """The class indices ``classes`` (a list of ints) as a tensor on ``device`` without a host sync: a range where
+    they are consecutive, else copied from pinned memory (:func:`to_device`)."""
+    if _consecutive(classes):
+        return torch.arange(classes[0], classes[0] + len(classes), dtype=dtype, device=device)
+    return to_device(torch.tensor(list(classes), dtype=dtype), device)
+
+
 def take(t: torch.Tensor, classes, dim: int = 1) -> torch.Tensor:
     """``t``'s entries at the class indices ``classes`` (a list of ints, or None: all) along ``dim``, without a host
     sync (``t[:, [0, 2]]`` copies the index list from pageable memory): a slice where the indices are consecutive,
-    else ``index_select`` with the indices copied from pinned memory."""
+    else ``index_select`` with :func:`class_index`."""
     if classes is None:
         return t
-    k = len(classes)
-    if k and list(classes) == list(range(classes[0], classes[0] + k)):
-        return t.narrow(dim, classes[0], k)
-    return t.index_select(dim, to_device(torch.tensor(list(classes), dtype=torch.int64), t.device))
+    if _consecutive(classes):
+        return t.narrow(dim, classes[0], len(classes))
+    return t.index_select(dim, class_index(classes, t.device))
 
 
 def _flat(t: torch.Tensor, n: int, c: int | None, s: int) -> torch.Tensor:

@@ -152,7 +152,7 @@ class _RegionSums(torch.autograd.Function):
         ctx.save_for_backward(x, target, pbuf, ptbuf)
         # sign(p - g) is turned into the gradient in place by the first backward pass (kept off the saved tensors,
         # whose version checks would object); a second one (retain_graph) recomputes it.
-        # Not under torch.compile: a ctx attribute is not tracked by AOTAutograd (see seglosses.focal._focal_pass_op).
+        # Not under torch.compile: a ctx attribute is not tracked by AOTAutograd (the focal pass, traced that way, gave a zero gradient under Inductor on CUDA).
         ctx.sbuf = None if torch.compiler.is_compiling() else sbuf
         return _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
 

@@ -1037,7 +1037,7 @@ def run_case(
         try:
             for _ in range(WARMUP):
                 run_once(fn, inp.logits, device)
-            if getattr(args, "cuda_graph", False):
+            if args.cuda_graph:
                 row["graph"] = GraphRun(fn, inp.logits)
                 for _ in range(WARMUP):
                     row["graph"]()
@@ -1144,8 +1144,10 @@ TABLE_HEAD = ["case", "implementation", "check", "ms", "x fastest peer", "x floo
 BW_HEAD = ["GB/s", "of copy BW"]
 
 
-def _bw(rows: list[dict]) -> bool:
-    return any(r.get("gbps") is not None for r in rows)
+def _head(rows: list[dict]) -> tuple[bool, list[str]]:
+    """Whether the rows carry bandwidth figures (GPU runs), and the table's header."""
+    bw = any(r.get("gbps") is not None for r in rows)
+    return bw, TABLE_HEAD + (BW_HEAD if bw else [])
 
 
 def table_cells(r: dict, bw: bool = False) -> list[str]:
@@ -1166,8 +1168,7 @@ def table_cells(r: dict, bw: bool = False) -> list[str]:
 
 
 def render_text(rows: list[dict]) -> str:
-    bw = _bw(rows)
-    head = TABLE_HEAD + (BW_HEAD if bw else [])
+    bw, head = _head(rows)
     body = [head] + [table_cells(r, bw) for r in rows]
     widths = [max(len(row[i]) for row in body) for i in range(len(head))]
     right = set(range(3, len(head)))
@@ -1185,8 +1186,7 @@ def render_text(rows: list[dict]) -> str:
 
 
 def render_markdown(rows: list[dict]) -> str:
-    bw = _bw(rows)
-    head = TABLE_HEAD + (BW_HEAD if bw else [])
+    bw, head = _head(rows)
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
     for r in rows:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, bw)) + " |")
@@ -1198,7 +1198,7 @@ def setting_header(setting: str, shape, device: torch.device, args, logits_mib: 
         f"{setting}: logits {tuple(shape)} float32 ({logits_mib:.1f} MiB), mode {SETTING_MODE[setting]}, "
         f"device {device.type}, threads {args.threads}, repeats {args.repeats} (median after {WARMUP} warm-up)"
         + (f"; time of CUDA graph replays ({GraphRun.REPLAYS} per run): the GPU work alone"
-           if getattr(args, "cuda_graph", False) else "")
+           if args.cuda_graph else "")
     )
 
 

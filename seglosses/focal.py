@@ -181,10 +181,8 @@ class _Focal(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce):
         args = (softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce)
-        # Under torch.compile the backward pass recomputes the gradient (Inductor fuses it): a tensor kept as a ctx
-        # attribute is not tracked by AOTAutograd, and on CUDA (torch 2.11) its buffer came back zeroed.
-        stash = ctx.needs_input_grad[0] and not torch.compiler.is_compiling()
-        out, norm, grad = _any_pass(x, target, *args, need_grad=stash)
+        # eager only: under torch.compile focal_terms calls the registered operator below instead
+        out, norm, grad = _any_pass(x, target, *args, need_grad=ctx.needs_input_grad[0])
         ctx.save_for_backward(x, target)
         ctx.args, ctx.grad = args, grad
         ctx.mark_non_differentiable(norm)

@@ -19,8 +19,9 @@ from ._checks import (
     check_reduction,
     class_vector,
     compute_dtype,
+    class_index,
     prepare,
-    to_device,
+    take,
 )
 from ._module import LossModule
 from .focal import probs_to_logits
@@ -67,11 +68,11 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
     n, c, s = q.shape
     k = len(cols)
     all_cols = tuple(cols) == tuple(range(c))
-    sel = None if all_cols else to_device(torch.tensor(cols, dtype=torch.int64), q.device)
-    qk = q if all_cols else q.index_select(1, sel)
+    sel = None if all_cols else cols
+    qk = take(q, sel)
     if softmax and index:
-        cls = (torch.arange(c, dtype=label.dtype, device=q.device) if all_cols else sel.to(label.dtype)).view(1, k, 1)
-    gk = None if softmax and index else (label if all_cols else label.index_select(1, sel))
+        cls = class_index(cols, q.device, label.dtype).view(1, k, 1)
+    gk = None if softmax and index else take(label, sel)
     if softmax and index:
         err = torch.neg(qk).add_(1)
         err = torch.where(label == cls, err, qk, out=err)  # |[t == c] - p_c|, in err's buffer
@@ -80,7 +81,7 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
     else:
         err = 1 - qk * (2 * gk - 1)
     if valid is not None:  # ignored pixels sort last and add nothing
-        vk = valid.unsqueeze(1) if valid.dim() == 2 else (valid if all_cols else valid.index_select(1, sel))
+        vk = valid.unsqueeze(1) if valid.dim() == 2 else take(valid, sel)
         err = torch.where(vk, err, float("-inf"))
     rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
     del err
@@ -128,8 +129,7 @@ def _grad_q(unit, g_losses, q_shape, cols):
     gk = unit * g_losses.unsqueeze(-1)  # R = N (per image) or 1, broadcast over the images
     if tuple(cols) == tuple(range(q_shape[1])):
         return gk
-    sel = to_device(torch.tensor(cols, dtype=torch.int64), gk.device)
-    return gk.new_zeros(q_shape).index_copy_(1, sel, gk)
+    return gk.new_zeros(q_shape).index_copy_(1, class_index(cols, gk.device), gk)
 
 
 class _LovaszRows(torch.autograd.Function):
@@ -284,7 +284,7 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     else:
         counted = torch.ones_like(losses)
     if w is not None and tuple(cols) != tuple(range(c)):
-        w = w.index_select(0, to_device(torch.tensor(cols, dtype=torch.int64), w.device))
+        w = take(w, cols, 0)
     cw = counted if w is None else counted * w.to(dt)
     losses = losses * cw
     if reduction == "none":

@@ -71,6 +71,21 @@ def per_class_option(name, c):
     return {}
 
 
+def sweep_options(name, mode, c, *, ignore=True, per_class=True):
+    """Options that exercise a loss's selection paths: ignore_index 255, per-class vectors as Python lists, a
+    non-consecutive class selection (indexed, not sliced), a focal alpha; compound losses reduce by "mean"."""
+    kw = {"ignore_index": 255} if ignore else {}
+    if per_class:
+        kw.update(per_class_option(name, c))
+    if name in COMPOUND:
+        kw["reduction"] = "mean"
+    if name in CLASSES and mode != "binary":
+        kw["classes"] = [0, 2, 3]
+    if name == "focal" and per_class:
+        kw["alpha"] = 0.25 if mode != "multiclass" else [0.2 + 0.1 * i for i in range(c)]
+    return kw
+
+
 def torch_case(mode, *, n=2, c=3, hw=(5, 6), seed=0, dtype=None, scale=2.0, ignore=True):
     """Logits and a hard target for ``mode`` (C = 1 for binary), about 30% of the target set to 255 if ``ignore``."""
     import torch

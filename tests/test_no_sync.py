@@ -16,7 +16,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from _losses import CLASSES, COMPOUND, LOSSES, MODES, MODULES, per_class_option
+from _losses import LOSSES, MODES, MODULES, sweep_options
 
 
 def _on_device(t):
@@ -92,18 +92,6 @@ def _inputs(mode):
     return x, t, c
 
 
-def _options(name, mode, c, ignore=True):
-    kw = {"ignore_index": 255} if ignore else {}
-    kw.update(per_class_option(name, c))
-    if name in COMPOUND:
-        kw["reduction"] = "mean"
-    if name in CLASSES and mode != "binary":
-        kw["classes"] = [0, 2, 3]  # not a slice: selected by index
-    if name == "focal":
-        kw["alpha"] = 0.25
-    return kw
-
-
 def test_detector_flags_the_patterns_that_sync():
     x = torch.randn(2, 4, 5, device="meta")
     bad = [lambda: x[:, [0, 2]], lambda: torch.tensor([1.0, 2.0], device="meta"),
@@ -126,7 +114,7 @@ def test_detector_flags_the_patterns_that_sync():
 
 def _loss_run(name, mode, form, ignore=True):
     x, t, c = _inputs(mode)
-    kw = _options(name, mode, c, ignore)
+    kw = sweep_options(name, mode, c, ignore=ignore)
     loss = (lambda z, y: LOSSES[name](z, y, mode, **kw)) if form == "function" else MODULES[name](mode, **kw).to("meta")
 
     def call():
