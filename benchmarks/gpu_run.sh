@@ -7,11 +7,13 @@
 #      alone (CUDA graph replays) at 8x the batch (memory-bound sizes) and at the shapes, for the focal,
 #      Dice and Lovasz losses, with the device's copy bandwidth.
 # Peers missing on the machine can travel as wheels in .whl/ (installed into /tmp/site). Logs and tables go to
-# $OUT (default ./gpu-out).
+# $OUT (default ./gpu-out). Environment: CHECK_S, BENCH1_S, BENCH8_S, BENCH1G_S (time limits), NO_GRAPH=1 (skip the CUDA
+# graph runs), ONLY=focal,dice (the eager benchmark's --only).
 set -u
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+# the CPU float64 references run the blocked torch passes (no Inductor compilation on the CPU side)
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} SEGLOSSES_CPU_KERNELS=eager
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=$PYTHONPATH:/tmp/site
@@ -27,7 +29,7 @@ wait $p1; rc1=$?; wait $p2; rc2=$?
 echo "tests/triton on cuda: exit $rc1"; tail -n 15 "$OUT/triton.log"
 echo "gpu_check: exit $rc2"; grep -E "FAIL|failures|inductor|Traceback" "$OUT/gpu_check.log" | tail -n 40
 echo "checks took $(( $(date +%s) - start )) s"
-timeout ${BENCH1_S:-200} python3 -m seglosses.bench --device cuda --repeats 20 --json "$OUT/bench1.json" \
+timeout ${BENCH1_S:-200} python3 -m seglosses.bench --device cuda --repeats 20 ${ONLY:+--only "$ONLY"} --json "$OUT/bench1.json" \
   --markdown "$OUT/bench1.md" --png "$OUT/bench1.png" >"$OUT/bench.log" 2>&1; echo "bench x1: exit $?"
 # the GPU work alone: CUDA graph replays, at 8x the batch (memory-bound) and at the shapes
 if [ -z "${NO_GRAPH:-}" ]; then

@@ -32,6 +32,7 @@ _EXPORTS = {
     "edt": "distance", "signed_distance": "distance", "boundary_distance": "distance",
     "distance_maps": "distance",
     "validate": "_validate",
+    "set_cpu_kernels": "_inductor", "get_cpu_kernels": "_inductor",
     "WeightedSum": "compose", "from_config": "compose",
 }
 

@@ -825,6 +825,7 @@ def mem_worker(spec: dict) -> None:
     device = torch.device("cpu")
     setting = spec["setting"]
     ours, _ = load_ours()
+    ours.set_cpu_kernels(spec["cpu_kernels"])
     peers = Peers(eager=False)
     impl = find_impl(setting, spec["case"], spec["impl"], ours, peers)
 
@@ -837,6 +838,8 @@ def mem_worker(spec: dict) -> None:
 
     inp = make_inputs(setting, tuple(spec["shape"]), device)
     fn = impl.make(inp)
+    if spec["cpu_kernels"] != "eager":  # the compilation at this shape (its memory is the compiler's) does not count
+        run_once(fn, inp.logits, device)
     x = inp.logits.detach().clone().requires_grad_(True)
     gc.collect()
     trimmed = _malloc_trim()
@@ -859,8 +862,10 @@ def mem_worker(spec: dict) -> None:
     print(MEM_TAG + json.dumps(result), flush=True)
 
 
-def measure_memory_cpu(setting: str, case: Case, impl: Impl, shape, threads: int) -> tuple[Optional[float], str]:
-    spec = {"setting": setting, "case": case.loss, "impl": impl.name, "shape": list(shape), "threads": threads}
+def measure_memory_cpu(setting: str, case: Case, impl: Impl, shape, threads: int,
+                       cpu_kernels: str = "inductor") -> tuple[Optional[float], str]:
+    spec = {"setting": setting, "case": case.loss, "impl": impl.name, "shape": list(shape), "threads": threads,
+            "cpu_kernels": cpu_kernels}
     cmd = [sys.executable, "-m", "seglosses.bench", "--_mem-worker", json.dumps(spec)]
     env = os.environ.copy()
     # glibc: a fixed mmap threshold (it also turns off the dynamic one) maps every large buffer afresh and unmaps it
@@ -1085,7 +1090,8 @@ def measure_memory_rows(pending: list, inp: Inputs, args, device: torch.device, 
             except Exception as exc:
                 row["mem_error"] = _short_err(exc)
         else:
-            mib, err = measure_memory_cpu(case.setting, case, impl, tuple(inp.logits.shape), args.threads)
+            mib, err = measure_memory_cpu(case.setting, case, impl, tuple(inp.logits.shape), args.threads,
+                                           args.cpu_kernels)
             row["extra_mib"] = mib
             if err:
                 row["mem_error"] = err
@@ -1197,6 +1203,7 @@ def setting_header(setting: str, shape, device: torch.device, args, logits_mib: 
     return (
         f"{setting}: logits {tuple(shape)} float32 ({logits_mib:.1f} MiB), mode {SETTING_MODE[setting]}, "
         f"device {device.type}, threads {args.threads}, repeats {args.repeats} (median after {WARMUP} warm-up)"
+        + (f", cpu kernels {args.cpu_kernels}" if device.type == "cpu" else "")
         + (f"; time of CUDA graph replays ({GraphRun.REPLAYS} per run): the GPU work alone"
            if args.cuda_graph else "")
     )
@@ -1233,6 +1240,9 @@ def main(argv=None) -> int:
                    help="cuda: time replays of each forward+backward captured in a CUDA graph (the GPU work alone)")
     p.add_argument("--batch-scale", type=int, default=1, metavar="K",
                    help="multiply every setting's batch size by K (GPU: sizes where memory, not launches, bounds)")
+    p.add_argument("--cpu-kernels", default="inductor", choices=["inductor", "eager", "auto"],
+                   help="cpu: seglosses.set_cpu_kernels for ours (default inductor: what a training loop runs from "
+                   "its third step on; eager: the blocked torch passes)")
     p.add_argument("--_mem-worker", dest="mem_worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -1254,6 +1264,8 @@ def main(argv=None) -> int:
         print(msg, flush=True)
 
     ours, ours_err = load_ours()
+    if ours is not None:
+        ours.set_cpu_kernels(args.cpu_kernels)
     peers = Peers()
     shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
     filters = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None

@@ -25,6 +25,7 @@ from ._checks import (
     compute_dtype,
     prepare,
 )
+from . import _inductor
 from ._chunk import blocks, triton_kernels
 from ._module import LossModule
 from ._stats import dense_block, index_block
@@ -159,7 +160,8 @@ def _triton_applies(x, softmax, index, smoothing) -> bool:
 
 
 def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
-    """:func:`_focal_pass`, or its Triton kernel where that applies (same results, one pass over the logits)."""
+    """:func:`_focal_pass`, or its Triton kernel where that applies (same results, one pass over the logits), or on
+    the CPU the pass compiled by Inductor where :mod:`seglosses._inductor`'s policy says so."""
     if _triton_applies(x, softmax, index, smoothing):
         from . import _triton
 
@@ -167,7 +169,10 @@ def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoot
                                              need_grad)
         out = out if reduce else out.view(x.shape if not softmax else (x.shape[0], x.shape[2]))
         return out, norm, None if grad is None else grad.to(x.dtype)
-    return _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad)
+    args = (x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad)
+    if _inductor.wants("focal", *args):  # CPU, a repeated call: the same pass as one fused loop
+        return _inductor.call("focal", _focal_pass, *args)
+    return _focal_pass(*args)
 
 
 class _Focal(torch.autograd.Function):

@@ -109,11 +109,11 @@ def _region_both(fn, x, t, monkeypatch, **kw):
     from seglosses import _stats
 
     calls = []
-    real = _stats._TritonSums.forward
-    monkeypatch.setattr(_stats._TritonSums, "forward", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    real = _stats._KernelSums.forward
+    monkeypatch.setattr(_stats._KernelSums, "forward", staticmethod(lambda *a: calls.append(1) or real(*a)))
     out = []
     for use in (True, False):
-        monkeypatch.setattr(_stats, "_use_triton", (lambda *a: use) if not use else _stats._use_triton)
+        monkeypatch.setattr(_stats, "_kernels", (lambda *a: None) if not use else _stats._kernels)
         xx = x.detach().clone().requires_grad_(True)
         loss = fn(xx, t, **kw)
         (g,) = torch.autograd.grad(loss.sum(), xx)
