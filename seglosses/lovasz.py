@@ -57,6 +57,74 @@ def _lovasz_dot(pos: torch.Tensor, jac: torch.Tensor, block: int = 1 << 18) -> t
     return out
 
 
+#: Fewest elements for which the CPU rows are sorted by :func:`_sort_keys_cpu` (below, torch.sort's overhead is less).
+KEY_SORT_MIN = 1 << 15
+
+
+def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tensor, torch.Tensor]:
+    """Descending sort of float32 rows (R, K, L) on the CPU: values in ``rows``' own buffer, and the int64 permutation.
+
+    Each element becomes one uint64, ``key << 32 | position``, with a 32-bit key whose unsigned order is the floats'
+    descending order (-0.0 after +0.0); NumPy sorts those integers in place (vectorized sort, several times faster
+    than torch.sort's comparison sort on float rows), rows shared out over torch's threads (NumPy lets go of the GIL
+    while sorting).
+    The keys hold the values exactly, so the sorted values are decoded into ``rows``' buffer and the positions become
+    the permutation in the keys' buffer: no other row-sized buffer. Ties keep their original order (stable; the
+    Lovasz loss and its gradient do not depend on the order of equal errors' positions beyond that).
+    """
+    import sys
+
+    import numpy as np
+
+    r_shape, length = rows.shape, rows.shape[-1]
+    flat = rows.reshape(-1, length)  # a view: rows is contiguous
+    bits = flat.view(torch.int32)
+    # key = bits ^ 0x7FFFFFFF for x >= 0 (larger x, smaller key), bits for x < 0 (sign bit set: after every x >= 0,
+    # more negative later); the same map turns a key back into the float's bits. Written as 32-bit words: the key
+    # in the high word of each little-endian uint64, the position in the low one.
+    keys = torch.empty(flat.shape, dtype=torch.int64)
+    words = keys.view(torch.int32).view(*flat.shape, 2)
+    step = max(block // flat.shape[0], 1)  # columns per block: temporaries of about `block` elements
+    for a in range(0, length, step):
+        b = bits[:, a:a + step]
+        words[:, a:a + step, 1] = _flip(b)
+        words[:, a:a + step, 0] = torch.arange(a, a + b.shape[1], dtype=torch.int32)
+    arr = keys.numpy().view(np.uint64)
+    if sys.byteorder != "little":  # the words above are the wrong way round: order by the key in the low word
+        arr.byteswap(inplace=True)
+    workers = min(torch.get_num_threads(), arr.shape[0], max(arr.size >> 17, 1))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(lambda part: part.sort(axis=-1), np.array_split(arr, workers)))
+    else:
+        arr.sort(axis=-1)
+    if sys.byteorder != "little":
+        arr.byteswap(inplace=True)
+    for a in range(0, length, step):
+        bits[:, a:a + step] = _flip(words[:, a:a + step, 1])
+    return rows, keys.bitwise_and_(0xFFFFFFFF).view(r_shape)
+
+
+def _flip(b: torch.Tensor) -> torch.Tensor:
+    """``b ^ 0x7FFFFFFF`` where ``b >= 0``, ``b`` elsewhere (int32): float bits to descending-order keys and back."""
+    m = (b >> 31).bitwise_not_().bitwise_and_(0x7FFFFFFF)
+    return m.bitwise_xor_(b)
+
+
+def _sort_descending(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.sort(rows, -1, descending=True)``, by :func:`_sort_keys_cpu` for float32 rows on the CPU (CUDA's
+    segmented radix sort is fast already and needs separate input and output buffers)."""
+    if (rows.device.type == "cpu" and rows.dtype == torch.float32 and rows.is_contiguous()
+            and rows.numel() >= KEY_SORT_MIN and rows.shape[-1] < 2 ** 31):
+        return _sort_keys_cpu(rows)
+    if rows.device.type == "cpu":  # sorted in place: the values take the errors' buffer (one buffer less)
+        perm = torch.empty(rows.shape, dtype=torch.int64)
+        return torch.sort(rows, dim=-1, descending=True, out=(rows, perm))
+    return torch.sort(rows, dim=-1, descending=True)
+
+
 def _rows(q, label, valid, softmax, index, cols, per_image):
     """Per-row Lovasz losses ``(R, K)``, each row's foreground sum ``(R, K)`` and the loss's derivative in ``q`` for a
     unit upstream gradient, ``(N, K, S)``, from ``q``: the probabilities (Lovasz-softmax) or the hinge's score,
@@ -85,11 +153,7 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
         err = torch.where(vk, err, float("-inf"))
     rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
     del err
-    if rows.device.type == "cpu":  # sorted in place: the values take the errors' buffer (one buffer less)
-        perm = torch.empty(rows.shape, dtype=torch.int64)
-        e_sorted, perm = torch.sort(rows, dim=-1, descending=True, out=(rows, perm))
-    else:  # CUDA's segmented radix sort needs separate input and output buffers
-        e_sorted, perm = torch.sort(rows, dim=-1, descending=True)
+    e_sorted, perm = _sort_descending(rows)
     del rows
     if softmax and index:
         lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)

@@ -5,6 +5,15 @@ import torch
 
 import reference_lovasz as ref
 import seglosses as S
+from seglosses import lovasz as L
+
+
+@pytest.fixture(params=["torch.sort", "key sort"], autouse=True)
+def sort_path(request, monkeypatch):
+    """Every test runs with both CPU sorts of the rows: torch.sort, and the NumPy sort of packed keys that float32 rows
+    of KEY_SORT_MIN elements or more take (forced here on the tests' small rows)."""
+    monkeypatch.setattr(L, "KEY_SORT_MIN", 10 ** 12 if request.param == "torch.sort" else 0)
+    return request.param
 
 
 def _case(seed, n=3, c=4, h=5, w=6, ignore=False):
@@ -59,3 +68,39 @@ def test_lovasz_multilabel_is_mean_of_per_class_hinge():
     y = (torch.rand(2, 3, 4, 5, generator=g) > 0.5).float()
     per_class = [ref.lovasz_hinge(x[:, c].contiguous(), y[:, c].contiguous(), per_image=False) for c in range(3)]
     torch.testing.assert_close(S.lovasz_loss(x, y, "multilabel"), torch.stack(per_class).mean())
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 70000), (3, 4, 20000), (2, 1, 1)])
+def test_key_sort_equals_stable_torch_sort(shape):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g) * 1e3
+    flat = x.view(-1)
+    flat[::7] = float("-inf")  # ignored pixels
+    flat[::5] = 1.5  # ties
+    flat[::11] = torch.finfo(torch.float32).max
+    flat[::13] = torch.finfo(torch.float32).tiny
+    flat[::17] = 0.0
+    want = torch.sort(x.clone(), stable=True, dim=-1, descending=True)
+    values, perm = L._sort_keys_cpu(x.clone(), block=4096)  # several blocks
+    assert perm.dtype == torch.int64 and perm.shape == x.shape
+    assert torch.equal(values, want.values) and torch.equal(perm, want.indices)
+
+
+def test_key_sort_large_rows_equal_reference(monkeypatch):
+    # rows above the default KEY_SORT_MIN: the path float32 training batches take
+    monkeypatch.setattr(L, "KEY_SORT_MIN", 1 << 15)
+    calls = []
+    real = L._sort_keys_cpu
+    monkeypatch.setattr(L, "_sort_keys_cpu", lambda rows: calls.append(rows.numel()) or real(rows))
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 4, 96, 96, generator=g) * 2
+    t = torch.randint(0, 4, (2, 96, 96), generator=g)
+    t[0, :10] = 255
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = S.lovasz_loss(xa, t, "multiclass", ignore_index=255)
+    theirs = ref.lovasz_softmax(torch.softmax(xb, 1), t, ignore=255)
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-7)
+    assert calls == [4 * 2 * 96 * 96]
