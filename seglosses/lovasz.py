@@ -125,6 +125,42 @@ def _sort_descending(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.sort(rows, dim=-1, descending=True)
 
 
+#: CUDA: elements per sort of rows (chunks of whole rows; one row at least); the CPU sorts all rows at once unless
+#: CHUNK_ON_CPU (tests).
+SORT_CHUNK = 1 << 18
+CHUNK_ON_CPU = False
+
+
+def _rows_per_chunk(rows: torch.Tensor) -> int:
+    if rows.device.type == "cpu" and not CHUNK_ON_CPU:
+        return rows.shape[0] * rows.shape[1]
+    return max(SORT_CHUNK // max(rows.shape[-1], 1), 1)
+
+
+def _sorted_rows(rows, lab, cls, dtype):
+    """Lovasz losses (R, K), foreground sums (R, K) and the loss's derivative in each error (R, K, L), of rows of
+    errors (R, K, L) with their labels: class indices (R, 1, L) compared with ``cls`` (1, K, 1), or a dense target
+    (R, K, L) when ``cls`` is None. ``rows`` may be overwritten."""
+    e_sorted, perm = _sort_descending(rows)
+    if cls is not None:
+        fg = (lab.expand(-1, rows.shape[1], -1).gather(-1, perm) == cls).to(dtype)
+    else:
+        fg = lab.gather(-1, perm)
+    jac, fg_sum = _jaccard_prefix(fg)  # in fg's buffer
+    del fg
+    pos = e_sorted.clamp_min_(0)  # max(e, 0), in place
+    losses = _lovasz_dot(pos, jac)  # (R, K)
+    flat = pos <= 0  # where the loss has no slope (a suffix of each sorted row)
+    # d loss / d error along the sorted rows, J_i - J_{i-1} where the error is positive, in the sorted errors' buffer
+    lg = pos
+    lg[..., :1] = jac[..., :1]
+    torch.sub(jac[..., 1:], jac[..., :-1], out=lg[..., 1:])
+    lg.masked_fill_(flat, 0.0)  # (a multiply by the mask would cast it to a float copy)
+    del flat
+    # back to the unsorted order, in the Jaccard buffer (perm is a permutation: every element is written)
+    return losses, fg_sum, jac.scatter_(-1, perm, lg)
+
+
 def _rows(q, label, valid, softmax, index, cols, per_image):
     """Per-row Lovasz losses ``(R, K)``, each row's foreground sum ``(R, K)`` and the loss's derivative in ``q`` for a
     unit upstream gradient, ``(N, K, S)``, from ``q``: the probabilities (Lovasz-softmax) or the hinge's score,
@@ -153,28 +189,28 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
         err = torch.where(vk, err, float("-inf"))
     rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
     del err
-    e_sorted, perm = _sort_descending(rows)
-    del rows
     if softmax and index:
-        lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)
-        fg = (lab.expand(-1, k, -1).gather(-1, perm) == cls).to(q.dtype)
+        lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)  # (R, 1, L)
+        cls_k = cls
     else:
-        lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)
-        fg = lab.gather(-1, perm)
-    jac, fg_sum = _jaccard_prefix(fg)  # in fg's buffer
-    del fg
-    pos = e_sorted.clamp_min_(0)  # max(e, 0), in place
-    losses = _lovasz_dot(pos, jac)  # (R, K)
-    flat = pos <= 0  # where the loss has no slope (a suffix of each sorted row)
-    # d loss / d error along the sorted rows, J_i - J_{i-1} where the error is positive, in the sorted errors' buffer
-    lg = pos
-    lg[..., :1] = jac[..., :1]
-    torch.sub(jac[..., 1:], jac[..., :-1], out=lg[..., 1:])
-    lg.masked_fill_(flat, 0.0)  # (a multiply by the mask would cast it to a float copy)
-    del flat
-    # back to the unsorted order, in the Jaccard buffer (perm is a permutation: every element is written)
-    unit = jac.scatter_(-1, perm, lg)
-    del perm, lg, pos
+        lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)  # (R, K, L)
+        cls_k = None
+    r = rows.shape[0]
+    per = _rows_per_chunk(rows)
+    if per >= k * r:  # all rows in one sort
+        losses, fg_sum, unit = _sorted_rows(rows, lab, cls_k, q.dtype)
+    else:  # sorted a few rows at a time: the sort's temporaries stay small (CUDA: about 30 bytes an element)
+        unit = torch.empty_like(rows)
+        losses, fg_sum = rows.new_empty((2, r, k)).unbind(0)
+        for r0 in range(r):
+            for k0 in range(0, k, per):
+                k1 = min(k0 + per, k)
+                part = _sorted_rows(rows[r0:r0 + 1, k0:k1], lab[r0:r0 + 1] if cls_k is not None else
+                                    lab[r0:r0 + 1, k0:k1], None if cls_k is None else cls_k[:, k0:k1], q.dtype)
+                losses[r0, k0:k1], fg_sum[r0, k0:k1] = part[0][0], part[1][0]
+                unit[r0:r0 + 1, k0:k1] = part[2]
+                del part
+    del rows
     if not per_image:
         unit = unit.reshape(k, n, s).transpose(0, 1)
     # times the errors' derivative in q: -1 / +1 on / off the target (softmax, class indices), sign(q - g)

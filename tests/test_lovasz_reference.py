@@ -8,11 +8,15 @@ import seglosses as S
 from seglosses import lovasz as L
 
 
-@pytest.fixture(params=["torch.sort", "key sort"], autouse=True)
+@pytest.fixture(params=["torch.sort", "key sort", "chunks"], autouse=True)
 def sort_path(request, monkeypatch):
     """Every test runs with both CPU sorts of the rows: torch.sort, and the NumPy sort of packed keys that float32 rows
-    of KEY_SORT_MIN elements or more take (forced here on the tests' small rows)."""
-    monkeypatch.setattr(L, "KEY_SORT_MIN", 10 ** 12 if request.param == "torch.sort" else 0)
+    of KEY_SORT_MIN elements or more take (forced here on the tests' small rows); and with the rows sorted a few at a
+    time, as on CUDA (SORT_CHUNK elements: here a row or two)."""
+    monkeypatch.setattr(L, "KEY_SORT_MIN", 0 if request.param == "key sort" else 10 ** 12)
+    if request.param == "chunks":
+        monkeypatch.setattr(L, "CHUNK_ON_CPU", True)
+        monkeypatch.setattr(L, "SORT_CHUNK", 64)
     return request.param
 
 
@@ -89,6 +93,7 @@ def test_key_sort_equals_stable_torch_sort(shape):
 def test_key_sort_large_rows_equal_reference(monkeypatch):
     # rows above the default KEY_SORT_MIN: the path float32 training batches take
     monkeypatch.setattr(L, "KEY_SORT_MIN", 1 << 15)
+    monkeypatch.setattr(L, "CHUNK_ON_CPU", False)
     calls = []
     real = L._sort_keys_cpu
     monkeypatch.setattr(L, "_sort_keys_cpu", lambda rows: calls.append(rows.numel()) or real(rows))
