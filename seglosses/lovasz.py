@@ -125,16 +125,19 @@ def _sort_descending(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.sort(rows, dim=-1, descending=True)
 
 
-#: CUDA: elements per sort of rows (chunks of whole rows; one row at least); the CPU sorts all rows at once unless
-#: CHUNK_ON_CPU (tests).
+#: CUDA: rows are sorted in up to SORT_PARTS chunks of whole rows, each of SORT_CHUNK elements at least (a sort's
+#: temporaries, about 30 bytes an element there, then stay near twice the logits; each chunk costs a dozen launches).
+#: The CPU sorts all rows at once (its sorts work in place) unless CHUNK_ON_CPU (tests).
 SORT_CHUNK = 1 << 18
+SORT_PARTS = 4
 CHUNK_ON_CPU = False
 
 
 def _rows_per_chunk(rows: torch.Tensor) -> int:
     if rows.device.type == "cpu" and not CHUNK_ON_CPU:
         return rows.shape[0] * rows.shape[1]
-    return max(SORT_CHUNK // max(rows.shape[-1], 1), 1)
+    chunk = max(SORT_CHUNK, -(-rows.numel() // SORT_PARTS))
+    return max(chunk // max(rows.shape[-1], 1), 1)
 
 
 def _sorted_rows(rows, lab, cls, dtype):
@@ -202,14 +205,14 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
     else:  # sorted a few rows at a time: the sort's temporaries stay small (CUDA: about 30 bytes an element)
         unit = torch.empty_like(rows)
         losses, fg_sum = rows.new_empty((2, r, k)).unbind(0)
-        for r0 in range(r):
-            for k0 in range(0, k, per):
-                k1 = min(k0 + per, k)
-                part = _sorted_rows(rows[r0:r0 + 1, k0:k1], lab[r0:r0 + 1] if cls_k is not None else
-                                    lab[r0:r0 + 1, k0:k1], None if cls_k is None else cls_k[:, k0:k1], q.dtype)
-                losses[r0, k0:k1], fg_sum[r0, k0:k1] = part[0][0], part[1][0]
-                unit[r0:r0 + 1, k0:k1] = part[2]
-                del part
+        # whole images' rows (per // k images) per chunk, or classes of one image (per classes)
+        spans = ([(r0, min(r0 + per // k, r), 0, k) for r0 in range(0, r, per // k)] if per >= k else
+                 [(r0, r0 + 1, k0, min(k0 + per, k)) for r0 in range(r) for k0 in range(0, k, per)])
+        for r0, r1, k0, k1 in spans:
+            part = _sorted_rows(rows[r0:r1, k0:k1], lab[r0:r1] if cls_k is not None else lab[r0:r1, k0:k1],
+                                None if cls_k is None else cls_k[:, k0:k1], q.dtype)
+            losses[r0:r1, k0:k1], fg_sum[r0:r1, k0:k1], unit[r0:r1, k0:k1] = part
+            del part
     del rows
     if not per_image:
         unit = unit.reshape(k, n, s).transpose(0, 1)

@@ -17,6 +17,7 @@ def sort_path(request, monkeypatch):
     if request.param == "chunks":
         monkeypatch.setattr(L, "CHUNK_ON_CPU", True)
         monkeypatch.setattr(L, "SORT_CHUNK", 64)
+        monkeypatch.setattr(L, "SORT_PARTS", 10 ** 6)
     return request.param
 
 
