@@ -100,7 +100,7 @@ REGION_CASES = [
     (S.dice_loss, "binary", {"ignore_index": 255, "per_image": True}),
     (S.jaccard_loss, "multilabel", {"from_logits": False}),
     (S.dice_loss, "multiclass", {}),
-    (S.tversky_loss, "multiclass", {"ignore_index": 255, "weight": [1.0, 2.0, 0.5], "classes": [1, 2]}),
+    (S.tversky_loss, "multiclass", {"ignore_index": 255, "weight": [1.0, 2.0, 0.5, 1, 1, 1, 1, 3], "classes": [1, 7]}),
     (S.dice_loss, "multiclass", {"from_logits": False, "ignore_index": 255, "reduction": "none"}),
     (S.generalized_dice_loss, "multiclass-probs", {}),
     (S.focal_tversky_loss, "multiclass", {"per_image": True, "log_loss": True}),
@@ -112,7 +112,8 @@ REGION_CASES = [
 def test_region_compiled_equals_torch_path(fn, mode, kw):
     probs = mode.endswith("-probs")
     mode = mode.split("-")[0]
-    x, t = _case(mode, ignore="ignore_index" in kw)
+    # 8 classes: softmax with class indices over fewer runs the blocked passes (see the last test)
+    x, t = _case(mode, c=8, ignore="ignore_index" in kw)
     if probs:  # softmax with dense targets: a case the Triton kernels leave to the torch path
         t = torch.softmax(torch.randn(x.shape, generator=torch.Generator().manual_seed(1)), 1)
     if not kw.get("from_logits", True):
@@ -122,7 +123,7 @@ def test_region_compiled_equals_torch_path(fn, mode, kw):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_inputs(dtype):
-    x, t = _case("multiclass", ignore=True)
+    x, t = _case("multiclass", c=8, ignore=True)
     x = x.to(dtype)
     for fn in (S.focal_loss, S.dice_loss):
         eager, compiled = _both(fn, x, t, "multiclass", ignore_index=255)
@@ -131,7 +132,7 @@ def test_half_precision_inputs(dtype):
 
 
 def test_compiled_equals_oracle_float64():
-    x, t = _case("multiclass", ignore=True, seed=3)
+    x, t = _case("multiclass", c=8, ignore=True, seed=3)
     x = x.double()
     S.set_cpu_kernels("inductor")
     kw = {"ignore_index": 255}
@@ -233,3 +234,14 @@ def test_past_the_recompile_limit_calls_run_eagerly(monkeypatch):
     assert _inductor._state["broken"] is None
     _close(first, again)
     _close(_run(S.focal_loss, x, t, "binary", "eager", gamma=3.0), second)
+
+
+def test_few_classes_softmax_with_indices_stays_on_the_blocked_passes():
+    # measured: with fewer than 8 classes the blocked passes (probabilities kept for the backward pass) are as fast
+    x, t = _case("multiclass", c=4)
+    S.set_cpu_kernels("inductor")
+    before = _inductor._state["compiled_calls"]
+    _grad_of(S.dice_loss, x, t, "multiclass")
+    assert _inductor._state["compiled_calls"] == before
+    _grad_of(S.dice_loss, torch.softmax(x, 1), t, "multiclass", from_logits=False)  # probabilities: compiled
+    assert _inductor._state["compiled_calls"] == before + 2
