@@ -1240,6 +1240,8 @@ def main(argv=None) -> int:
                    help="cuda: time replays of each forward+backward captured in a CUDA graph (the GPU work alone)")
     p.add_argument("--batch-scale", type=int, default=1, metavar="K",
                    help="multiply every setting's batch size by K (GPU: sizes where memory, not launches, bounds)")
+    p.add_argument("--shape", action="append", default=[], metavar="SETTING=NxCxHxW",
+                   help="another logits shape for a setting, e.g. multiclass3d=2x4x64x64x64 (repeatable)")
     p.add_argument("--cpu-kernels", default="inductor", choices=["inductor", "eager", "auto"],
                    help="cpu: seglosses.set_cpu_kernels for ours (default inductor: what a training loop runs from "
                    "its third step on; eager: the blocked torch passes)")
@@ -1267,7 +1269,17 @@ def main(argv=None) -> int:
     if ours is not None:
         ours.set_cpu_kernels(args.cpu_kernels)
     peers = Peers()
-    shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
+    shapes = dict(QUICK_SHAPES if args.quick else FULL_SHAPES)
+    for spec in args.shape:
+        name, _, dims = spec.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if name not in shapes or len(shape) != len(shapes[name]) or min(shape, default=0) < 1:
+            p.error(f"--shape: expected SETTING=NxCx... with a setting of {', '.join(shapes)} and as many positive "
+                    f"sizes as its shape {tuple(shapes.get(name, ()))}; got {spec!r}")
+        shapes[name] = shape
     filters = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
 
     meta = {
