@@ -13,8 +13,10 @@ Policy (:func:`set_cpu_kernels`, or the environment variable ``SEGLOSSES_CPU_KER
 * ``"inductor"``: every CPU call is compiled (benchmarks, tests);
 * ``"eager"``: never (the blocked torch passes only).
 
-If compiling fails (no C++ compiler, an Inductor error), a warning says why once and every later call runs eagerly.
-Under an outer ``torch.compile`` nothing here runs: the caller's compiler sees the formulas itself.
+If compiling fails (no C++ compiler, an Inductor error), a warning says why once and every later call runs eagerly;
+an error of the kernel on the caller's data (a class index out of range) is raised as the eager path raises it.
+Under an outer ``torch.compile`` the region statistics are traced by the caller's compiler; the focal pass is an
+operator there (``seglosses::focal_pass``) whose CPU implementation runs eagerly and may use these kernels.
 """
 
 from __future__ import annotations
@@ -94,24 +96,34 @@ def wants(name: str, *args) -> bool:
     return n >= AUTO_AFTER
 
 
+def _compile_failure(e: BaseException) -> bool:
+    """Whether ``e`` comes from compiling (dynamo, Inductor, the C++ build) rather than from running the kernel on
+    the caller's data (an index out of range, say), which the eager path raises just the same."""
+    from torch._dynamo import exc
+
+    return isinstance(e, exc.TorchDynamoException) or type(e).__name__ in ("CppCompileError", "InductorError")
+
+
 def call(name: str, fn, *args):
     """``fn(*args)`` compiled by Inductor (one compilation per shape, dtype and option values); ``fn(*args)`` eager,
     after one warning, if compiling fails."""
-    if _state["broken"] is None:
-        compiled = _compiled.get(fn)
-        if compiled is None:
-            compiled = _compiled[fn] = torch.compile(fn, dynamic=False, fullgraph=True)
+    if _state["broken"] is None and not (_uncompiled and _key(name, args) in _uncompiled):
         try:
+            compiled = _compiled.get(fn)
+            if compiled is None:  # (torch.compile itself refuses some Pythons)
+                compiled = _compiled[fn] = torch.compile(fn, dynamic=False, fullgraph=True)
             # each shape and option set is a compilation of fn: room for RECOMPILE_LIMIT of them (dynamo's default
-            # is 8, shared by everything that calls fn)
-            # (the compiler's own warnings, e.g. dynamo reading .grad of a view, are not the caller's business)
+            # is 8, shared by everything that calls fn); the compiler's own warnings (e.g. dynamo reading .grad of a
+            # view) are not the caller's business. (Both settings are process-wide while the call runs.)
             with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 out = compiled(*args)
-        except Exception as e:  # noqa: BLE001 - any compiler failure: the eager path computes the same thing
+        except Exception as e:  # noqa: BLE001 - sorted below
             if "RecompileLimit" in type(e).__name__:  # this call stays eager, the others keep their kernels
                 with _lock:
                     _uncompiled.add(_key(name, args))
+            elif _compiled.get(fn) is not None and not _compile_failure(e):
+                raise  # the kernel ran and rejected the input: the caller's error, as in eager mode
             else:
                 _state["broken"] = e
                 warnings.warn(f"seglosses: compiling a CPU kernel with TorchInductor failed ({type(e).__name__}: "

@@ -62,7 +62,7 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
         logp = torch.nn.functional.logsigmoid(x)
         log1mp = torch.nn.functional.logsigmoid(-x)
     if inp.index:
-        t, valid = index_block(inp.target, ignore_index)
+        t, valid = index_block(inp.target, ignore_index, inp.c)
         return Pixels(inp, logp, log1mp, t, None, valid, smoothing, softmax)
     g, valid = dense_block(inp.target, ignore_index, dt)
     return Pixels(inp, logp, log1mp, None, g, valid, smoothing, softmax)

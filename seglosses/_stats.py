@@ -27,11 +27,18 @@ from ._checks import compute_dtype
 from ._chunk import blocks, triton_kernels
 
 
-def index_block(t: torch.Tensor, ignore_index):
-    """int64 class indices of a block (ignored pixels mapped to 0) and the valid mask (None: all valid)."""
-    if ignore_index is None:
+def index_block(t: torch.Tensor, ignore_index, num_classes=None):
+    """int64 class indices of a block (ignored pixels mapped to 0) and the valid mask (None: all valid).
+
+    Under torch.compile, with ``num_classes`` given, indices outside [0, C) count as ignored too: the compiled gathers
+    would check them inside the kernel, and a failed check in a parallel CPU loop aborts the process (eager passes
+    raise an index error instead; :func:`seglosses.validate` reports such labels either way)."""
+    v = None if ignore_index is None else t != ignore_index
+    if num_classes is not None and torch.compiler.is_compiling():
+        inside = (t >= 0) & (t < num_classes)
+        v = inside if v is None else v & inside
+    if v is None:
         return t.long(), None
-    v = t != ignore_index
     return torch.where(v, t, torch.zeros_like(t)).long(), v
 
 
@@ -122,7 +129,7 @@ class _RegionSums(torch.autograd.Function):
         for n0, n1, s0, s1 in blocks(x, _block_scale(c, index)):
             whole = (n0, n1, s0, s1) == (0, n, 0, s)
             if index:
-                t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                 vb = None if v is None else v.unsqueeze(1)
             else:
                 g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
@@ -175,7 +182,7 @@ class _RegionSums(torch.autograd.Function):
             whole = (n0, n1, s0, s1) == (0, n, 0, s)
             ab, mb = a[n0:n1], m[n0:n1]
             if index:
-                t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                 vb = None if v is None else v.unsqueeze(1)
             elif sbuf is None or (ignore_index is not None and (pbuf is None or act == "identity")):
                 g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
@@ -223,7 +230,7 @@ def _sums_whole(x, target, act, index, ignore_index):
     dt = compute_dtype(x)
     p = activate(x.to(dt), act)
     if index:
-        t, v = index_block(target, ignore_index)
+        t, v = index_block(target, ignore_index, x.shape[1])
         hit = t.unsqueeze(1) == torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
         if v is not None:
             p = p * v.unsqueeze(1)
@@ -244,7 +251,7 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
     a, m = a.to(dt).unsqueeze(-1), m.to(dt).unsqueeze(-1)
     p = activate(x.to(dt), act)
     if index:
-        t, v = index_block(target, ignore_index)
+        t, v = index_block(target, ignore_index, x.shape[1])
         vb = None if v is None else v.unsqueeze(1)
         hit = t.unsqueeze(1) == torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
     else:

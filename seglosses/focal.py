@@ -112,7 +112,7 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
             else:
                 logp = torch.log_softmax(xb, dim=1)
             if fast:
-                t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                 f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
                 coef = None if cvec is None else cvec[t]
                 nw = None if base is None else base.to(dt)[t]
@@ -130,7 +130,7 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
             else:
                 bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
                 if index:
-                    t, v = index_block(target[n0:n1, s0:s1], ignore_index)
+                    t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                     vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
                     coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
                     coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))

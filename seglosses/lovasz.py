@@ -81,17 +81,16 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
     bits = flat.view(torch.int32)
     # key = bits ^ 0x7FFFFFFF for x >= 0 (larger x, smaller key), bits for x < 0 (sign bit set: after every x >= 0,
     # more negative later); the same map turns a key back into the float's bits. Written as 32-bit words: the key
-    # in the high word of each little-endian uint64, the position in the low one.
+    # in the high word of each uint64, the position in the low one (which word is high depends on the byte order).
     keys = torch.empty(flat.shape, dtype=torch.int64)
     words = keys.view(torch.int32).view(*flat.shape, 2)
     step = max(block // flat.shape[0], 1)  # columns per block: temporaries of about `block` elements
+    hi = 1 if sys.byteorder == "little" else 0
     for a in range(0, length, step):
         b = bits[:, a:a + step]
-        words[:, a:a + step, 1] = _flip(b)
-        words[:, a:a + step, 0] = torch.arange(a, a + b.shape[1], dtype=torch.int32)
+        words[:, a:a + step, hi] = _flip(b)
+        words[:, a:a + step, 1 - hi] = torch.arange(a, a + b.shape[1], dtype=torch.int32)
     arr = keys.numpy().view(np.uint64)
-    if sys.byteorder != "little":  # the words above are the wrong way round: order by the key in the low word
-        arr.byteswap(inplace=True)
     workers = min(torch.get_num_threads(), arr.shape[0], max(arr.size >> 17, 1))
     if workers > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -100,10 +99,8 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
             list(ex.map(lambda part: part.sort(axis=-1), np.array_split(arr, workers)))
     else:
         arr.sort(axis=-1)
-    if sys.byteorder != "little":
-        arr.byteswap(inplace=True)
     for a in range(0, length, step):
-        bits[:, a:a + step] = _flip(words[:, a:a + step, 1])
+        bits[:, a:a + step] = _flip(words[:, a:a + step, hi])
     return rows, keys.bitwise_and_(0xFFFFFFFF).view(r_shape)
 
 

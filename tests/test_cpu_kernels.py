@@ -171,16 +171,18 @@ def test_auto_compiles_repeated_calls_only():
 
 
 def test_compiler_failure_warns_once_and_falls_back(monkeypatch):
+    from torch._inductor.exc import CppCompileError
+
     def broken_compile(fn, **kw):
-        def run(*a):
-            raise RuntimeError("no C++ compiler found")
+        def run(*a):  # what Inductor raises where the C++ build fails
+            raise CppCompileError(["c++"], "no C++ compiler found")
         return run
 
     monkeypatch.setattr(_inductor, "_compiled", {})
     monkeypatch.setattr(torch, "compile", broken_compile)
     x, t = _case("multiclass")
     want = _run(S.focal_loss, x, t, "multiclass", "eager")
-    with pytest.warns(RuntimeWarning, match="no C.. compiler found"):
+    with pytest.warns(RuntimeWarning, match="CppCompileError: C.. compile error"):
         got = _run(S.focal_loss, x, t, "multiclass", "inductor")
     _close(want, got)
     # later calls run eagerly without a word (set_cpu_kernels would retry the compiler)
@@ -245,3 +247,34 @@ def test_few_classes_softmax_with_indices_stays_on_the_blocked_passes():
     assert _inductor._state["compiled_calls"] == before
     _grad_of(S.dice_loss, torch.softmax(x, 1), t, "multiclass", from_logits=False)  # probabilities: compiled
     assert _inductor._state["compiled_calls"] == before + 2
+
+
+@pytest.mark.parametrize("fn", [S.dice_loss, S.focal_loss], ids=lambda f: f.__name__)
+def test_class_index_out_of_range_is_left_out_by_the_kernels(fn):
+    # invalid input (seglosses.validate reports it): the eager passes raise an index error; the compiled ones must
+    # not check it inside a parallel loop (a failed check there aborts the process) and leave those pixels out
+    x, t = _case("multiclass", c=8)
+    t[0, 0, :5] = 255  # neither a class nor ignore_index
+    t[1, 3, 2] = -3
+    S.set_cpu_kernels("eager")
+    with pytest.raises((RuntimeError, IndexError)):
+        _grad_of(fn, x, t, "multiclass")
+    t_ignored = torch.where((t < 0) | (t >= 8), 255, t)
+    want = _run(fn, x, t_ignored, "multiclass", "eager", ignore_index=255)
+    before = _inductor._state["compiled_calls"]
+    got = _run(fn, x, t, "multiclass", "inductor")
+    assert _inductor._state["compiled_calls"] > before and _inductor._state["broken"] is None
+    _close(want, got)
+
+
+def test_torch_compile_refused_warns_and_falls_back(monkeypatch):
+    def refuse(fn, **kw):
+        raise RuntimeError("torch.compile is not supported on this Python")
+
+    monkeypatch.setattr(_inductor, "_compiled", {})
+    monkeypatch.setattr(torch, "compile", refuse)
+    x, t = _case("binary")
+    want = _run(S.dice_loss, x, t, "binary", "eager")
+    with pytest.warns(RuntimeWarning, match="not supported on this Python"):
+        got = _run(S.dice_loss, x, t, "binary", "inductor")
+    _close(want, got)
