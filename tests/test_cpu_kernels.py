@@ -170,26 +170,34 @@ def test_auto_compiles_repeated_calls_only():
     assert _inductor._state["compiled_calls"] == before
 
 
-def test_compiler_failure_warns_once_and_falls_back(monkeypatch):
+def _build_fails(fn, **kw):
     from torch._inductor.exc import CppCompileError
 
-    def broken_compile(fn, **kw):
-        def run(*a):  # what Inductor raises where the C++ build fails
-            raise CppCompileError(["c++"], "no C++ compiler found")
-        return run
+    def run(*a):  # what Inductor raises where the C++ build fails
+        raise CppCompileError(["c++"], "no C++ compiler found")
+    return run
 
+
+def _compile_refused(fn, **kw):  # torch.compile itself, on a Python it does not support
+    raise RuntimeError("torch.compile is not supported on this Python")
+
+
+@pytest.mark.parametrize("compile_,match", [(_build_fails, "CppCompileError: C.. compile error"),
+                                            (_compile_refused, "not supported on this Python")])
+def test_compiler_failure_warns_once_and_falls_back(monkeypatch, compile_, match):
     monkeypatch.setattr(_inductor, "_compiled", {})
-    monkeypatch.setattr(torch, "compile", broken_compile)
-    x, t = _case("multiclass")
-    want = _run(S.focal_loss, x, t, "multiclass", "eager")
-    with pytest.warns(RuntimeWarning, match="CppCompileError: C.. compile error"):
-        got = _run(S.focal_loss, x, t, "multiclass", "inductor")
-    _close(want, got)
-    # later calls run eagerly without a word (set_cpu_kernels would retry the compiler)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        _close(want, _grad_of(S.focal_loss, x, t, "multiclass"))
-    assert isinstance(_inductor._state["broken"], RuntimeError)
+    monkeypatch.setattr(torch, "compile", compile_)
+    for fn, mode in ((S.focal_loss, "multiclass"), (S.dice_loss, "binary")):
+        x, t = _case(mode)
+        want = _run(fn, x, t, mode, "eager")
+        with pytest.warns(RuntimeWarning, match=match):
+            got = _run(fn, x, t, mode, "inductor")
+        _close(want, got)
+        # later calls run eagerly without a word (set_cpu_kernels would retry the compiler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _close(want, _grad_of(fn, x, t, mode))
+        assert _inductor._state["broken"] is not None
 
 
 def test_inside_torch_compile():
@@ -264,17 +272,4 @@ def test_class_index_out_of_range_is_left_out_by_the_kernels(fn):
     before = _inductor._state["compiled_calls"]
     got = _run(fn, x, t, "multiclass", "inductor")
     assert _inductor._state["compiled_calls"] > before and _inductor._state["broken"] is None
-    _close(want, got)
-
-
-def test_torch_compile_refused_warns_and_falls_back(monkeypatch):
-    def refuse(fn, **kw):
-        raise RuntimeError("torch.compile is not supported on this Python")
-
-    monkeypatch.setattr(_inductor, "_compiled", {})
-    monkeypatch.setattr(torch, "compile", refuse)
-    x, t = _case("binary")
-    want = _run(S.dice_loss, x, t, "binary", "eager")
-    with pytest.warns(RuntimeWarning, match="not supported on this Python"):
-        got = _run(S.dice_loss, x, t, "binary", "inductor")
     _close(want, got)
