@@ -224,42 +224,45 @@ class _RegionSums(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
-def _sums_whole(x, target, act, index, ignore_index):
-    """``(P, M, G)`` of :class:`_RegionSums` in one unblocked pass (written for Inductor, which fuses it into one loop;
-    the class-index comparison below is never stored)."""
-    dt = compute_dtype(x)
-    p = activate(x.to(dt), act)
+def _targets_whole(x, target, index, ignore_index, dt):
+    """For the unblocked passes: ``[t == c]`` (N, C, S), never stored by Inductor (index targets) or the dense target
+    with 0 at ignored elements, and the valid mask broadcast over the classes (None: all valid)."""
     if index:
         t, v = index_block(target, ignore_index, x.shape[1])
         hit = t.unsqueeze(1) == torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
-        if v is not None:
-            p = p * v.unsqueeze(1)
-            hit = hit & v.unsqueeze(1)
+        return hit, None if v is None else v.unsqueeze(1)
+    return dense_block(target, ignore_index, dt)
+
+
+def _sums_whole(x, target, act, index, ignore_index):
+    """``(P, M, G)`` of :class:`_RegionSums` in one unblocked pass (written for Inductor, which fuses it into one
+    loop)."""
+    dt = compute_dtype(x)
+    tg, vb = _targets_whole(x, target, index, ignore_index, dt)
+
+    def prob():
+        p = activate(x.to(dt), act)
+        return p if vb is None else p * vb
+
+    p = prob()
+    if index:
+        hit = tg if vb is None else tg & vb
         return p.sum(-1), torch.where(hit, p, 0).sum(-1), hit.sum(-1, dtype=dt)
-    g, vb = dense_block(target, ignore_index, dt)
-    if vb is not None:
-        p = p * vb
     # sigmoid: recomputed for the second sum, so that Inductor fuses each sum with its own sigmoid instead of storing
     # p (forward 25% faster on 8x1x512x512); a softmax is better computed once
-    p2 = p if act != "sigmoid" else torch.sigmoid(x.to(dt)) if vb is None else torch.sigmoid(x.to(dt)) * vb
-    return p.sum(-1), (p2 - g).abs().sum(-1), g.sum(-1)
+    return p.sum(-1), ((prob() if act == "sigmoid" else p) - tg).abs().sum(-1), tg.sum(-1)
 
 
 def _grad_whole(x, target, act, index, ignore_index, a, m):
     """The gradient of :class:`_RegionSums`'s backward pass in one unblocked pass (for Inductor), recomputing p."""
     dt = compute_dtype(x)
     a, m = a.to(dt).unsqueeze(-1), m.to(dt).unsqueeze(-1)
+    tg, vb = _targets_whole(x, target, index, ignore_index, dt)
     p = activate(x.to(dt), act)
-    if index:
-        t, v = index_block(target, ignore_index, x.shape[1])
-        vb = None if v is None else v.unsqueeze(1)
-        hit = t.unsqueeze(1) == torch.arange(x.shape[1], device=x.device).view(1, -1, 1)
-    else:
-        g, vb = dense_block(target, ignore_index, dt)
     if vb is not None and act != "identity":  # p = 0 where invalid: the Jacobians below give 0 there
         p = p * vb
     # dL/dp = a, plus m on the target class (index targets) or m sign(p - g) (dense targets)
-    gp = a + (torch.where(hit, m, 0) if index else m * torch.sign(p - g))
+    gp = a + (torch.where(tg, m, 0) if index else m * torch.sign(p - tg))
     if act == "sigmoid":
         gx = gp * p * (1 - p)
     elif act == "softmax":
@@ -312,8 +315,8 @@ def _kernels(x, target, act, index, ignore_index):
     # softmax over fewer than 8 classes with class indices: the blocked passes, which keep the probabilities for the
     # backward pass, measured as fast or faster than the compiled ones that recompute them (4 classes: 2x256x256 and
     # 2x64^3, medians 10-25% lower on the reference CPU; 8 and 150 classes: the compiled ones 25-40% faster)
-    if (act != "softmax" or not index or x.shape[1] >= 8) and _inductor.wants("region", x, target, act, index,
-                                                                                ignore_index):
+    few_classes = act == "softmax" and index and x.shape[1] < 8
+    if not few_classes and _inductor.wants("region", x, target, act, index, ignore_index):
         return _InductorKernels
     return None
 

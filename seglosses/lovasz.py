@@ -189,12 +189,11 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
         err = torch.where(vk, err, float("-inf"))
     rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
     del err
-    if softmax and index:
+    cls_k = cls if softmax and index else None
+    if cls_k is not None:
         lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)  # (R, 1, L)
-        cls_k = cls
     else:
         lab = gk if per_image else gk.transpose(0, 1).reshape(1, k, n * s)  # (R, K, L)
-        cls_k = None
     r = rows.shape[0]
     per = _rows_per_chunk(rows)
     if per >= k * r:  # all rows in one sort
