@@ -17,6 +17,8 @@ If compiling fails (no C++ compiler, an Inductor error), a warning says why once
 an error of the kernel on the caller's data (a class index out of range) is raised as the eager path raises it.
 Under an outer ``torch.compile`` the region statistics are traced by the caller's compiler; the focal pass is an
 operator there (``seglosses::focal_pass``) whose CPU implementation runs eagerly and may use these kernels.
+The softmax region statistics with class indices run the hand-written C kernels of :mod:`seglosses._native` under
+this same policy, where they can be built.
 """
 
 from __future__ import annotations
@@ -77,8 +79,14 @@ def _key(name, args):
 def wants(name: str, *args) -> bool:
     """Whether the pass ``name`` on ``args`` (the first one the logits) should run compiled, by the policy; counts
     the call for ``"auto"``."""
+    return _state["broken"] is None and due(name, *args)
+
+
+def due(name: str, *args) -> bool:
+    """:func:`wants` before asking whether Inductor works (the C kernels of :mod:`seglosses._native` follow the same
+    policy)."""
     x = args[0]
-    if x.device.type != "cpu" or _state["broken"] is not None or torch.compiler.is_compiling():
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
         return False
     mode = get_cpu_kernels()
     if mode == "eager":

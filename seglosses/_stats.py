@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import _inductor
+from . import _inductor, _native
 from ._checks import compute_dtype
 from ._chunk import blocks, triton_kernels
 
@@ -284,6 +284,18 @@ class _InductorKernels:
         return _inductor.call("region_grad", _grad_whole, x, target, act, index, ignore_index, a, m)
 
 
+class _NativeKernels:
+    """The C kernels of :mod:`seglosses._native` (softmax with class indices, float32)."""
+
+    @staticmethod
+    def region_sums(x, target, act, index, ignore_index):
+        return _native.softmax_index_sums(x, target, ignore_index)
+
+    @staticmethod
+    def region_grad(x, target, act, index, ignore_index, a, m):
+        return _native.softmax_index_grad(x, target, ignore_index, a, m)
+
+
 class _KernelSums(torch.autograd.Function):
     """:class:`_RegionSums` by fused kernels (Triton on GPUs, Inductor on the CPU): the forward pass keeps only the
     logits and the target, the backward pass recomputes the probabilities in its one pass."""
@@ -308,13 +320,17 @@ class _KernelSums(torch.autograd.Function):
 
 def _kernels(x, target, act, index, ignore_index):
     """The fused kernels for this call, or None (the blocked torch passes): Triton where it covers the case
-    (sigmoid/probabilities with dense targets, softmax/probabilities with class indices) and applies, Inductor on
-    the CPU where :mod:`seglosses._inductor`'s policy says so."""
+    (sigmoid/probabilities with dense targets, softmax/probabilities with class indices) and applies; on the CPU,
+    where :mod:`seglosses._inductor`'s policy says so, the C kernels of :mod:`seglosses._native` for softmax with
+    class indices, Inductor's for the rest."""
     if (act != "softmax" or index) and triton_kernels(x) is not None:
         return triton_kernels(x)
-    # softmax over fewer than 8 classes with class indices: the blocked passes, which keep the probabilities for the
-    # backward pass, measured as fast or faster than the compiled ones that recompute them (4 classes: 2x256x256 and
-    # 2x64^3, medians 10-25% lower on the reference CPU; 8 and 150 classes: the compiled ones 25-40% faster)
+    if act == "softmax" and index and _native.applies(x, target) and _native.usable():
+        return _NativeKernels if _native.wanted(x, target, act, index, ignore_index) else None
+    # (where the C kernels cannot be built) softmax over fewer than 8 classes with class indices: the blocked passes,
+    # which keep the probabilities for the backward pass, measured as fast or faster than Inductor's that recompute
+    # them (4 classes: 2x256x256 and 2x64^3, medians 10-25% lower on the reference CPU; 8 and 150 classes: Inductor's
+    # 25-40% faster)
     few_classes = act == "softmax" and index and x.shape[1] < 8
     if not few_classes and _inductor.wants("region", x, target, act, index, ignore_index):
         return _InductorKernels

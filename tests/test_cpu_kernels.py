@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import seglosses as S
-from seglosses import _inductor
+from seglosses import _inductor, _native
 
 import oracle
 
@@ -21,7 +21,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
-def _policy():
+def _policy(monkeypatch):
+    # the C kernels (tests/test_native.py) would take the softmax region statistics with class indices: these tests
+    # check the Inductor kernels, which run those where the C kernels cannot be built
+    monkeypatch.setitem(_native._state, "error", RuntimeError("C kernels off in this test"))
     before = _inductor._state["mode"]
     yield
     _inductor._state["mode"] = before

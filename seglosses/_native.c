@@ -1,0 +1,190 @@
+/* Hand-written CPU kernels of seglosses (see seglosses/_native.py, which builds and loads this file).
+
+   Region statistics of a softmax over classes with class-index targets, float32 logits x (N, C, S) contiguous,
+   targets t (N, S) contiguous of any of the integer types below. A pixel counts when 0 <= t < C and t != ignore
+   (has_ignore); the others add nothing and get a zero gradient.
+
+   Forward:  P[n, c] = sum_s p,  T[n, c] = sum_s p [t == c],  G[n, c] = sum_s [t == c],  p = softmax(x[n, :, s])_c.
+   Backward: dx[n, c, s] = p_c (a_c + [t == c] m_c - sum_k p_k a_k - p_t m_t) for dL/dP = a, dL/dT = m.
+
+   Each job is one block of pixels of one image: the logits of the block are read once per pass, the softmax's
+   exponentials are computed once per element and kept in a per-thread buffer (C x BLK floats, in L1/L2), sums of
+   a block are float32 over at most 512 pixels and then added in double. exp_neg is a vectorizable exponential for
+   the softmax's arguments (x - max <= 0); its relative error is below 2 ulp, and it is 0 below -87.3. */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
+
+static inline float exp_neg(float x) {
+    float xc = x < -87.3f ? -87.3f : x;
+    /* k = round(x / ln 2) by adding and subtracting 1.5 * 2^23 (any SIMD level vectorizes it, unlike roundf) */
+    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - k * 0.693359375f; /* ln 2 in two parts (Cody-Waite) */
+    r = r - k * -2.12194440e-4f;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f; /* Cephes expf polynomial */
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    union { float f; int32_t i; } u;
+    u.i = ((int32_t)k + 127) << 23;
+    float y = p * u.f;
+    return x < -87.3f ? 0.0f : y;
+}
+
+/* pixels per job: C x BLK floats of exponentials stay within 64 KiB per thread */
+static int64_t block_of(int64_t C) {
+    int64_t b = 16384 / (C > 0 ? C : 1);
+    b = b < 32 ? 32 : (b > 512 ? 512 : b);
+    return b & ~(int64_t)15;
+}
+
+/* The softmax of one block: e[c * B + s] = exp(x - max) / sum for valid pixels, 0 for the others; tt[s] the class
+   or -1. Returns nothing; x points at the block's first pixel of class 0 of image n. */
+#define SOFTMAX_BLOCK(TT)                                                                                          \
+    static void softmax_block_##TT(const float *xn, const TT *tn, int64_t C, int64_t S, int64_t L,                   \
+                                   int64_t ignore, int has_ignore, float *e, float *mx, float *inv, int32_t *tt,     \
+                                   int64_t B) {                                                                     \
+        for (int64_t s = 0; s < L; s++) { mx[s] = -INFINITY; inv[s] = 0.0f; }                                       \
+        for (int64_t c = 0; c < C; c++) {                                                                           \
+            const float *xc = xn + c * S;                                                                           \
+            _Pragma("omp simd") for (int64_t s = 0; s < L; s++) mx[s] = xc[s] > mx[s] ? xc[s] : mx[s];              \
+        }                                                                                                           \
+        for (int64_t c = 0; c < C; c++) {                                                                           \
+            const float *xc = xn + c * S;                                                                           \
+            float *ec = e + c * B;                                                                                  \
+            _Pragma("omp simd") for (int64_t s = 0; s < L; s++) {                                                   \
+                float v = exp_neg(xc[s] - mx[s]);                                                                   \
+                ec[s] = v;                                                                                          \
+                inv[s] += v;                                                                                        \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (int64_t s = 0; s < L; s++) {                                                                           \
+            int64_t ts = (int64_t)tn[s];                                                                            \
+            int valid = ts >= 0 && ts < C && !(has_ignore && ts == ignore);                                         \
+            inv[s] = valid ? 1.0f / inv[s] : 0.0f;                                                                  \
+            tt[s] = valid ? (int32_t)ts : -1;                                                                       \
+        }                                                                                                           \
+        for (int64_t c = 0; c < C; c++) {                                                                           \
+            float *ec = e + c * B;                                                                                  \
+            _Pragma("omp simd") for (int64_t s = 0; s < L; s++) ec[s] *= inv[s];                                    \
+        }                                                                                                           \
+    }
+
+#define REGION_KERNELS(TT)                                                                                         \
+    SOFTMAX_BLOCK(TT)                                                                                               \
+    int segl_softmax_index_sums_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
+                                     int has_ignore, float *P, float *T, float *G, int nthreads) {                  \
+        int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb;                                               \
+        int th = nthreads > 0 ? nthreads : 1;                                                                       \
+        double *acc = (double *)calloc((size_t)th * N * C * 3, sizeof(double));                                     \
+        int failed = acc == NULL;                                                                                   \
+        if (!failed) {                                                                                              \
+            _Pragma("omp parallel num_threads(th)") {                                                               \
+                double *a = acc + (size_t)omp_get_thread_num() * N * C * 3;                                         \
+                float *e = (float *)malloc(sizeof(float) * (C * B + 2 * B));                                        \
+                int32_t *tt = (int32_t *)malloc(sizeof(int32_t) * B);                                               \
+                int ok = e != NULL && tt != NULL; /* every thread meets the omp for, buffers or not */              \
+                if (!ok) {                                                                                          \
+                    _Pragma("omp atomic write") failed = 1;                                                         \
+                }                                                                                                   \
+                {                                                                                                   \
+                    float *mx = e + C * B, *inv = mx + B;                                                           \
+                    _Pragma("omp for schedule(static)") for (int64_t job = 0; job < jobs; job++) {                  \
+                        if (!ok) continue;                                                                          \
+                        int64_t n = job / nb, s0 = (job % nb) * B, L = S - s0 < B ? S - s0 : B;                     \
+                        softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx,  \
+                                           inv, tt, B);                                                             \
+                        for (int64_t c = 0; c < C; c++) {                                                           \
+                            const float *ec = e + c * B;                                                            \
+                            float ps = 0.f, ts = 0.f, gs = 0.f;                                                     \
+                            _Pragma("omp simd reduction(+ : ps, ts, gs)") for (int64_t s = 0; s < L; s++) {         \
+                                int h = tt[s] == c;                                                                 \
+                                ps += ec[s];                                                                        \
+                                ts += h ? ec[s] : 0.f;                                                              \
+                                gs += h ? 1.f : 0.f;                                                                \
+                            }                                                                                       \
+                            double *ac = a + (n * C + c) * 3;                                                       \
+                            ac[0] += ps;                                                                            \
+                            ac[1] += ts;                                                                            \
+                            ac[2] += gs;                                                                            \
+                        }                                                                                           \
+                    }                                                                                               \
+                }                                                                                                   \
+                free(e);                                                                                            \
+                free(tt);                                                                                           \
+            }                                                                                                       \
+        }                                                                                                           \
+        if (!failed) {                                                                                              \
+            for (int64_t i = 0; i < N * C; i++) {                                                                   \
+                double ps = 0, ts = 0, gs = 0;                                                                      \
+                for (int k = 0; k < th; k++) {                                                                      \
+                    const double *a = acc + ((size_t)k * N * C + i) * 3;                                            \
+                    ps += a[0];                                                                                     \
+                    ts += a[1];                                                                                     \
+                    gs += a[2];                                                                                     \
+                }                                                                                                   \
+                P[i] = (float)ps;                                                                                   \
+                T[i] = (float)ts;                                                                                   \
+                G[i] = (float)gs;                                                                                   \
+            }                                                                                                       \
+        }                                                                                                           \
+        free(acc);                                                                                                  \
+        return failed;                                                                                              \
+    }                                                                                                               \
+    int segl_softmax_index_grad_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
+                                     int has_ignore, const float *A, const float *M, float *dx, int nthreads) {     \
+        int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb;                                               \
+        int th = nthreads > 0 ? nthreads : 1;                                                                       \
+        int failed = 0;                                                                                             \
+        _Pragma("omp parallel num_threads(th)") {                                                                   \
+            float *e = (float *)malloc(sizeof(float) * (C * B + 3 * B));                                            \
+            int32_t *tt = (int32_t *)malloc(sizeof(int32_t) * B);                                                   \
+            int ok = e != NULL && tt != NULL;                                                                       \
+            if (!ok) {                                                                                              \
+                _Pragma("omp atomic write") failed = 1;                                                             \
+            }                                                                                                       \
+            {                                                                                                       \
+                float *mx = e + C * B, *inv = mx + B, *w = inv + B;                                                 \
+                _Pragma("omp for schedule(static)") for (int64_t job = 0; job < jobs; job++) {                      \
+                    if (!ok) continue;                                                                              \
+                    int64_t n = job / nb, s0 = (job % nb) * B, L = S - s0 < B ? S - s0 : B;                         \
+                    const float *an = A + n * C, *mn = M + n * C;                                                   \
+                    float *dn = dx + n * C * S + s0;                                                                \
+                    softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx, inv, \
+                                       tt, B);                                                                      \
+                    for (int64_t s = 0; s < L; s++) w[s] = 0.f;                                                     \
+                    for (int64_t c = 0; c < C; c++) { /* w = sum_k p_k a_k + p_t m_t */                             \
+                        const float *ec = e + c * B;                                                                \
+                        float ac = an[c], mc = mn[c];                                                               \
+                        _Pragma("omp simd") for (int64_t s = 0; s < L; s++) w[s] += ec[s] * (tt[s] == c ? ac + mc : ac); \
+                    }                                                                                               \
+                    for (int64_t c = 0; c < C; c++) {                                                               \
+                        const float *ec = e + c * B;                                                                \
+                        float ac = an[c], mc = mn[c], *dc = dn + c * S;                                             \
+                        _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                         \
+                            dc[s] = ec[s] * ((tt[s] == c ? ac + mc : ac) - w[s]);                                   \
+                    }                                                                                               \
+                }                                                                                                   \
+            }                                                                                                       \
+            free(e);                                                                                                \
+            free(tt);                                                                                               \
+        }                                                                                                           \
+        return failed;                                                                                              \
+    }
+
+REGION_KERNELS(int64_t)
+REGION_KERNELS(int32_t)
+REGION_KERNELS(int16_t)
+REGION_KERNELS(int8_t)
+REGION_KERNELS(uint8_t)

@@ -1,0 +1,236 @@
+"""The hand-written C kernels of the softmax region statistics (seglosses._native).
+
+Each case runs the loss twice, with the blocked torch passes (policy "eager", checked against the float64 oracle by
+the rest of the suite) and with the C kernels (policy "inductor"), checks that the kernels really ran and gives the
+same loss and gradient; a few cases are also checked against the oracle directly. The library is built once (about a
+second) and cached, so these tests are not slow.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import seglosses as S
+from seglosses import _inductor, _native
+
+import oracle
+
+
+@pytest.fixture(autouse=True)
+def _policy():
+    before = _inductor._state["mode"]
+    yield
+    _inductor._state["mode"] = before
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built():
+    S.set_cpu_kernels("inductor")
+    if _native.library() is None:
+        pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")
+
+
+def _case(n=2, c=8, shape=(9, 10), ignore=None, dtype=torch.int64, seed=0, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((n, c, *shape), generator=g) * scale
+    t = torch.randint(0, c, (n, *shape), generator=g)
+    if ignore is not None:
+        t.view(-1)[::5] = ignore
+    return x, t.to(dtype)
+
+
+def _grad_of(fn, x, t, **kw):
+    xx = x.detach().clone().requires_grad_(True)
+    loss = fn(xx, t, "multiclass", **kw)
+    (grad,) = torch.autograd.grad(loss.sum(), xx)
+    return loss.detach(), grad
+
+
+def _both(fn, x, t, **kw):
+    S.set_cpu_kernels("eager")
+    before = _native._state["calls"]
+    eager = _grad_of(fn, x, t, **kw)
+    assert _native._state["calls"] == before
+    S.set_cpu_kernels("inductor")
+    native = _grad_of(fn, x, t, **kw)
+    assert _native._state["calls"] == before + 2, "forward and backward both run the C kernels"
+    return eager, native
+
+
+def _close(a, b, rtol=1e-5, atol=1e-6):
+    torch.testing.assert_close(a[0], b[0], rtol=rtol, atol=atol)
+    torch.testing.assert_close(a[1], b[1], rtol=rtol, atol=atol * 0.1)
+
+
+LOSSES = [S.dice_loss, S.jaccard_loss, S.tversky_loss, S.focal_tversky_loss, S.generalized_dice_loss]
+
+
+@pytest.mark.parametrize("fn", LOSSES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("kw", [{}, {"per_image": True, "reduction": "none"},
+                                {"ignore_index": 255, "weight": [1, 2, 0.5, 1, 1, 1, 1, 3], "classes": [1, 2, 7]},
+                                {"log_loss": True, "ignore_index": 0}],
+                         ids=["default", "per_image", "ignore,weight,classes", "log,ignore0"])
+def test_native_equals_torch_path(fn, kw):
+    if fn is S.generalized_dice_loss:
+        kw = {k: v for k, v in kw.items() if k != "weight"}
+    x, t = _case(ignore=kw.get("ignore_index"))
+    _close(*_both(fn, x, t, **kw))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8],
+                         ids=lambda d: str(d).split(".")[1])
+def test_integer_targets_read_as_they_are(dtype):
+    ignore = 100 if dtype == torch.int8 else 255
+    x, t = _case(ignore=ignore, dtype=dtype)
+    eager, native = _both(S.dice_loss, x, t, ignore_index=ignore, per_image=True)
+    _close(eager, native)
+    _close(eager, _grad_of(S.dice_loss, x, t.long(), ignore_index=ignore, per_image=True))
+
+
+@pytest.mark.parametrize("n,c,shape", [(1, 2, (5, 3)), (1, 2, (1, 1)), (3, 3, (17,)), (2, 5, (33, 31)),
+                                       (1, 150, (24, 24)), (2, 4, (6, 7, 8)), (1, 2, (600, 7))],
+                         ids=str)
+def test_shapes_across_blocks_and_classes(n, c, shape):
+    # pixels not a multiple of the block (or the vector width), one pixel, 150 classes (smaller blocks), 3-D
+    x, t = _case(n=n, c=c, shape=shape, ignore=-1)
+    _close(*_both(S.dice_loss, x, t, ignore_index=-1, per_image=True, reduction="none"))
+    _close(*_both(S.tversky_loss, x, t, ignore_index=-1))
+
+
+def test_native_equals_oracle():
+    # against the float64 oracle directly (float32 kernels: float32 tolerances)
+    x, t = _case(c=6, shape=(20, 21), ignore=255, seed=3)
+    S.set_cpu_kernels("inductor")
+    before = _native._state["calls"]
+    for name, fn, kw in (("dice", S.dice_loss, {}), ("tversky", S.tversky_loss, {"per_image": True}),
+                         ("generalized_dice", S.generalized_dice_loss, {"reduction": "sum"})):
+        got = fn(x, t, "multiclass", ignore_index=255, **kw)
+        want = getattr(oracle, name)(x.double().numpy(), t.numpy(), "multiclass", ignore_index=255, **kw)
+        np.testing.assert_allclose(got.numpy(), want, rtol=2e-6, atol=1e-7, err_msg=name)
+    assert _native._state["calls"] == before + 3
+
+
+def test_gradient_equals_float64_autograd():
+    # the backward kernel against torch's float64 autograd of the same loss (softmax and sums in float64)
+    x, t = _case(c=5, shape=(13, 14), ignore=255, seed=4)
+    _, got = _grad_of(S.tversky_loss, x, t, ignore_index=255, alpha=0.2, beta=0.8)
+    S.set_cpu_kernels("eager")
+    _, want = _grad_of(S.tversky_loss, x.double(), t, ignore_index=255, alpha=0.2, beta=0.8)
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-9)
+
+
+def test_saturated_and_infinite_logits():
+    x, t = _case(c=4, ignore=255)
+    x = x.sign() * 1e4
+    x[0, 1] = -float("inf")  # a class ruled out: p = 0 there, no NaN
+    x[1, :, 0, 0] = 3e38  # all classes at the largest float: equal probabilities
+    eager, native = _both(S.dice_loss, x, t, ignore_index=255, per_image=True)
+    assert torch.isfinite(native[0]).all() and torch.isfinite(native[1]).all()
+    _close(eager, native)
+
+
+def test_ignored_pixels_get_no_gradient():
+    x, t = _case(ignore=255)
+    _, grad = _both(S.jaccard_loss, x, t, ignore_index=255)[1]
+    assert (grad.movedim(1, -1)[t == 255] == 0).all()
+    assert (grad.movedim(1, -1)[t != 255] != 0).any()
+
+
+def test_class_index_out_of_range_is_left_out():
+    # as in the compiled kernels: labels outside [0, C) (invalid input, seglosses.validate reports them) count as
+    # ignored instead of failing inside the threaded loop
+    x, t = _case()
+    t[0, 0, :5] = 200
+    t[1, 3, 2] = -3
+    S.set_cpu_kernels("eager")
+    want = _grad_of(S.dice_loss, x, torch.where((t < 0) | (t >= 8), 255, t), ignore_index=255)
+    S.set_cpu_kernels("inductor")
+    _close(want, _grad_of(S.dice_loss, x, t))
+
+
+def test_thread_counts_agree():
+    x, t = _case(n=3, shape=(64, 65))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _both(S.dice_loss, x, t, per_image=True)[1]
+        torch.set_num_threads(max(threads, 2))
+        two = _both(S.dice_loss, x, t, per_image=True)[1]
+    finally:
+        torch.set_num_threads(threads)
+    _close(one, two)
+
+
+def test_other_inputs_take_the_other_paths(monkeypatch):
+    x, t = _case()
+    S.set_cpu_kernels("inductor")
+    monkeypatch.setitem(_inductor._state, "broken", RuntimeError("Inductor off"))  # (no compile: fast; see below)
+    before = _native._state["calls"]
+    S.dice_loss(x.double(), t, "multiclass")  # float64: the blocked passes
+    S.dice_loss(x.to(torch.bfloat16), t, "multiclass")
+    S.dice_loss(x.contiguous(memory_format=torch.channels_last), t, "multiclass")  # strided logits
+    S.dice_loss(torch.softmax(x, 1), t, "multiclass", from_logits=False)  # probabilities
+    S.dice_loss(x, torch.softmax(x, 1), "multiclass")  # dense targets
+    torch.compile(lambda a: S.dice_loss(a, t, "multiclass"), backend="eager", fullgraph=True)(x)
+    assert _native._state["calls"] == before
+    S.dice_loss(x, t, "multiclass")  # the C kernels do not depend on Inductor
+    assert _native._state["calls"] == before + 1
+
+
+def test_policy_auto_and_eager(monkeypatch):
+    x, t = _case(shape=(5, 6))
+    monkeypatch.setitem(_native._state, "lib", None)  # not loaded yet in this process
+    monkeypatch.setattr(_inductor, "_seen", {})
+    S.set_cpu_kernels("auto")
+    calls = []
+    for _ in range(_inductor.AUTO_AFTER + 1):
+        _grad_of(S.dice_loss, x, t)
+        calls.append(_native._state["calls"])
+    # the first AUTO_AFTER calls run the blocked passes, the next one loads the kernels (from the cache)
+    assert calls[-2] == calls[0] and calls[-1] == calls[-2] + 2
+    # once loaded, any call runs them, another shape included
+    _grad_of(S.dice_loss, *_case(shape=(4, 4)))
+    assert _native._state["calls"] == calls[-1] + 2
+    S.set_cpu_kernels("eager")
+    _grad_of(S.dice_loss, x, t)
+    assert _native._state["calls"] == calls[-1] + 2
+
+
+def test_build_is_cached_per_source_and_machine(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    cc = _native._compiler()
+    path = _native._build(cc)
+    assert path.parent == tmp_path and path.exists()
+    mtime = path.stat().st_mtime_ns
+    assert _native._build(cc) == path and path.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(_native.shutil, "which", lambda name: None)
+    monkeypatch.setattr(_native, "_state", {"lib": None, "error": None, "calls": 0})
+    x, t = _case(c=4)  # (fewer than 8 classes: the blocked passes then, not Inductor, which would compile)
+    S.set_cpu_kernels("eager")
+    want = _grad_of(S.dice_loss, x, t)
+    S.set_cpu_kernels("inductor")
+    with pytest.warns(RuntimeWarning, match="building the C kernels failed .*no C compiler found"):
+        got = _grad_of(S.dice_loss, x, t)
+    _close(want, got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _close(want, _grad_of(S.dice_loss, x, t))
+    assert _native._state["calls"] == 0
+
+
+def test_compiler_errors_are_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    bad = tmp_path / "bad.c"
+    bad.write_text("this is not C\n")
+    monkeypatch.setattr(_native, "SOURCE", bad)
+    with pytest.raises(RuntimeError, match="the C compiler failed: -O3 -march=native"):
+        _native._build(_native._compiler())
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.c"]
