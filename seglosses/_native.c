@@ -188,3 +188,89 @@ REGION_KERNELS(int32_t)
 REGION_KERNELS(int16_t)
 REGION_KERNELS(int8_t)
 REGION_KERNELS(uint8_t)
+
+/* Lovasz-softmax rows with class indices (seglosses/lovasz.py). q: probabilities (N, C, S) float32; lab: (N, S)
+   int16 class indices, negative at ignored pixels; cols: the K classes of the rows. A row is (image n, class j)
+   with per_image (R = N rows of length L = S), else (class j) over the batch (R = 1, L = N * S, position
+   i = n * S + s). The error of a pixel is 1 - p on its class, p off it, -inf where ignored (sorted last, adds 0).
+
+   keys: each error as a 64-bit key, (32-bit key whose unsigned order is the errors' descending order) << 32 | i,
+   sorted by the caller (NumPy); G[r * K + j]: the row's foreground count. */
+
+static inline uint32_t desc_key(float e) {
+    union { float f; int32_t i; } u;
+    u.f = e;
+    int32_t m = ~(u.i >> 31) & 0x7FFFFFFF; /* x >= 0: bits ^ 0x7FFFFFFF (larger first); x < 0: bits */
+    return (uint32_t)(u.i ^ m);
+}
+
+static inline float desc_value(uint32_t k) {
+    union { float f; int32_t i; } u;
+    int32_t b = (int32_t)k;
+    u.i = b ^ (~(b >> 31) & 0x7FFFFFFF); /* the same map, an involution */
+    return u.f;
+}
+
+int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_t C, int64_t S, const int64_t *cols,
+                           int64_t K, int per_image, uint64_t *keys, float *G, int nthreads) {
+    int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
+    int th = nthreads > 0 ? nthreads : 1;
+    #pragma omp parallel for num_threads(th) schedule(dynamic, 1)
+    for (int64_t row = 0; row < R * K; row++) {
+        int64_t r = row / K, j = row % K, k = cols[j];
+        uint64_t *kr = keys + row * L;
+        int64_t count = 0;
+        for (int64_t n = per_image ? r : 0; n < (per_image ? r + 1 : N); n++) {
+            const float *qn = q + (n * C + k) * S;
+            const int16_t *ln = lab + n * S;
+            uint64_t *kn = kr + (per_image ? 0 : n * S);
+            uint64_t base = per_image ? 0 : (uint64_t)(n * S);
+            int64_t cn = 0;
+            #pragma omp simd reduction(+ : cn)
+            for (int64_t s = 0; s < S; s++) {
+                int16_t l = ln[s];
+                int hit = l == k;
+                float e = l < 0 ? -INFINITY : (hit ? 1.0f - qn[s] : qn[s]);
+                kn[s] = ((uint64_t)desc_key(e) << 32) | (base + (uint64_t)s);
+                cn += hit;
+            }
+            count += cn;
+        }
+        G[row] = (float)count;
+    }
+    return 0;
+}
+
+/* After the sort: each row's Lovasz loss sum_i max(e_i, 0) (J_i - J_{i-1}), J_i = i / (G - c_i + i) with c_i the
+   foreground count of the first i sorted pixels, and the loss's derivative in q for a unit upstream gradient,
+   unit[n, j, s] = (J_i - J_{i-1}) [e_i > 0] (-1 on the pixel's class, +1 off it), in one pass over the sorted keys. */
+int segl_lovasz_index_scan(const uint64_t *keys, const int16_t *lab, int64_t N, int64_t S, const int64_t *cols,
+                           int64_t K, int per_image, const float *G, float *loss, float *unit, int nthreads) {
+    int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
+    int th = nthreads > 0 ? nthreads : 1;
+    #pragma omp parallel for num_threads(th) schedule(dynamic, 1)
+    for (int64_t row = 0; row < R * K; row++) {
+        int64_t r = row / K, j = row % K, k = cols[j];
+        const uint64_t *kr = keys + row * L;
+        double g = G[row], cum = 0.0, prev = 0.0, acc = 0.0;
+        for (int64_t i = 0; i < L; i++) {
+            uint64_t key = kr[i];
+            uint64_t pos = key & 0xFFFFFFFFu;
+            float e = desc_value((uint32_t)(key >> 32));
+            int64_t n = per_image ? r : (int64_t)(pos / (uint64_t)S), s = per_image ? (int64_t)pos : (int64_t)(pos % (uint64_t)S);
+            int hit = lab[n * S + s] == k;
+            cum += hit;
+            double jac = (double)(i + 1) / (g - cum + (double)(i + 1));
+            double d = jac - prev;
+            prev = jac;
+            float dq = 0.0f;
+            if (e > 0.0f) {
+                acc += (double)e * d;
+                dq = (float)(hit ? -d : d);
+            }
+            unit[(n * K + j) * S + s] = dq;
+        }
+        loss[row] = (float)acc;
+    }
+    return 0;
+}

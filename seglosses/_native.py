@@ -106,7 +106,15 @@ def _load(path: Path):
         g = getattr(lib, f"segl_softmax_index_grad_{name}")
         g.argtypes = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, cint]
         g.restype = cint
+    _load_lovasz(lib)
     return lib
+
+
+def _load_lovasz(lib):
+    vp, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    lib.segl_lovasz_index_keys.argtypes = [vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
+    lib.segl_lovasz_index_scan.argtypes = [vp, vp, i64, i64, vp, i64, cint, vp, vp, vp, cint]
+    lib.segl_lovasz_index_keys.restype = lib.segl_lovasz_index_scan.restype = cint
 
 
 def library():
@@ -141,8 +149,8 @@ def usable() -> bool:
     return _state["error"] is None
 
 
-def wanted(*args) -> bool:
-    """Whether the region pass on ``args`` runs these kernels, by :mod:`seglosses._inductor`'s policy: never under
+def wanted(name, *args) -> bool:
+    """Whether the pass ``name`` on ``args`` runs these kernels, by :mod:`seglosses._inductor`'s policy: never under
     ``"eager"``; once built, every call; before, a call that is due (``"inductor"``: any; ``"auto"``: repeated)."""
     from . import _inductor
 
@@ -150,7 +158,7 @@ def wanted(*args) -> bool:
         return False
     if _state["lib"] is not None:
         return True
-    return _inductor.due("region", *args) and library() is not None
+    return _inductor.due(name, *args) and library() is not None
 
 
 def _ignore(ignore_index):
@@ -188,3 +196,34 @@ def softmax_index_grad(x, target, ignore_index, a, m):
               torch.get_num_threads()))
     _state["calls"] += 1
     return grad
+
+
+def lovasz_applies(q: torch.Tensor, label: torch.Tensor) -> bool:
+    """Whether the Lovasz-softmax kernels take these rows: CPU float32 probabilities (N, C, S) and int16 labels
+    (N, 1, S), both contiguous, positions within 32 bits, outside torch.compile."""
+    return (q.device.type == "cpu" and q.dtype == torch.float32 and label.dtype == torch.int16 and q.is_contiguous()
+            and label.is_contiguous() and q.numel() < 2 ** 31 * q.shape[1] and q.shape[0] * q.shape[2] < 2 ** 32
+            and not torch.compiler.is_compiling())
+
+
+def lovasz_index_rows(q, label, cols, per_image, sort_rows):
+    """Lovasz-softmax rows with class indices: losses (R, K), foreground counts (R, K) and the loss's derivative in
+    q for a unit upstream gradient (N, K, S); ``sort_rows`` sorts an (rows, L) uint64 NumPy array along its rows in
+    place. See ``segl_lovasz_index_keys`` in _native.c."""
+    lib = library()
+    n, c, s = q.shape
+    k = len(cols)
+    r, length = (n, s) if per_image else (1, n * s)
+    keys = torch.empty((r * k, length), dtype=torch.int64)
+    fg_sum = torch.empty((r, k), dtype=torch.float32)  # (not views of one buffer: the operator's outputs may not
+    losses = torch.empty((r, k), dtype=torch.float32)  # alias each other)
+    unit = torch.empty((n, k, s), dtype=torch.float32)
+    col = torch.tensor(list(cols), dtype=torch.int64)
+    threads = torch.get_num_threads()
+    lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), n, c, s, col.data_ptr(), k, int(per_image),
+                               keys.data_ptr(), fg_sum.data_ptr(), threads)
+    sort_rows(keys)
+    lib.segl_lovasz_index_scan(keys.data_ptr(), label.data_ptr(), n, s, col.data_ptr(), k, int(per_image),
+                               fg_sum.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads)
+    _state["calls"] += 1
+    return losses, fg_sum, unit

@@ -326,7 +326,7 @@ def _kernels(x, target, act, index, ignore_index):
     if (act != "softmax" or index) and triton_kernels(x) is not None:
         return triton_kernels(x)
     if act == "softmax" and index and _native.applies(x, target) and _native.usable():
-        return _NativeKernels if _native.wanted(x, target, act, index, ignore_index) else None
+        return _NativeKernels if _native.wanted("region", x, target, act, index, ignore_index) else None
     # (where the C kernels cannot be built) softmax over fewer than 8 classes with class indices: the blocked passes,
     # which keep the probabilities for the backward pass, measured as fast or faster than Inductor's that recompute
     # them (4 classes: 2x256x256 and 2x64^3, medians 10-25% lower on the reference CPU; 8 and 150 classes: Inductor's

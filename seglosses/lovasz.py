@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import _native
 from ._args import check_bool
 from ._checks import (
     check_classes,
@@ -74,8 +75,6 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
     """
     import sys
 
-    import numpy as np
-
     r_shape, length = rows.shape, rows.shape[-1]
     flat = rows.reshape(-1, length)  # a view: rows is contiguous
     bits = flat.view(torch.int32)
@@ -90,6 +89,17 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
         b = bits[:, a:a + step]
         words[:, a:a + step, hi] = _flip(b)
         words[:, a:a + step, 1 - hi] = torch.arange(a, a + b.shape[1], dtype=torch.int32)
+    _sort_u64_rows(keys)
+    for a in range(0, length, step):
+        bits[:, a:a + step] = _flip(words[:, a:a + step, hi])
+    return rows, keys.bitwise_and_(0xFFFFFFFF).view(r_shape)
+
+
+def _sort_u64_rows(keys: torch.Tensor) -> None:
+    """Sort the rows of an int64 tensor (rows, L) in place as unsigned integers: NumPy's vectorized sort, rows
+    shared out over torch's threads (NumPy lets go of the GIL while sorting)."""
+    import numpy as np
+
     arr = keys.numpy().view(np.uint64)
     workers = min(torch.get_num_threads(), arr.shape[0], max(arr.size >> 17, 1))
     if workers > 1:
@@ -99,9 +109,6 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
             list(ex.map(lambda part: part.sort(axis=-1), np.array_split(arr, workers)))
     else:
         arr.sort(axis=-1)
-    for a in range(0, length, step):
-        bits[:, a:a + step] = _flip(words[:, a:a + step, hi])
-    return rows, keys.bitwise_and_(0xFFFFFFFF).view(r_shape)
 
 
 def _flip(b: torch.Tensor) -> torch.Tensor:
@@ -170,6 +177,11 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
     derivative in q, so that only that one buffer is kept: no permutation, no sorted copy.
     """
     n, c, s = q.shape
+    if softmax and index and _native.lovasz_applies(q, label) and _native.usable() and _native.wanted(
+            "lovasz", q, label, valid, tuple(cols), per_image):
+        # the C kernels: errors to keys in one pass, NumPy's sort, then the losses and the derivative in one pass
+        # over the sorted keys
+        return _native.lovasz_index_rows(q, label, cols, per_image, _sort_u64_rows)
     k = len(cols)
     all_cols = tuple(cols) == tuple(range(c))
     sel = None if all_cols else cols

@@ -5,14 +5,21 @@ import torch
 
 import reference_lovasz as ref
 import seglosses as S
+from seglosses import _inductor, _native
 from seglosses import lovasz as L
 
 
-@pytest.fixture(params=["torch.sort", "key sort", "chunks"], autouse=True)
+@pytest.fixture(params=["torch.sort", "key sort", "chunks", "C kernels"], autouse=True)
 def sort_path(request, monkeypatch):
     """Every test runs with both CPU sorts of the rows: torch.sort, and the NumPy sort of packed keys that float32 rows
-    of KEY_SORT_MIN elements or more take (forced here on the tests' small rows); and with the rows sorted a few at a
-    time, as on CUDA (SORT_CHUNK elements: here a row or two)."""
+    of KEY_SORT_MIN elements or more take (forced here on the tests' small rows); with the rows sorted a few at a
+    time, as on CUDA (SORT_CHUNK elements: here a row or two); and with the C kernels of seglosses._native, which
+    take Lovasz-softmax with class indices (float32) under a compiled-kernels policy (the suite's is "eager")."""
+    if request.param == "C kernels":
+        monkeypatch.setitem(_inductor._state, "mode", "inductor")
+        monkeypatch.setitem(_inductor._state, "broken", RuntimeError("no Inductor here"))
+        if _native.library() is None:
+            pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")
     monkeypatch.setattr(L, "KEY_SORT_MIN", 0 if request.param == "key sort" else 10 ** 12)
     if request.param == "chunks":
         monkeypatch.setattr(L, "CHUNK_ON_CPU", True)
@@ -35,11 +42,13 @@ def _case(seed, n=3, c=4, h=5, w=6, ignore=False):
 @pytest.mark.parametrize("per_image", [False, True])
 @pytest.mark.parametrize("ignore", [False, True])
 @pytest.mark.parametrize("classes", ["present", "all", [3, 1]])
-def test_lovasz_softmax_equals_reference(seed, per_image, ignore, classes):
+def test_lovasz_softmax_equals_reference(seed, per_image, ignore, classes, sort_path):
     x, t = _case(seed, ignore=ignore)
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    calls = _native._state["calls"]
     ours = S.lovasz_loss(xa, t, "multiclass", per_image=per_image, classes=classes,
                          ignore_index=255 if ignore else None)
+    assert _native._state["calls"] == calls + (sort_path == "C kernels")
     theirs = ref.lovasz_softmax(torch.softmax(xb, 1), t, classes=classes, per_image=per_image,
                                 ignore=255 if ignore else None)
     ours.backward()
@@ -91,7 +100,7 @@ def test_key_sort_equals_stable_torch_sort(shape):
     assert torch.equal(values, want.values) and torch.equal(perm, want.indices)
 
 
-def test_key_sort_large_rows_equal_reference(monkeypatch):
+def test_key_sort_large_rows_equal_reference(monkeypatch, sort_path):
     # rows above the default KEY_SORT_MIN: the path float32 training batches take
     monkeypatch.setattr(L, "KEY_SORT_MIN", 1 << 15)
     monkeypatch.setattr(L, "CHUNK_ON_CPU", False)
@@ -109,4 +118,5 @@ def test_key_sort_large_rows_equal_reference(monkeypatch):
     theirs.backward()
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-4, atol=1e-7)
-    assert calls == [4 * 2 * 96 * 96]
+    # (the C kernels sort their own keys with NumPy)
+    assert calls == ([] if sort_path == "C kernels" else [4 * 2 * 96 * 96])

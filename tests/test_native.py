@@ -27,9 +27,11 @@ def _policy():
 
 @pytest.fixture(scope="module", autouse=True)
 def _built():
-    S.set_cpu_kernels("inductor")
+    before = _inductor._state["mode"]
     if _native.library() is None:
         pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")
+    yield
+    _inductor._state["mode"] = before
 
 
 def _case(n=2, c=8, shape=(9, 10), ignore=None, dtype=torch.int64, seed=0, scale=3.0):
@@ -234,3 +236,31 @@ def test_compiler_errors_are_reported(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="the C compiler failed: -O3 -march=native"):
         _native._build(_native._compiler())
     assert [p.name for p in tmp_path.iterdir()] == ["bad.c"]
+
+
+def test_lovasz_softmax_runs_the_kernels_where_they_apply(monkeypatch):
+    # values and gradients against the authors' implementation: tests/test_lovasz_reference.py ("C kernels")
+    monkeypatch.setitem(_inductor._state, "broken", RuntimeError("Inductor off"))
+    x, t = _case(c=5, ignore=255)
+    S.set_cpu_kernels("inductor")
+    before = _native._state["calls"]
+    for per_image in (False, True):
+        S.lovasz_loss(x, t, "multiclass", ignore_index=255, per_image=per_image)
+    assert _native._state["calls"] == before + 2
+    S.lovasz_loss(x.double(), t, "multiclass")  # float64
+    S.lovasz_loss(x, torch.softmax(x, 1), "multiclass")  # dense targets
+    S.lovasz_loss(x[:, :1], (t > 2).float().unsqueeze(1), "binary")  # the hinge
+    S.set_cpu_kernels("eager")
+    S.lovasz_loss(x, t, "multiclass")
+    assert _native._state["calls"] == before + 2
+    # under torch.compile the rows are an operator (torch.library) whose CPU implementation runs them too
+    S.set_cpu_kernels("inductor")
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    got = torch.compile(lambda a: S.lovasz_loss(a, t, "multiclass"), backend="eager", fullgraph=True)(xa)
+    assert _native._state["calls"] == before + 3
+    S.set_cpu_kernels("eager")
+    want = S.lovasz_loss(xb, t, "multiclass")
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-7)
