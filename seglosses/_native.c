@@ -195,7 +195,7 @@ REGION_KERNELS(uint8_t)
    i = n * S + s). The error of a pixel is 1 - p on its class, p off it, -inf where ignored (sorted last, adds 0).
 
    keys: each error as a 64-bit key, (32-bit key whose unsigned order is the errors' descending order) << 32 | i,
-   sorted by the caller (NumPy); G[r * K + j]: the row's foreground count. */
+   sorted by the caller (NumPy); G[r * K + j]: the row's foreground count (exact: int64). */
 
 static inline uint32_t desc_key(float e) {
     union { float f; int32_t i; } u;
@@ -212,7 +212,7 @@ static inline float desc_value(uint32_t k) {
 }
 
 int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_t C, int64_t S, const int64_t *cols,
-                           int64_t K, int per_image, uint64_t *keys, float *G, int nthreads) {
+                           int64_t K, int per_image, uint64_t *keys, int64_t *G, int nthreads) {
     int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
     int th = nthreads > 0 ? nthreads : 1;
     #pragma omp parallel for num_threads(th) schedule(dynamic, 1)
@@ -236,7 +236,7 @@ int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_
             }
             count += cn;
         }
-        G[row] = (float)count;
+        G[row] = count;
     }
     return 0;
 }
@@ -245,14 +245,14 @@ int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_
    foreground count of the first i sorted pixels, and the loss's derivative in q for a unit upstream gradient,
    unit[n, j, s] = (J_i - J_{i-1}) [e_i > 0] (-1 on the pixel's class, +1 off it), in one pass over the sorted keys. */
 int segl_lovasz_index_scan(const uint64_t *keys, const int16_t *lab, int64_t N, int64_t S, const int64_t *cols,
-                           int64_t K, int per_image, const float *G, float *loss, float *unit, int nthreads) {
+                           int64_t K, int per_image, const int64_t *G, float *loss, float *unit, int nthreads) {
     int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
     int th = nthreads > 0 ? nthreads : 1;
     #pragma omp parallel for num_threads(th) schedule(dynamic, 1)
     for (int64_t row = 0; row < R * K; row++) {
         int64_t r = row / K, j = row % K, k = cols[j];
         const uint64_t *kr = keys + row * L;
-        double g = G[row], cum = 0.0, prev = 0.0, acc = 0.0;
+        double g = (double)G[row], cum = 0.0, prev = 0.0, acc = 0.0;
         for (int64_t i = 0; i < L; i++) {
             uint64_t key = kr[i];
             uint64_t pos = key & 0xFFFFFFFFu;

@@ -215,15 +215,15 @@ def lovasz_index_rows(q, label, cols, per_image, sort_rows):
     k = len(cols)
     r, length = (n, s) if per_image else (1, n * s)
     keys = torch.empty((r * k, length), dtype=torch.int64)
-    fg_sum = torch.empty((r, k), dtype=torch.float32)  # (not views of one buffer: the operator's outputs may not
-    losses = torch.empty((r, k), dtype=torch.float32)  # alias each other)
+    count = torch.empty((r, k), dtype=torch.int64)
+    losses = torch.empty((r, k), dtype=torch.float32)
     unit = torch.empty((n, k, s), dtype=torch.float32)
     col = torch.tensor(list(cols), dtype=torch.int64)
     threads = torch.get_num_threads()
     lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), n, c, s, col.data_ptr(), k, int(per_image),
-                               keys.data_ptr(), fg_sum.data_ptr(), threads)
+                               keys.data_ptr(), count.data_ptr(), threads)
     sort_rows(keys)
     lib.segl_lovasz_index_scan(keys.data_ptr(), label.data_ptr(), n, s, col.data_ptr(), k, int(per_image),
-                               fg_sum.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads)
+                               count.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads)
     _state["calls"] += 1
-    return losses, fg_sum, unit
+    return losses, count.to(torch.float32), unit

@@ -264,3 +264,15 @@ def test_lovasz_softmax_runs_the_kernels_where_they_apply(monkeypatch):
     want.backward()
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 3, 0, 4)], ids=str)
+@pytest.mark.parametrize("fn", [S.dice_loss, S.lovasz_loss], ids=lambda f: f.__name__)
+def test_empty_inputs(fn, shape):
+    x = torch.randn(shape)
+    t = torch.randint(0, 3, (shape[0], *shape[2:]))
+    for per_image in (False, True):
+        S.set_cpu_kernels("eager")
+        want = _grad_of(fn, x, t, per_image=per_image)
+        S.set_cpu_kernels("inductor")
+        _close(want, _grad_of(fn, x, t, per_image=per_image))
