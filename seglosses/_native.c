@@ -49,6 +49,19 @@ static int64_t block_of(int64_t C) {
     return b & ~(int64_t)15;
 }
 
+/* Per-thread buffers of a job loop: C x B exponentials and `rows` more rows of B floats, B class indices. Returns 0
+   and sets *failed where memory ran out (the thread then skips its jobs: every thread must still meet the omp for). */
+static int thread_buffers(int64_t C, int64_t B, int64_t rows, float **e, int32_t **tt, int *failed) {
+    *e = (float *)malloc(sizeof(float) * (C + rows) * B);
+    *tt = (int32_t *)malloc(sizeof(int32_t) * B);
+    int ok = *e != NULL && *tt != NULL;
+    if (!ok) {
+        #pragma omp atomic write
+        *failed = 1;
+    }
+    return ok;
+}
+
 /* The softmax of one block: e[c * B + s] = exp(x - max) / sum for valid pixels, 0 for the others; tt[s] the class
    or -1. Returns nothing; x points at the block's first pixel of class 0 of image n. */
 #define SOFTMAX_BLOCK(TT)                                                                                          \
@@ -92,12 +105,9 @@ static int64_t block_of(int64_t C) {
         if (!failed) {                                                                                              \
             _Pragma("omp parallel num_threads(th)") {                                                               \
                 double *a = acc + (size_t)omp_get_thread_num() * N * C * 3;                                         \
-                float *e = (float *)malloc(sizeof(float) * (C * B + 2 * B));                                        \
-                int32_t *tt = (int32_t *)malloc(sizeof(int32_t) * B);                                               \
-                int ok = e != NULL && tt != NULL; /* every thread meets the omp for, buffers or not */              \
-                if (!ok) {                                                                                          \
-                    _Pragma("omp atomic write") failed = 1;                                                         \
-                }                                                                                                   \
+                float *e;                                                                                           \
+                int32_t *tt;                                                                                        \
+                int ok = thread_buffers(C, B, 2, &e, &tt, &failed);                                                 \
                 {                                                                                                   \
                     float *mx = e + C * B, *inv = mx + B;                                                           \
                     _Pragma("omp for schedule(static)") for (int64_t job = 0; job < jobs; job++) {                  \
@@ -148,12 +158,9 @@ static int64_t block_of(int64_t C) {
         int th = nthreads > 0 ? nthreads : 1;                                                                       \
         int failed = 0;                                                                                             \
         _Pragma("omp parallel num_threads(th)") {                                                                   \
-            float *e = (float *)malloc(sizeof(float) * (C * B + 3 * B));                                            \
-            int32_t *tt = (int32_t *)malloc(sizeof(int32_t) * B);                                                   \
-            int ok = e != NULL && tt != NULL;                                                                       \
-            if (!ok) {                                                                                              \
-                _Pragma("omp atomic write") failed = 1;                                                             \
-            }                                                                                                       \
+            float *e;                                                                                               \
+            int32_t *tt;                                                                                            \
+            int ok = thread_buffers(C, B, 3, &e, &tt, &failed);                                                     \
             {                                                                                                       \
                 float *mx = e + C * B, *inv = mx + B, *w = inv + B;                                                 \
                 _Pragma("omp for schedule(static)") for (int64_t job = 0; job < jobs; job++) {                      \
