@@ -62,6 +62,11 @@ static int thread_buffers(int64_t C, int64_t B, int64_t rows, float **e, int32_t
     return ok;
 }
 
+static void release_buffers(float *e, int32_t *tt) {
+    free(e);
+    free(tt);
+}
+
 /* The softmax of one block: e[c * B + s] = exp(x - max) / sum for valid pixels, 0 for the others; tt[s] the class
    or -1. Returns nothing; x points at the block's first pixel of class 0 of image n. */
 #define SOFTMAX_BLOCK(TT)                                                                                          \
@@ -131,8 +136,7 @@ static int thread_buffers(int64_t C, int64_t B, int64_t rows, float **e, int32_t
                         }                                                                                           \
                     }                                                                                               \
                 }                                                                                                   \
-                free(e);                                                                                            \
-                free(tt);                                                                                           \
+                release_buffers(e, tt);                                                                             \
             }                                                                                                       \
         }                                                                                                           \
         if (!failed) {                                                                                              \
@@ -184,8 +188,7 @@ static int thread_buffers(int64_t C, int64_t B, int64_t rows, float **e, int32_t
                     }                                                                                               \
                 }                                                                                                   \
             }                                                                                                       \
-            free(e);                                                                                                \
-            free(tt);                                                                                               \
+            release_buffers(e, tt);                                                                                 \
         }                                                                                                           \
         return failed;                                                                                              \
     }
