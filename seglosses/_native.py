@@ -32,6 +32,9 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("_native.c")
+# Read once, with the module: the library built later (or found in the cache under this text's hash) is then always
+# the one this module's signatures describe, even if the package is upgraded while a process runs.
+_SOURCE_BYTES = SOURCE.read_bytes()
 #: Target dtypes the kernels read as they are (others take the other paths).
 TARGET_TYPES = {torch.int64: "int64_t", torch.int32: "int32_t", torch.int16: "int16_t", torch.int8: "int8_t",
                 torch.uint8: "uint8_t"}
@@ -74,7 +77,7 @@ def cache_dir() -> Path:
 
 
 def _build(cc: str) -> Path:
-    src = SOURCE.read_bytes()
+    src = _SOURCE_BYTES
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
     key = hashlib.sha256(b"\0".join([src, version.encode(), _cpu_id().encode(), sys.platform.encode()])).hexdigest()
     out_dir = cache_dir()
@@ -83,16 +86,19 @@ def _build(cc: str) -> Path:
     if out.exists():
         return out
     errors = []
-    for flags in FLAG_SETS:
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
-        os.close(fd)
-        cmd = [cc, *flags, "-shared", "-fPIC", str(SOURCE), "-o", tmp, "-lm"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if r.returncode == 0:
-            os.replace(tmp, out)  # atomic: processes building at once each write their own file
-            return out
-        os.unlink(tmp)
-        errors.append(f"{' '.join(flags)}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    with tempfile.TemporaryDirectory() as work:
+        c_file = Path(work) / "_native.c"
+        c_file.write_bytes(src)
+        for flags in FLAG_SETS:
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+            os.close(fd)
+            cmd = [cc, *flags, "-shared", "-fPIC", str(c_file), "-o", tmp, "-lm"]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if r.returncode == 0:
+                os.replace(tmp, out)  # atomic: processes building at once each write their own file
+                return out
+            os.unlink(tmp)
+            errors.append(f"{' '.join(flags)}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
     raise RuntimeError("the C compiler failed: " + "; ".join(errors))
 
 

@@ -230,12 +230,20 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
 
 def test_compiler_errors_are_reported(monkeypatch, tmp_path):
     monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
-    bad = tmp_path / "bad.c"
-    bad.write_text("this is not C\n")
-    monkeypatch.setattr(_native, "SOURCE", bad)
+    monkeypatch.setattr(_native, "_SOURCE_BYTES", b"this is not C\n")
     with pytest.raises(RuntimeError, match="the C compiler failed: -O3 -march=native"):
         _native._build(_native._compiler())
-    assert [p.name for p in tmp_path.iterdir()] == ["bad.c"]
+    assert list(tmp_path.iterdir()) == []  # no library, no temporary left
+
+
+def test_the_library_matches_the_source_read_at_import(monkeypatch, tmp_path):
+    # the source on disk changing under a running process (an upgrade) builds nothing this module does not describe
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    cc = _native._compiler()
+    path = _native._build(cc)
+    monkeypatch.setattr(_native, "SOURCE", tmp_path / "changed.c")
+    (tmp_path / "changed.c").write_text("int changed;\n")
+    assert _native._build(cc) == path
 
 
 def test_lovasz_softmax_runs_the_kernels_where_they_apply(monkeypatch):
