@@ -50,11 +50,14 @@ def _check_mode(mode, name):
 
 
 def set_cpu_kernels(mode: str) -> None:
-    """Choose when CPU losses run as kernels compiled by TorchInductor: ``"auto"`` (default: calls that repeat),
-    ``"inductor"`` (always) or ``"eager"`` (never). Overrides ``SEGLOSSES_CPU_KERNELS``; see
-    :mod:`seglosses._inductor`."""
+    """Choose when CPU losses run as compiled kernels (TorchInductor's, and the C kernels of
+    :mod:`seglosses._native`): ``"auto"`` (default: calls that repeat), ``"inductor"`` (always) or ``"eager"`` (never).
+    Overrides ``SEGLOSSES_CPU_KERNELS``; see :mod:`seglosses._inductor`. A compiler that failed is tried again."""
+    from . import _native
+
     _state["mode"] = _check_mode(mode, "mode")
     _state["broken"] = None  # an explicit choice retries a compiler that failed before
+    _native._state["error"] = None
 
 
 def get_cpu_kernels() -> str:

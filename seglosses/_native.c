@@ -16,14 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_get_thread_num(void) { return 0; }
-#endif
-
 static inline float exp_neg(float x) {
-    float xc = x < -87.3f ? -87.3f : x;
+    float xc = x > -87.3f ? x : -87.3f; /* (NaN: -87.3, no undefined conversion below; NaN is returned at the end) */
     /* k = round(x / ln 2) by adding and subtracting 1.5 * 2^23 (any SIMD level vectorizes it, unlike roundf) */
     float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - k * 0.693359375f; /* ln 2 in two parts (Cody-Waite) */
@@ -39,7 +33,7 @@ static inline float exp_neg(float x) {
     union { float f; int32_t i; } u;
     u.i = ((int32_t)k + 127) << 23;
     float y = p * u.f;
-    return x < -87.3f ? 0.0f : y;
+    return x >= -87.3f ? y : (x < -87.3f ? 0.0f : x);
 }
 
 /* pixels per job: C x BLK floats of exponentials stay within 64 KiB per thread */
@@ -70,7 +64,7 @@ static void release_buffers(float *e, int32_t *tt) {
 /* The softmax of one block: e[c * B + s] = exp(x - max) / sum for valid pixels, 0 for the others; tt[s] the class
    or -1. Returns nothing; x points at the block's first pixel of class 0 of image n. */
 #define SOFTMAX_BLOCK(TT)                                                                                          \
-    static void softmax_block_##TT(const float *xn, const TT *tn, int64_t C, int64_t S, int64_t L,                   \
+    static int64_t softmax_block_##TT(const float *xn, const TT *tn, int64_t C, int64_t S, int64_t L,                   \
                                    int64_t ignore, int has_ignore, float *e, float *mx, float *inv, int32_t *tt,     \
                                    int64_t B) {                                                                     \
         for (int64_t s = 0; s < L; s++) { mx[s] = -INFINITY; inv[s] = 0.0f; }                                       \
@@ -87,9 +81,11 @@ static void release_buffers(float *e, int32_t *tt) {
                 inv[s] += v;                                                                                        \
             }                                                                                                       \
         }                                                                                                           \
+        int64_t bad = 0;                                                                                            \
         for (int64_t s = 0; s < L; s++) {                                                                           \
             int64_t ts = (int64_t)tn[s];                                                                            \
-            int valid = ts >= 0 && ts < C && !(has_ignore && ts == ignore);                                         \
+            int ignored = has_ignore && ts == ignore, valid = !ignored && ts >= 0 && ts < C;                        \
+            bad += !ignored && !valid;                                                                              \
             inv[s] = valid ? 1.0f / inv[s] : 0.0f;                                                                  \
             tt[s] = valid ? (int32_t)ts : -1;                                                                       \
         }                                                                                                           \
@@ -97,29 +93,35 @@ static void release_buffers(float *e, int32_t *tt) {
             float *ec = e + c * B;                                                                                  \
             _Pragma("omp simd") for (int64_t s = 0; s < L; s++) ec[s] *= inv[s];                                    \
         }                                                                                                           \
+        return bad;                                                                                                 \
     }
 
 #define REGION_KERNELS(TT)                                                                                         \
     SOFTMAX_BLOCK(TT)                                                                                               \
     int segl_softmax_index_sums_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
                                      int has_ignore, float *P, float *T, float *G, int nthreads) {                  \
-        int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb;                                               \
+        int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb, NC3 = N * C * 3, bad = 0;                    \
         int th = nthreads > 0 ? nthreads : 1;                                                                       \
-        double *acc = (double *)calloc((size_t)th * N * C * 3, sizeof(double));                                     \
+        if (NC3 == 0) return 0;                                                                                     \
+        double *acc = (double *)calloc((size_t)NC3, sizeof(double));                                                \
         int failed = acc == NULL;                                                                                   \
         if (!failed) {                                                                                              \
-            _Pragma("omp parallel num_threads(th)") {                                                               \
-                double *a = acc + (size_t)omp_get_thread_num() * N * C * 3;                                         \
+            _Pragma("omp parallel num_threads(th) reduction(+ : bad)") {                                            \
+                /* each thread sums into its own (N, C, 3) doubles, added to acc at the end */                    \
+                double *a = (double *)calloc((size_t)NC3, sizeof(double));                                          \
                 float *e;                                                                                           \
                 int32_t *tt;                                                                                        \
-                int ok = thread_buffers(C, B, 2, &e, &tt, &failed);                                                 \
+                int ok = thread_buffers(C, B, 2, &e, &tt, &failed) && a != NULL;                                    \
+                if (a == NULL) {                                                                                    \
+                    _Pragma("omp atomic write") failed = 1;                                                         \
+                }                                                                                                   \
                 {                                                                                                   \
                     float *mx = e + C * B, *inv = mx + B;                                                           \
                     _Pragma("omp for schedule(static)") for (int64_t job = 0; job < jobs; job++) {                  \
                         if (!ok) continue;                                                                          \
                         int64_t n = job / nb, s0 = (job % nb) * B, L = S - s0 < B ? S - s0 : B;                     \
-                        softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx,  \
-                                           inv, tt, B);                                                             \
+                        bad += softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore,  \
+                                                  e, mx, inv, tt, B);                                               \
                         for (int64_t c = 0; c < C; c++) {                                                           \
                             const float *ec = e + c * B;                                                            \
                             float ps = 0.f, ts = 0.f, gs = 0.f;                                                     \
@@ -136,25 +138,22 @@ static void release_buffers(float *e, int32_t *tt) {
                         }                                                                                           \
                     }                                                                                               \
                 }                                                                                                   \
+                if (ok) {                                                                                           \
+                    _Pragma("omp critical(segl_sums)") for (int64_t i = 0; i < NC3; i++) acc[i] += a[i];            \
+                }                                                                                                   \
+                free(a);                                                                                            \
                 release_buffers(e, tt);                                                                             \
             }                                                                                                       \
         }                                                                                                           \
         if (!failed) {                                                                                              \
             for (int64_t i = 0; i < N * C; i++) {                                                                   \
-                double ps = 0, ts = 0, gs = 0;                                                                      \
-                for (int k = 0; k < th; k++) {                                                                      \
-                    const double *a = acc + ((size_t)k * N * C + i) * 3;                                            \
-                    ps += a[0];                                                                                     \
-                    ts += a[1];                                                                                     \
-                    gs += a[2];                                                                                     \
-                }                                                                                                   \
-                P[i] = (float)ps;                                                                                   \
-                T[i] = (float)ts;                                                                                   \
-                G[i] = (float)gs;                                                                                   \
+                P[i] = (float)acc[i * 3];                                                                           \
+                T[i] = (float)acc[i * 3 + 1];                                                                       \
+                G[i] = (float)acc[i * 3 + 2];                                                                       \
             }                                                                                                       \
         }                                                                                                           \
         free(acc);                                                                                                  \
-        return failed;                                                                                              \
+        return failed ? 1 : (bad ? 2 : 0); /* 2: class indices outside [0, C) that are not ignore */               \
     }                                                                                                               \
     int segl_softmax_index_grad_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
                                      int has_ignore, const float *A, const float *M, float *dx, int nthreads) {     \
@@ -172,8 +171,8 @@ static void release_buffers(float *e, int32_t *tt) {
                     int64_t n = job / nb, s0 = (job % nb) * B, L = S - s0 < B ? S - s0 : B;                         \
                     const float *an = A + n * C, *mn = M + n * C;                                                   \
                     float *dn = dx + n * C * S + s0;                                                                \
-                    softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx, inv, \
-                                       tt, B);                                                                      \
+                    (void)softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx, \
+                                             inv, tt, B);                                                           \
                     for (int64_t s = 0; s < L; s++) w[s] = 0.f;                                                     \
                     for (int64_t c = 0; c < C; c++) { /* w = sum_k p_k a_k + p_t m_t */                             \
                         const float *ec = e + c * B;                                                                \
@@ -200,7 +199,8 @@ REGION_KERNELS(int8_t)
 REGION_KERNELS(uint8_t)
 
 /* Lovasz-softmax rows with class indices (seglosses/lovasz.py). q: probabilities (N, C, S) float32; lab: (N, S)
-   int16 class indices, negative at ignored pixels; cols: the K classes of the rows. A row is (image n, class j)
+   int16 class indices; valid: (N, S) bytes, 0 at ignored pixels, or NULL (all valid); cols: the K classes of the
+   rows. A row is (image n, class j)
    with per_image (R = N rows of length L = S), else (class j) over the batch (R = 1, L = N * S, position
    i = n * S + s). The error of a pixel is 1 - p on its class, p off it, -inf where ignored (sorted last, adds 0).
 
@@ -210,6 +210,7 @@ REGION_KERNELS(uint8_t)
 static inline uint32_t desc_key(float e) {
     union { float f; int32_t i; } u;
     u.f = e;
+    u.i = e != e ? 0x7FC00000 : u.i; /* every NaN (x86's are negative) as +NaN: first, as torch.sort puts NaN */
     int32_t m = ~(u.i >> 31) & 0x7FFFFFFF; /* x >= 0: bits ^ 0x7FFFFFFF (larger first); x < 0: bits */
     return (uint32_t)(u.i ^ m);
 }
@@ -221,8 +222,8 @@ static inline float desc_value(uint32_t k) {
     return u.f;
 }
 
-int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_t C, int64_t S, const int64_t *cols,
-                           int64_t K, int per_image, uint64_t *keys, int64_t *G, int nthreads) {
+int segl_lovasz_index_keys(const float *q, const int16_t *lab, const uint8_t *valid, int64_t N, int64_t C, int64_t S,
+                           const int64_t *cols, int64_t K, int per_image, uint64_t *keys, int64_t *G, int nthreads) {
     int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
     int th = nthreads > 0 ? nthreads : 1;
     #pragma omp parallel for num_threads(th) schedule(dynamic, 1)
@@ -233,14 +234,15 @@ int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_
         for (int64_t n = per_image ? r : 0; n < (per_image ? r + 1 : N); n++) {
             const float *qn = q + (n * C + k) * S;
             const int16_t *ln = lab + n * S;
+            const uint8_t *vn = valid == NULL ? NULL : valid + n * S;
             uint64_t *kn = kr + (per_image ? 0 : n * S);
             uint64_t base = per_image ? 0 : (uint64_t)(n * S);
             int64_t cn = 0;
             #pragma omp simd reduction(+ : cn)
             for (int64_t s = 0; s < S; s++) {
-                int16_t l = ln[s];
-                int hit = l == k;
-                float e = l < 0 ? -INFINITY : (hit ? 1.0f - qn[s] : qn[s]);
+                int ok = vn == NULL || vn[s];
+                int hit = ok && ln[s] == k;
+                float e = ok ? (hit ? 1.0f - qn[s] : qn[s]) : -INFINITY;
                 kn[s] = ((uint64_t)desc_key(e) << 32) | (base + (uint64_t)s);
                 cn += hit;
             }
@@ -253,7 +255,9 @@ int segl_lovasz_index_keys(const float *q, const int16_t *lab, int64_t N, int64_
 
 /* After the sort: each row's Lovasz loss sum_i max(e_i, 0) (J_i - J_{i-1}), J_i = i / (G - c_i + i) with c_i the
    foreground count of the first i sorted pixels, and the loss's derivative in q for a unit upstream gradient,
-   unit[n, j, s] = (J_i - J_{i-1}) [e_i > 0] (-1 on the pixel's class, +1 off it), in one pass over the sorted keys. */
+   unit[n, j, s] = (J_i - J_{i-1}) [e_i > 0] (-1 on the pixel's class, +1 off it), in one pass over the sorted keys.
+   Ignored pixels (-inf, sorted last; their labels are never read as a class: the caller sets them to -1) add
+   nothing; a NaN error (NaN logits) makes the loss NaN, as in the torch path. */
 int segl_lovasz_index_scan(const uint64_t *keys, const int16_t *lab, int64_t N, int64_t S, const int64_t *cols,
                            int64_t K, int per_image, const int64_t *G, float *loss, float *unit, int nthreads) {
     int64_t R = per_image ? N : 1, L = per_image ? S : N * S;
@@ -274,7 +278,7 @@ int segl_lovasz_index_scan(const uint64_t *keys, const int16_t *lab, int64_t N, 
             double d = jac - prev;
             prev = jac;
             float dq = 0.0f;
-            if (e > 0.0f) {
+            if (!(e <= 0.0f)) { /* e > 0, or NaN */
                 acc += (double)e * d;
                 dq = (float)(hit ? -d : d);
             }

@@ -34,7 +34,12 @@ import torch
 SOURCE = Path(__file__).with_name("_native.c")
 # Read once, with the module: the library built later (or found in the cache under this text's hash) is then always
 # the one this module's signatures describe, even if the package is upgraded while a process runs.
-_SOURCE_BYTES = SOURCE.read_bytes()
+try:
+    _SOURCE_BYTES = SOURCE.read_bytes()
+except OSError as e:  # a copy of the package without its .c file: the other paths run (one warning, at first use)
+    _SOURCE_BYTES, _SOURCE_ERROR = None, e
+else:
+    _SOURCE_ERROR = None
 #: Target dtypes the kernels read as they are (others take the other paths).
 TARGET_TYPES = {torch.int64: "int64_t", torch.int32: "int32_t", torch.int16: "int16_t", torch.int8: "int8_t",
                 torch.uint8: "uint8_t"}
@@ -59,13 +64,14 @@ def _compiler() -> str | None:
 
 
 def _cpu_id() -> str:
-    """What -march=native depends on: the CPU's model and feature flags (a cache shared by machines stays right)."""
+    """What -march=native depends on: the CPU's model and feature flags (a cache shared by machines stays right;
+    without /proc/cpuinfo, the host's name too)."""
     try:
         with open("/proc/cpuinfo") as f:
             lines = [ln for ln in f.read().splitlines() if ln.startswith(("model name", "flags", "Features"))]
         return "\n".join(sorted(set(lines)))
     except OSError:
-        return platform.processor() + platform.machine()
+        return " ".join([platform.processor(), platform.machine(), platform.node()])
 
 
 def cache_dir() -> Path:
@@ -77,9 +83,12 @@ def cache_dir() -> Path:
 
 
 def _build(cc: str) -> Path:
+    if _SOURCE_BYTES is None:
+        raise RuntimeError(f"the kernels' source is missing ({_SOURCE_ERROR})")
     src = _SOURCE_BYTES
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-    key = hashlib.sha256(b"\0".join([src, version.encode(), _cpu_id().encode(), sys.platform.encode()])).hexdigest()
+    key = hashlib.sha256(b"\0".join([src, version.encode(), repr(FLAG_SETS).encode(), _cpu_id().encode(),
+                                      sys.platform.encode()])).hexdigest()
     out_dir = cache_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"native-{key[:24]}.so"
@@ -92,13 +101,19 @@ def _build(cc: str) -> Path:
         for flags in FLAG_SETS:
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
             os.close(fd)
-            cmd = [cc, *flags, "-shared", "-fPIC", str(c_file), "-o", tmp, "-lm"]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            if r.returncode == 0:
-                os.replace(tmp, out)  # atomic: processes building at once each write their own file
-                return out
-            os.unlink(tmp)
-            errors.append(f"{' '.join(flags)}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            try:
+                cmd = [cc, *flags, "-shared", "-fPIC", str(c_file), "-o", tmp, "-lm"]
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                if r.returncode == 0:
+                    _load(Path(tmp))  # a library that builds but does not load (say, no OpenMP runtime): next flags
+                    os.replace(tmp, out)  # atomic: processes building at once each write their own file
+                    return out
+                errors.append(f"{' '.join(flags)}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            except (OSError, AttributeError, subprocess.SubprocessError) as e:
+                errors.append(f"{' '.join(flags)}: {type(e).__name__}: {e}")
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
     raise RuntimeError("the C compiler failed: " + "; ".join(errors))
 
 
@@ -118,7 +133,7 @@ def _load(path: Path):
 
 def _load_lovasz(lib):
     vp, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    lib.segl_lovasz_index_keys.argtypes = [vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
+    lib.segl_lovasz_index_keys.argtypes = [vp, vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
     lib.segl_lovasz_index_scan.argtypes = [vp, vp, i64, i64, vp, i64, cint, vp, vp, vp, cint]
     lib.segl_lovasz_index_keys.restype = lib.segl_lovasz_index_scan.restype = cint
 
@@ -151,7 +166,7 @@ def applies(x: torch.Tensor, target: torch.Tensor) -> bool:
 
 
 def usable() -> bool:
-    """False once building the kernels failed."""
+    """False once building the kernels failed (:func:`seglosses.set_cpu_kernels` retries)."""
     return _state["error"] is None
 
 
@@ -171,9 +186,12 @@ def _ignore(ignore_index):
     return (0, 0) if ignore_index is None else (int(ignore_index), 1)
 
 
-def _check(failed: int) -> None:
-    if failed:
+def _check(code: int, c: int = 0, ignore_index=None) -> None:
+    if code == 1:
         raise MemoryError("seglosses: the C kernel could not allocate its per-thread buffers")
+    if code == 2:  # as the eager passes, which fail to index with them
+        raise IndexError(f"`target` has class indices outside [0, {c}) that are not ignore_index ({ignore_index}); "
+                         "seglosses.validate(logits, target, mode) reports them")
 
 
 def softmax_index_sums(x, target, ignore_index):
@@ -184,7 +202,7 @@ def softmax_index_sums(x, target, ignore_index):
     ign, has = _ignore(ignore_index)
     fn = getattr(lib, f"segl_softmax_index_sums_{TARGET_TYPES[target.dtype]}")
     _check(fn(x.data_ptr(), target.data_ptr(), n, c, s, ign, has, out[0].data_ptr(), out[1].data_ptr(),
-              out[2].data_ptr(), torch.get_num_threads()))
+              out[2].data_ptr(), torch.get_num_threads()), c, ignore_index)
     _state["calls"] += 1
     return out.unbind(0)
 
@@ -208,14 +226,13 @@ def lovasz_applies(q: torch.Tensor, label: torch.Tensor) -> bool:
     """Whether the Lovasz-softmax kernels take these rows: CPU float32 probabilities (N, C, S) and int16 labels
     (N, 1, S), both contiguous, positions within 32 bits, outside torch.compile."""
     return (q.device.type == "cpu" and q.dtype == torch.float32 and label.dtype == torch.int16 and q.is_contiguous()
-            and label.is_contiguous() and q.numel() < 2 ** 31 * q.shape[1] and q.shape[0] * q.shape[2] < 2 ** 32
-            and not torch.compiler.is_compiling())
+            and label.is_contiguous() and q.shape[0] * q.shape[2] < 2 ** 32 and not torch.compiler.is_compiling())
 
 
-def lovasz_index_rows(q, label, cols, per_image, sort_rows):
+def lovasz_index_rows(q, label, valid, cols, per_image, sort_rows):
     """Lovasz-softmax rows with class indices: losses (R, K), foreground counts (R, K) and the loss's derivative in
-    q for a unit upstream gradient (N, K, S); ``sort_rows`` sorts an (rows, L) uint64 NumPy array along its rows in
-    place. See ``segl_lovasz_index_keys`` in _native.c."""
+    q for a unit upstream gradient (N, K, S); ``valid``: (N, S) bool or None; ``sort_rows`` sorts an (rows, L) int64
+    tensor's rows in place as unsigned integers. See ``segl_lovasz_index_keys`` in _native.c."""
     lib = library()
     n, c, s = q.shape
     k = len(cols)
@@ -226,8 +243,9 @@ def lovasz_index_rows(q, label, cols, per_image, sort_rows):
     unit = torch.empty((n, k, s), dtype=torch.float32)
     col = torch.tensor(list(cols), dtype=torch.int64)
     threads = torch.get_num_threads()
-    lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), n, c, s, col.data_ptr(), k, int(per_image),
-                               keys.data_ptr(), count.data_ptr(), threads)
+    valid = None if valid is None else valid.to(torch.bool).contiguous()  # (kept alive through the call)
+    lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), None if valid is None else valid.data_ptr(), n, c, s,
+                               col.data_ptr(), k, int(per_image), keys.data_ptr(), count.data_ptr(), threads)
     sort_rows(keys)
     lib.segl_lovasz_index_scan(keys.data_ptr(), label.data_ptr(), n, s, col.data_ptr(), k, int(per_image),
                                count.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads)

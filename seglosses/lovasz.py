@@ -87,6 +87,8 @@ def _sort_keys_cpu(rows: torch.Tensor, block: int = 1 << 18) -> tuple[torch.Tens
     hi = 1 if sys.byteorder == "little" else 0
     for a in range(0, length, step):
         b = bits[:, a:a + step]
+        # every NaN (those of x86 arithmetic have the sign bit set) as +NaN, which sorts first, as in torch.sort
+        b = torch.where((b & 0x7FFFFFFF) > 0x7F800000, 0x7FC00000, b)
         words[:, a:a + step, hi] = _flip(b)
         words[:, a:a + step, 1 - hi] = torch.arange(a, a + b.shape[1], dtype=torch.int32)
     _sort_u64_rows(keys)
@@ -181,7 +183,7 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
             "lovasz", q, label, valid, tuple(cols), per_image):
         # the C kernels: errors to keys in one pass, NumPy's sort, then the losses and the derivative in one pass
         # over the sorted keys
-        return _native.lovasz_index_rows(q, label, cols, per_image, _sort_u64_rows)
+        return _native.lovasz_index_rows(q, label.squeeze(1), valid, cols, per_image, _sort_u64_rows)
     k = len(cols)
     all_cols = tuple(cols) == tuple(range(c))
     sel = None if all_cols else cols

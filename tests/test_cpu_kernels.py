@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def _policy(monkeypatch):
     # the C kernels (tests/test_native.py) would take the softmax region statistics with class indices: these tests
     # check the Inductor kernels, which run those where the C kernels cannot be built
-    monkeypatch.setitem(_native._state, "error", RuntimeError("C kernels off in this test"))
+    monkeypatch.setattr(_native, "usable", lambda: False)
     before = _inductor._state["mode"]
     yield
     _inductor._state["mode"] = before

@@ -94,10 +94,13 @@ def test_key_sort_equals_stable_torch_sort(shape):
     flat[::11] = torch.finfo(torch.float32).max
     flat[::13] = torch.finfo(torch.float32).tiny
     flat[::17] = 0.0
+    flat[::19] = float("nan")  # NaN logits: both signs of NaN sort first, as in torch.sort
+    flat[::23] = -float("nan")
     want = torch.sort(x.clone(), stable=True, dim=-1, descending=True)
     values, perm = L._sort_keys_cpu(x.clone(), block=4096)  # several blocks
     assert perm.dtype == torch.int64 and perm.shape == x.shape
-    assert torch.equal(values, want.values) and torch.equal(perm, want.indices)
+    torch.testing.assert_close(values, want.values, rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(perm, want.indices)
 
 
 def test_key_sort_large_rows_equal_reference(monkeypatch, sort_path):

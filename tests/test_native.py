@@ -19,10 +19,10 @@ import oracle
 
 
 @pytest.fixture(autouse=True)
-def _policy():
-    before = _inductor._state["mode"]
-    yield
-    _inductor._state["mode"] = before
+def _policy(monkeypatch):
+    # set_cpu_kernels also resets these: restored after each test
+    for key in ("mode", "broken"):
+        monkeypatch.setitem(_inductor._state, key, _inductor._state[key])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,7 +57,9 @@ def _both(fn, x, t, **kw):
     assert _native._state["calls"] == before
     S.set_cpu_kernels("inductor")
     native = _grad_of(fn, x, t, **kw)
-    assert _native._state["calls"] == before + 2, "forward and backward both run the C kernels"
+    # region losses: forward and backward both run the C kernels; Lovasz: the forward (which keeps the derivative)
+    calls = 1 if fn is S.lovasz_loss else 2
+    assert _native._state["calls"] == before + calls, "the C kernels did not run"
     return eager, native
 
 
@@ -117,7 +119,10 @@ def test_native_equals_oracle():
 def test_gradient_equals_float64_autograd():
     # the backward kernel against torch's float64 autograd of the same loss (softmax and sums in float64)
     x, t = _case(c=5, shape=(13, 14), ignore=255, seed=4)
+    S.set_cpu_kernels("inductor")
+    before = _native._state["calls"]
     _, got = _grad_of(S.tversky_loss, x, t, ignore_index=255, alpha=0.2, beta=0.8)
+    assert _native._state["calls"] == before + 2
     S.set_cpu_kernels("eager")
     _, want = _grad_of(S.tversky_loss, x.double(), t, ignore_index=255, alpha=0.2, beta=0.8)
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-9)
@@ -140,16 +145,24 @@ def test_ignored_pixels_get_no_gradient():
     assert (grad.movedim(1, -1)[t != 255] != 0).any()
 
 
-def test_class_index_out_of_range_is_left_out():
-    # as in the compiled kernels: labels outside [0, C) (invalid input, seglosses.validate reports them) count as
-    # ignored instead of failing inside the threaded loop
-    x, t = _case()
+@pytest.mark.parametrize("ignore", [None, 255])
+def test_class_index_out_of_range_raises(ignore):
+    # labels outside [0, C) that are not ignore_index (invalid input, seglosses.validate reports them): an index
+    # error, as the eager passes raise (the kernel counts them; nothing fails inside its threads)
+    x, t = _case(ignore=ignore)
     t[0, 0, :5] = 200
     t[1, 3, 2] = -3
     S.set_cpu_kernels("eager")
-    want = _grad_of(S.dice_loss, x, torch.where((t < 0) | (t >= 8), 255, t), ignore_index=255)
+    with pytest.raises((IndexError, RuntimeError)):
+        _grad_of(S.dice_loss, x, t, ignore_index=ignore)
     S.set_cpu_kernels("inductor")
-    _close(want, _grad_of(S.dice_loss, x, t))
+    before = _native._state["calls"]
+    with pytest.raises(IndexError, match=rf"class indices outside \[0, 8\) that are not ignore_index \({ignore}\)"):
+        _grad_of(S.dice_loss, x, t, ignore_index=ignore)
+    assert _native._state["calls"] == before  # (counted on success only)
+    t[t == 200] = ignore if ignore is not None else 0
+    t[t == -3] = 1
+    _close(*_both(S.dice_loss, x, t, ignore_index=ignore))
 
 
 def test_thread_counts_agree():
@@ -226,6 +239,24 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
         warnings.simplefilter("error")
         _close(want, _grad_of(S.dice_loss, x, t))
     assert _native._state["calls"] == 0
+    S.set_cpu_kernels("inductor")  # an explicit choice tries again
+    with pytest.warns(RuntimeWarning, match="building the C kernels failed"):
+        _close(want, _grad_of(S.dice_loss, x, t))
+
+
+def test_missing_source_warns_and_falls_back(monkeypatch, tmp_path):
+    # a copy of the package without _native.c imports, and runs the other paths after one warning
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_native, "_SOURCE_BYTES", None)
+    monkeypatch.setattr(_native, "_SOURCE_ERROR", FileNotFoundError("_native.c"))
+    monkeypatch.setattr(_native, "_state", {"lib": None, "error": None, "calls": 0})
+    x, t = _case(c=4)
+    S.set_cpu_kernels("eager")
+    want = _grad_of(S.dice_loss, x, t)
+    S.set_cpu_kernels("inductor")
+    with pytest.warns(RuntimeWarning, match="the kernels' source is missing"):
+        _close(want, _grad_of(S.dice_loss, x, t))
+    assert _native._state["calls"] == 0
 
 
 def test_compiler_errors_are_reported(monkeypatch, tmp_path):
@@ -248,9 +279,9 @@ def test_the_library_matches_the_source_read_at_import(monkeypatch, tmp_path):
 
 def test_lovasz_softmax_runs_the_kernels_where_they_apply(monkeypatch):
     # values and gradients against the authors' implementation: tests/test_lovasz_reference.py ("C kernels")
-    monkeypatch.setitem(_inductor._state, "broken", RuntimeError("Inductor off"))
     x, t = _case(c=5, ignore=255)
     S.set_cpu_kernels("inductor")
+    monkeypatch.setitem(_inductor._state, "broken", RuntimeError("Inductor off"))
     before = _native._state["calls"]
     for per_image in (False, True):
         S.lovasz_loss(x, t, "multiclass", ignore_index=255, per_image=per_image)
@@ -280,7 +311,21 @@ def test_empty_inputs(fn, shape):
     x = torch.randn(shape)
     t = torch.randint(0, 3, (shape[0], *shape[2:]))
     for per_image in (False, True):
-        S.set_cpu_kernels("eager")
-        want = _grad_of(fn, x, t, per_image=per_image)
-        S.set_cpu_kernels("inductor")
-        _close(want, _grad_of(fn, x, t, per_image=per_image))
+        _close(*_both(fn, x, t, per_image=per_image))
+
+
+def test_lovasz_nan_logits_and_negative_labels_as_the_torch_path():
+    # a NaN logit makes the loss NaN (not hidden); labels < 0 without ignore_index are no class (background
+    # everywhere), as in the torch path and the authors' code: only ignore_index leaves pixels out
+    x, t = _case(c=4, shape=(6, 7))
+    t[0, 0, :3] = -5
+    for kw in ({}, {"per_image": True}, {"ignore_index": 2}):
+        _close(*_both(S.lovasz_loss, x, t, **kw))
+    x[1, 2, 3, 3] = float("nan")
+    S.set_cpu_kernels("inductor")
+    loss, grad = _grad_of(S.lovasz_loss, x, t, per_image=True, reduction="none")
+    S.set_cpu_kernels("eager")
+    want_loss, want_grad = _grad_of(S.lovasz_loss, x, t, per_image=True, reduction="none")
+    assert torch.isnan(loss[1]).any() and torch.isfinite(loss[0]).all()
+    torch.testing.assert_close(loss, want_loss, equal_nan=True)
+    torch.testing.assert_close(grad, want_grad, equal_nan=True)
