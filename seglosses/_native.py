@@ -8,11 +8,15 @@ per step. The C kernel computes the softmax of a block of pixels once, keeps it 
 it; its backward pass does the same with the gradient. Measured on the reference CPU (2 threads, the two passes
 alone, Inductor's -> these): 4x8x256x256 3.8 -> 2.2 ms, 2x150x128x128 19 -> 8.4 ms, 2x4x96^3 53 -> 12 ms.
 
+Lovasz-softmax with class indices: one kernel turns every error into a packed sort key (``key << 32 | position``,
+the order of :func:`seglosses.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
+once for every row's loss and its derivative (in place of torch's gather, cumsum, scatter chain).
+
 The kernels run under the same policy as the Inductor ones (:func:`seglosses.set_cpu_kernels`): never with
 ``"eager"``, for every call with ``"inductor"``, and with ``"auto"`` from a call's third repetition on, then for
 every call once built (they take any shape: the build is per machine, not per shape). The shared library is cached
-under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed by the source, the compiler and the CPU; a
-build takes about a second. Without a working C compiler, one RuntimeWarning, and the other paths run.
+under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed by the source, the flags, the compiler and the
+CPU; a build takes about a second. Without a working C compiler, one RuntimeWarning, and the other paths run.
 """
 
 from __future__ import annotations
@@ -120,22 +124,15 @@ def _build(cc: str) -> Path:
 def _load(path: Path):
     lib = ctypes.CDLL(str(path))
     vp, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    for name in TARGET_TYPES.values():
-        f = getattr(lib, f"segl_softmax_index_sums_{name}")
-        f.argtypes = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, cint]
-        f.restype = cint
-        g = getattr(lib, f"segl_softmax_index_grad_{name}")
-        g.argtypes = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, cint]
-        g.restype = cint
-    _load_lovasz(lib)
+    region = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, cint]  # the sums' and the gradient's signatures
+    signatures = {f"segl_softmax_index_{kind}_{name}": region
+                  for name in TARGET_TYPES.values() for kind in ("sums", "grad")}
+    signatures["segl_lovasz_index_keys"] = [vp, vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
+    signatures["segl_lovasz_index_scan"] = [vp, vp, i64, i64, vp, i64, cint, vp, vp, vp, cint]
+    for name, argtypes in signatures.items():
+        f = getattr(lib, name)
+        f.argtypes, f.restype = argtypes, cint
     return lib
-
-
-def _load_lovasz(lib):
-    vp, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    lib.segl_lovasz_index_keys.argtypes = [vp, vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
-    lib.segl_lovasz_index_scan.argtypes = [vp, vp, i64, i64, vp, i64, cint, vp, vp, vp, cint]
-    lib.segl_lovasz_index_keys.restype = lib.segl_lovasz_index_scan.restype = cint
 
 
 def library():

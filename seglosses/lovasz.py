@@ -179,7 +179,7 @@ def _rows(q, label, valid, softmax, index, cols, per_image):
     derivative in q, so that only that one buffer is kept: no permutation, no sorted copy.
     """
     n, c, s = q.shape
-    if softmax and index and _native.lovasz_applies(q, label) and _native.usable() and _native.wanted(
+    if softmax and index and _native.lovasz_applies(q, label) and _native.wanted(
             "lovasz", q, label, valid, tuple(cols), per_image):
         # the C kernels: errors to keys in one pass, NumPy's sort, then the losses and the derivative in one pass
         # over the sorted keys
