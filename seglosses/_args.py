@@ -37,8 +37,8 @@ def check_scalar(name: str, value, *, low=None, high=None, low_open=False) -> fl
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise TypeError(f"`{name}` must be a number; got {type(value).__name__}")
     value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"`{name}` must not be NaN")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number; got {value}")
     if low is not None and (value <= low if low_open else value < low):
         bound = f"> {low}" if low_open else f">= {low}"
         raise ValueError(f"`{name}` must be {bound}; got {value}")
@@ -53,6 +53,30 @@ def check_ignore_index(ignore_index, name: str = "ignore_index") -> int | None:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"`{name}` must be an int or None; got {type(ignore_index).__name__}")
     return ignore_index
+
+
+#: The values an integer (or bool) target dtype can hold, by the dtype's name (shared by both front ends).
+INTEGER_RANGES = {
+    "bool": (0, 1),
+    **{f"uint{b}": (0, 2 ** b - 1) for b in (8, 16, 32, 64)},
+    **{f"int{b}": (-2 ** (b - 1), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)},
+}
+
+
+def check_ignore_index_fits(ignore_index, dtype_name: str) -> None:
+    """The ``ignore_index`` rule for integer and bool targets: it must be a value the target's dtype can hold.
+
+    Torch compares ``uint8_target == -1`` after wrapping -1 to 255, other kernels compare in int64 or float, so a
+    value the dtype cannot hold would mean different pixels on different paths; it is refused instead (floating-point
+    targets compare as floats and take any int). ``dtype_name``: "uint8", "int64", "bool", ... (other names: no check).
+    """
+    if ignore_index is None:
+        return
+    bounds = INTEGER_RANGES.get(dtype_name)
+    if bounds is not None and not bounds[0] <= ignore_index <= bounds[1]:
+        raise ValueError(f"`ignore_index`={ignore_index} cannot occur in a `target` of dtype {dtype_name} (values "
+                         f"{bounds[0]}..{bounds[1]}), so it would ignore nothing; use an ignore_index the dtype holds, "
+                         "or convert the target (for example target.long())")
 
 
 def check_values(name: str, values, *, low=0.0, high=None) -> list[float]:
