@@ -12,7 +12,16 @@ from typing import NamedTuple
 
 import torch
 
-from ._args import EPS, MODES, check_classes, check_ignore_index, check_mode, check_scalar, check_values  # noqa: F401
+from ._args import (  # noqa: F401
+    EPS,
+    MODES,
+    check_classes,
+    check_ignore_index,
+    check_ignore_index_fits,
+    check_mode,
+    check_scalar,
+    check_values,
+)
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -26,12 +35,15 @@ def check_reduction(reduction: str) -> str:
 def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=None) -> torch.Tensor | None:
     """A per-class vector ``(C,)`` as a floating tensor on ``device`` (None stays None); cast where it is used.
 
-    Python sequences are range-checked here; tensors only for shape (reading their values would sync).
+    Python sequences are range-checked here, CPU tensors too (outside torch.compile); other tensors only for shape
+    (reading their values would sync a GPU).
     """
     if value is None:
         return None
     if isinstance(value, torch.Tensor):
         t = value
+        if t.dim() == 1 and labels_checked_here(t) and (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+            check_values(name, t.tolist(), low=low, high=high)  # CPU: the values are at hand (no sync)
     elif isinstance(value, Sequence) and not isinstance(value, str):
         t = torch.tensor(check_values(name, value, low=low, high=high), dtype=torch.float64)
     else:
@@ -95,8 +107,17 @@ def _flat(t: torch.Tensor, n: int, c: int | None, s: int) -> torch.Tensor:
     return t.reshape(n, s) if c is None else t.reshape(n, c, s)
 
 
-def prepare(logits, target, mode: str) -> Inputs:
-    """Check types and shapes for ``mode`` and view both tensors as (N, C, S)."""
+_UNCHECKED = object()
+
+
+def prepare(logits, target, mode: str, ignore_index=_UNCHECKED, *, check_labels: bool = True) -> Inputs:
+    """Check types and shapes for ``mode`` and view both tensors as (N, C, S).
+
+    With ``ignore_index`` given (None included), the rules every loss shares are applied here, once: it must be an
+    int the target's dtype can hold (:func:`~seglosses._args.check_ignore_index_fits`), multiclass class
+    probabilities take none, and class indices outside [0, C) that are not ``ignore_index`` raise an IndexError
+    (:func:`check_labels`; CPU tensors outside torch.compile, see there).
+    """
     check_mode(mode)
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"`logits` must be a torch.Tensor; got {type(logits).__name__}")
@@ -108,6 +129,48 @@ def prepare(logits, target, mode: str) -> Inputs:
         raise TypeError(f"`target` must be real; got dtype {target.dtype}")
     if logits.device != target.device:
         raise ValueError(f"`logits` and `target` must be on the same device; got {logits.device} and {target.device}")
+    inp = _inputs(logits, target, mode)
+    if ignore_index is not _UNCHECKED:
+        ignore_index = check_ignore_index(ignore_index)
+        if ignore_index is not None:
+            if mode == "multiclass" and not inp.index:
+                raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
+                                 f"probabilities of shape {tuple(target.shape)}")
+            if not target.is_floating_point():
+                check_ignore_index_fits(ignore_index, str(target.dtype).removeprefix("torch."))
+        if inp.index and check_labels:
+            check_labels_in_range(inp.target, inp.c, ignore_index)
+    return inp
+
+
+def labels_checked_here(t: torch.Tensor) -> bool:
+    """Whether class indices are range-checked before the kernels run: CPU tensors outside torch.compile (reading a
+    GPU tensor's values would be a host sync, and a graph break under compile). Elsewhere every kernel treats an
+    index outside [0, C) as an ignored pixel (:func:`seglosses._stats.index_block`, the Triton kernels)."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def check_labels_in_range(t: torch.Tensor, c: int, ignore_index) -> None:
+    """Raise IndexError naming ``target``, a bad value and C if class indices ``t`` hold a value outside [0, C) that
+    is not ``ignore_index``: on the CPU outside torch.compile (:func:`labels_checked_here`), before any kernel runs,
+    so the blocked passes, Inductor's kernels and the C kernels all fail the same way."""
+    if not labels_checked_here(t) or t.numel() == 0:
+        return
+    lo, hi = torch.aminmax(t) if t.dtype != torch.bool else (t.min(), t.max())
+    if 0 <= int(lo) and int(hi) < c:
+        return
+    bad = (t < 0) | (t >= c)
+    if ignore_index is not None:
+        bad &= t != ignore_index
+    count = int(bad.sum())
+    if count:
+        value = int(t[bad][0])
+        raise IndexError(f"`target` holds class index {value} outside [0, {c}) in {count} of {t.numel()} pixels "
+                         f"(ignore_index={ignore_index}); class indices must be in [0, C) = [0, {c}) or ignore_index "
+                         "(seglosses.validate reports such values)")
+
+
+def _inputs(logits, target, mode: str) -> Inputs:
     shape, tshape = tuple(logits.shape), tuple(target.shape)
     if mode == "binary":
         if logits.dim() < 1:
@@ -137,9 +200,8 @@ def prepare(logits, target, mode: str) -> Inputs:
                             f"mode='multiclass'; got dtype {target.dtype}")
         return Inputs(_flat(logits, n, c, s), _flat(target, n, None, s), True, shape[:1] + shape[2:], n, c, s)
     if tshape == shape:
-        if not target.is_floating_point():
-            raise TypeError(f"`target` of shape (N, C, *) = {tshape} must hold class probabilities (floating point) "
-                            f"for mode='multiclass'; got dtype {target.dtype}")
+        # class probabilities: floating point, or an integer/bool one-hot (read as 0/1 probabilities block by block,
+        # as a float target is cast: no copy of the input's size)
         return Inputs(_flat(logits, n, c, s), _flat(target, n, c, s), False, shape[:1] + shape[2:], n, c, s)
     raise ValueError(f"`target` must have shape (N, *) = {shape[:1] + shape[2:]} (class indices) or (N, C, *) = "
                      f"{shape} (probabilities) for mode='multiclass'; got {tshape}")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._args import check_values
 from .compose import Composable, module_config
 
 #: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
@@ -33,12 +34,19 @@ class LossModule(Composable, nn.Module):
         self.mode = mode
         self._options = {}
         for key, value in options.items():
-            if key in _TENSOR_OPTIONS and (isinstance(value, torch.Tensor) or
-                                           (isinstance(value, Sequence) and not isinstance(value, str))):
-                value = torch.as_tensor(value)
+            if key in _TENSOR_OPTIONS and isinstance(value, torch.Tensor):
                 self.register_buffer(key, value.clone() if value.is_floating_point() else value.double())
+            elif key in _TENSOR_OPTIONS and isinstance(value, Sequence) and not isinstance(value, str):
+                # the function's value checks, now (the buffer's are repeated at each CPU call); float64, as the
+                # function takes a list: float64 input must not get float32-rounded weights
+                self.register_buffer(key, torch.tensor(check_values(key, value, low=0.0, high=self._high(key)),
+                                                       dtype=torch.float64))
             else:
                 self._options[key] = value
+
+    def _high(self, key):
+        """The upper bound the function puts on the per-class option ``key`` (None: none)."""
+        return None
 
     def _call_options(self):
         opts = dict(self._options)

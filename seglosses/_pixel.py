@@ -45,27 +45,29 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
     costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
     from .focal import probs_to_logits
 
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index)
     ignore_index = check_ignore_index(ignore_index)
     check_bool("from_logits", from_logits)
     smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    if mode == "multiclass" and not inp.index and ignore_index is not None:
-        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
-                         f"probabilities of shape {tuple(target.shape)}")
     softmax = mode == "multiclass"
     dt = compute_dtype(inp.x)
-    x = inp.x.to(dt) if from_logits else probs_to_logits(inp.x, softmax)
+    if inp.index:
+        t, valid = index_block(inp.target, ignore_index, inp.c)
+        g = None
+    else:
+        g, valid = dense_block(inp.target, ignore_index, dt)
+        t = None
+    x = inp.x
+    if valid is not None:  # ignored elements: a finite input (a NaN or inf there must not reach loss or gradient)
+        x = torch.where(valid.unsqueeze(1) if inp.index else valid, x, 0.0 if from_logits else 0.5)
+    x = x.to(dt) if from_logits else probs_to_logits(x, softmax)
     if softmax:
         logp = torch.log_softmax(x, dim=1)
         log1mp = log1m_softmax(x, logp) if complement else None
     else:
         logp = torch.nn.functional.logsigmoid(x)
         log1mp = torch.nn.functional.logsigmoid(-x)
-    if inp.index:
-        t, valid = index_block(inp.target, ignore_index, inp.c)
-        return Pixels(inp, logp, log1mp, t, None, valid, smoothing, softmax)
-    g, valid = dense_block(inp.target, ignore_index, dt)
-    return Pixels(inp, logp, log1mp, None, g, valid, smoothing, softmax)
+    return Pixels(inp, logp, log1mp, t, g, valid, smoothing, softmax)
 
 
 def smoothed(px: Pixels) -> torch.Tensor:

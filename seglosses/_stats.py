@@ -23,23 +23,30 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import _inductor, _native
-from ._checks import compute_dtype
+from ._checks import compute_dtype, labels_checked_here
 from ._chunk import blocks, triton_kernels
 
 
 def index_block(t: torch.Tensor, ignore_index, num_classes=None):
     """int64 class indices of a block (ignored pixels mapped to 0) and the valid mask (None: all valid).
 
-    Under torch.compile, with ``num_classes`` given, indices outside [0, C) count as ignored too: the compiled gathers
-    would check them inside the kernel, and a failed check in a parallel CPU loop aborts the process (eager passes
-    raise an index error instead; :func:`seglosses.validate` reports such labels either way)."""
-    v = None if ignore_index is None else t != ignore_index
-    if num_classes is not None and torch.compiler.is_compiling():
-        inside = (t >= 0) & (t < num_classes)
-        v = inside if v is None else v & inside
+    With ``num_classes`` given, where the labels were not range-checked before the kernels (CUDA tensors, or under
+    torch.compile: :func:`seglosses._checks.labels_checked_here`), indices outside [0, C) count as ignored, as in the
+    Triton kernels; on the CPU outside compile they were checked (an IndexError) before this runs."""
+    v = valid_indices(t, ignore_index, num_classes)
     if v is None:
         return t.long(), None
     return torch.where(v, t, torch.zeros_like(t)).long(), v
+
+
+def valid_indices(t: torch.Tensor, ignore_index, num_classes=None):
+    """The valid mask of class indices (None: all valid): not ``ignore_index``, and with ``num_classes`` given, in
+    [0, C) where the labels were not range-checked before the kernels (see :func:`index_block`)."""
+    v = None if ignore_index is None else t != ignore_index
+    if num_classes is not None and not labels_checked_here(t):
+        inside = (t >= 0) & (t < num_classes)
+        v = inside if v is None else v & inside
+    return v
 
 
 def dense_block(g: torch.Tensor, ignore_index, dtype):
@@ -135,8 +142,8 @@ class _RegionSums(torch.autograd.Function):
                 g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
             pb = _part(pbuf, n0, n1, s0, s1, whole)
             p = _activate(x[n0:n1, :, s0:s1].to(dt), act, pb)
-            if vb is not None:  # invalid elements: p = 0 (and g = 0) adds nothing below
-                p = p.mul_(vb) if pb is not None else p * vb
+            if vb is not None:  # invalid elements: p = 0 (and g = 0) adds nothing below; selected, so that a NaN or
+                p = p.masked_fill_(~vb, 0.0) if pb is not None else torch.where(vb, p, 0.0)  # inf logit adds nothing
             psum[n0:n1] += p.sum(-1)
             if index:
                 pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
@@ -177,7 +184,8 @@ class _RegionSums(torch.autograd.Function):
         # (1, C) gradients of batch sums apply to every image
         a, m = ((zero if g is None else g.to(dt).expand(n, c).unsqueeze(-1)) for g in (g_p, g_m))
         # dL/dp = a, plus m on the target class (index targets) or m sign(p - g) (dense targets; 0 where p == g)
-        grad = sbuf if sbuf is not None else torch.empty_like(x)
+        # contiguous, whatever x's strides (channels_last logits): an out= of other strides fails under torch.compile
+        grad = sbuf if sbuf is not None else torch.empty(x.shape, dtype=x.dtype, device=x.device)
         for n0, n1, s0, s1 in blocks(x, _block_scale(c, index)):
             whole = (n0, n1, s0, s1) == (0, n, 0, s)
             ab, mb = a[n0:n1], m[n0:n1]
@@ -191,8 +199,8 @@ class _RegionSums(torch.autograd.Function):
             p = _part(pbuf, n0, n1, s0, s1, whole)
             if p is None:
                 p = activate(x[n0:n1, :, s0:s1].to(dt), act)
-                if vb is not None and act != "identity":
-                    p = p * vb
+                if vb is not None:
+                    p = torch.where(vb, p, 0.0)
             out = _part(grad, n0, n1, s0, s1, whole)
             if index:
                 ti = t.unsqueeze(1)
@@ -218,7 +226,7 @@ class _RegionSums(torch.autograd.Function):
                 else:
                     gx = gp
             if vb is not None and act == "identity":
-                gx = gx.mul_(vb)
+                gx = gx.masked_fill_(~vb, 0.0)
             if gx is not out:
                 out.copy_(gx)
         return grad, None, None, None, None, None
@@ -242,7 +250,7 @@ def _sums_whole(x, target, act, index, ignore_index):
 
     def prob():
         p = activate(x.to(dt), act)
-        return p if vb is None else p * vb
+        return p if vb is None else torch.where(vb, p, 0.0)
 
     p = prob()
     if index:
@@ -259,8 +267,8 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
     a, m = a.to(dt).unsqueeze(-1), m.to(dt).unsqueeze(-1)
     tg, vb = _targets_whole(x, target, index, ignore_index, dt)
     p = activate(x.to(dt), act)
-    if vb is not None and act != "identity":  # p = 0 where invalid: the Jacobians below give 0 there
-        p = p * vb
+    if vb is not None:  # p = 0 where invalid (selected: NaN logits there too): the Jacobians below give 0 there
+        p = torch.where(vb, p, 0.0)
     # dL/dp = a, plus m on the target class (index targets) or m sign(p - g) (dense targets)
     gp = a + (torch.where(tg, m, 0) if index else m * torch.sign(p - tg))
     if act == "sigmoid":
@@ -268,7 +276,7 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
     elif act == "softmax":
         gx = (gp - (gp * p).sum(1, keepdim=True)) * p
     else:
-        gx = gp if vb is None else gp * vb
+        gx = gp if vb is None else torch.where(vb, gp, 0.0)
     return gx.to(x.dtype)
 
 

@@ -23,7 +23,7 @@ def validate(logits, target, mode, *, ignore_index=None, from_logits=True):
         ...
         ValueError: `target` holds class indices outside [0, 3) (ignore_index=None): 1 of 8 pixels, e.g. 3
     """
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index, check_labels=False)
     x, t = inp.x, inp.target
     bad = ~torch.isfinite(x)
     if bool(bad.any()):

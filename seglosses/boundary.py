@@ -17,9 +17,18 @@ import math
 import torch
 
 from ._args import check_bool
-from ._checks import check_classes, check_ignore_index, check_reduction, check_scalar, compute_dtype, prepare, take
+from ._checks import (
+    check_classes,
+    check_ignore_index,
+    check_reduction,
+    check_scalar,
+    compute_dtype,
+    labels_checked_here,
+    prepare,
+    take,
+)
 from ._module import LossModule
-from ._stats import activate
+from ._stats import activate, valid_indices
 from .distance import BACKENDS, edt
 
 
@@ -59,14 +68,11 @@ def _two_sided(mask, valid, spatial, spacing, backend, dtype):
 
 
 def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, backend):
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index)
     ignore_index = check_ignore_index(ignore_index)
     check_bool("from_logits", from_logits)
     if backend not in BACKENDS:
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}")
-    if mode == "multiclass" and not inp.index and ignore_index is not None:
-        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
-                         f"probabilities of shape {tuple(target.shape)}")
     if backend == "auto" and torch.compiler.is_compiling():
         backend = "torch"  # SciPy would break the graph
     spatial = _spatial_shape(logits, mode)
@@ -77,11 +83,12 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
     classes = check_classes(classes, inp.c)
     dt = compute_dtype(inp.x)
     act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
-    p = activate(inp.x.to(dt), act)
     with torch.no_grad():
         if inp.index:
             t = inp.target
-            valid = (t != ignore_index) if ignore_index is not None else torch.ones_like(t, dtype=torch.bool)
+            # not ignore_index, and in [0, C) where the labels were not range-checked (CUDA, torch.compile)
+            valid = valid_indices(t, ignore_index, inp.c)
+            valid = torch.ones_like(t, dtype=torch.bool) if valid is None else valid
             cls = torch.arange(inp.c, device=t.device).view(1, -1, 1)
             mask = t.unsqueeze(1) == cls                     # (N, C, S) bool: the distance maps are this size
             valid = valid.unsqueeze(1).expand_as(mask)
@@ -89,6 +96,9 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
             g = inp.target
             valid = (g != ignore_index) if ignore_index is not None else torch.ones_like(g, dtype=torch.bool)
             mask = (g > 0.5) & valid
+    every = ignore_index is None and not (inp.index and not labels_checked_here(inp.target))
+    x = inp.x if every else torch.where(valid, inp.x, 0.0 if from_logits else 0.5)
+    p = activate(x.to(dt), act)  # (ignored elements: a finite input, so that a NaN there reaches nothing)
     if inp.index:
         g = mask.to(dt)
     else:
@@ -165,7 +175,7 @@ def boundary_loss(logits, target, mode, *, classes=None, spacing=None, dist_maps
         segmentation. MIDL 2019. arXiv 1812.07032.
     """
     reduction = check_reduction(reduction)
-    inp, p, _, mask, valid, spatial, spacing, classes, dt, backend = _setup(logits, target, mode, classes, spacing,
+    inp, p, g, mask, valid, spatial, spacing, classes, dt, backend = _setup(logits, target, mode, classes, spacing,
                                                                    ignore_index, from_logits, backend)
     if dist_maps is not None:
         phi = _given_maps("dist_maps", dist_maps, inp.n, inp.c, spatial, dt, p.device)
@@ -174,6 +184,8 @@ def boundary_loss(logits, target, mode, *, classes=None, spacing=None, dist_maps
             d_out, d_in, inside, outside, has = _two_sided(mask, valid, spatial, spacing, backend, dt)
             phi = torch.where(outside, d_out, torch.where(inside, 1 - d_in, 0.0))
             phi = torch.where(has, phi, 0.0).to(device=p.device, dtype=dt)
+    if not inp.index:  # a NaN in a valid target element reaches the loss (the mask g > 0.5 alone would hide it)
+        phi = torch.where(torch.isnan(g), g, phi)
     return _pair_mean(phi * p, valid, classes, reduction, _map_shape(inp, spatial))
 
 

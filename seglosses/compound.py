@@ -100,9 +100,9 @@ def exp_log_loss(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.
     tiny = torch.finfo(dt).tiny
 
     def powered(nlp):  # (-ln p)^gamma, 0 where -ln p is 0; its gradient bounded: -ln p floored at the smallest normal
-        return torch.where(nlp > 0, nlp.clamp_min(tiny).pow(gamma_cross), 0.0)
+        return torch.where(nlp != 0, nlp.clamp_min(tiny).pow(gamma_cross), 0.0)  # (a NaN stays NaN)
 
-    freq = class_vector("class_frequency", class_frequency, c, logits.device)
+    freq = class_vector("class_frequency", class_frequency, c, logits.device, high=None if px.softmax else 1.0)
     if px.softmax:
         if freq is None:
             with torch.no_grad():
@@ -259,6 +259,9 @@ class ExpLogLoss(LossModule):
     """Module form of :func:`exp_log_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(exp_log_loss)
+
+    def _high(self, key):  # shares of positives in [0, 1] for binary/multilabel; counts allowed for multiclass
+        return 1.0 if key == "class_frequency" and self.mode != "multiclass" else None
 
 
 class ComboLoss(LossModule):

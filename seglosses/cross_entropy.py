@@ -187,3 +187,6 @@ class BalancedCrossEntropyLoss(LossModule):
     """Module form of :func:`balanced_cross_entropy_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(balanced_cross_entropy_loss)
+
+    def _high(self, key):
+        return 1.0 if key == "beta" else None

@@ -73,7 +73,7 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
                                            torch.full((c,), float(alpha), dtype=dt, device=x.device))
         if base is not None:
             cvec = base.to(dt) if cvec is None else cvec * base.to(dt)
-    grad = torch.empty_like(x) if need_grad else None
+    grad = torch.empty(x.shape, dtype=x.dtype, device=x.device) if need_grad else None  # contiguous
     out_shape = (n, c, s) if not softmax else (n, s)
     out = torch.zeros((), dtype=dt, device=x.device) if reduce else torch.empty(out_shape, dtype=dt,
                                                                                 device=x.device)
@@ -84,11 +84,18 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
     for n0, n1, s0, s1 in blocks(x, max(c // 4, 1) if fast else (1 / 16 if not softmax else 1)):
         xb = x[n0:n1, :, s0:s1].to(dt)
         whole = (n0, n1, s0, s1) == (0, n, 0, s)
+        if index:
+            t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
+        elif not softmax:
+            y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
+        else:
+            v = None
+        if v is not None:  # ignored elements: finite logits (NaN, inf there must not reach the loss or gradient)
+            xb = torch.where(v.unsqueeze(1) if index else v, xb, 0.0)
         # the block of the gradient buffer, written in place where the dtypes agree
         gb = (grad if whole else grad[n0:n1, :, s0:s1]) if need_grad and grad.dtype == dt else None
         g = None
         if not softmax:
-            y, v = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
             if smoothing:
                 y = y * (1 - smoothing) + smoothing / 2
             loss, g = _sigmoid_terms(xb, y, gamma, need_grad)
@@ -112,7 +119,6 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
             else:
                 logp = torch.log_softmax(xb, dim=1)
             if fast:
-                t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                 f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
                 coef = None if cvec is None else cvec[t]
                 nw = None if base is None else base.to(dt)[t]
@@ -130,7 +136,6 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
             else:
                 bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
                 if index:
-                    t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                     vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
                     coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
                     coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
@@ -217,7 +222,7 @@ def _focal_pass_op(x: torch.Tensor, target: torch.Tensor, softmax: bool, index: 
     alpha = alpha_vec if alpha_vec is not None else alpha_scalar
     out, norm, grad = _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce,
                                 need_grad)
-    # contiguous: the strides register_fake promises (empty_like(x) follows channels_last logits' strides)
+    # contiguous: the strides register_fake promises
     return out, norm, grad.contiguous() if grad is not None else x.new_empty(0)
 
 
@@ -270,13 +275,34 @@ def _reduce(out, norm, reduction, shape):
     return out / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
+class _SaturatingCast(torch.autograd.Function):
+    """``p.to(float32)`` for half-precision probabilities whose backward pass saturates at the half dtype's largest
+    finite value: the gradient of ``log p`` is ``1 / p``, up to 1e7 at the clamp (p = 1e-7), beyond float16's 65504,
+    so a plain cast would hand back -inf; the true value is not representable either way, a finite one is safe."""
+
+    @staticmethod
+    def forward(ctx, p, dtype):
+        ctx.dtype = p.dtype
+        return p.to(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        big = torch.finfo(ctx.dtype).max
+        return g.clamp(-big, big).to(ctx.dtype), None
+
+
+def _to_compute(p: torch.Tensor) -> torch.Tensor:
+    dt = compute_dtype(p)
+    return _SaturatingCast.apply(p, dt) if p.dtype != dt and p.requires_grad else p.to(dt)
+
+
 def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
     """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities.
 
     ``1 - p`` is clamped on its own (to [EPS, 1 - EPS], the same set): in float32, 1 - 1e-7 is not representable
     and clamping p there would make log(1 - p) = log(1.19e-7) instead of log(1e-7).
     """
-    p = p.to(compute_dtype(p))
+    p = _to_compute(p)
     lp = torch.log(p.clamp(EPS, 1 - EPS))
     return lp if softmax else lp - torch.log((1 - p).clamp(EPS, 1 - EPS))
 
@@ -337,16 +363,13 @@ def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, igno
     References:
         Lin, Goyal, Girshick, He, Dollar. Focal Loss for Dense Object Detection. ICCV 2017. arXiv 1708.02002.
     """
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index)
     reduction = check_reduction(reduction)
     gamma = check_scalar("gamma", gamma, low=0.0)
     smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     ignore_index = check_ignore_index(ignore_index)
     check_bool("from_logits", from_logits)
     softmax = mode == "multiclass"
-    if softmax and not inp.index and ignore_index is not None:
-        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
-                         f"probabilities of shape {tuple(target.shape)}")
     w = class_vector("weight", weight, inp.c, logits.device)
     if alpha is None or isinstance(alpha, (torch.Tensor, list, tuple)):
         a = class_vector("alpha", alpha, inp.c, logits.device, high=None if softmax else 1.0)
@@ -407,3 +430,6 @@ class FocalLoss(LossModule):
     """Module form of :func:`focal_loss`: ``FocalLoss(mode, **options)(logits, target)``."""
 
     _fn = staticmethod(focal_loss)
+
+    def _high(self, key):
+        return 1.0 if key == "alpha" and self.mode != "multiclass" else None

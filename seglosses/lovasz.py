@@ -25,6 +25,7 @@ from ._checks import (
     take,
 )
 from ._module import LossModule
+from ._stats import dense_block, valid_indices
 from .focal import probs_to_logits
 
 
@@ -127,8 +128,8 @@ def _sort_descending(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _sort_keys_cpu(rows)
     if rows.device.type == "cpu":  # sorted in place: the values take the errors' buffer (one buffer less)
         perm = torch.empty(rows.shape, dtype=torch.int64)
-        return torch.sort(rows, dim=-1, descending=True, out=(rows, perm))
-    return torch.sort(rows, dim=-1, descending=True)
+        return torch.sort(rows, dim=-1, descending=True, stable=True, out=(rows, perm))
+    return torch.sort(rows, dim=-1, descending=True, stable=True)
 
 
 #: CUDA: rows are sorted in up to SORT_PARTS chunks of whole rows, each of SORT_CHUNK elements at least (a sort's
@@ -355,7 +356,7 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     if check_bool("dist_sync", dist_sync):
         raise ValueError("lovasz_loss does not support `dist_sync=True`: its value sorts every row's errors, so it is "
                          "no function of per-rank sums (all-gather the logits and targets to compute it globally)")
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index)
     reduction = check_reduction(reduction)
     ignore_index = check_ignore_index(ignore_index)
     check_bool("per_image", per_image)
@@ -364,9 +365,6 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     if classes is None:
         classes = "all"
     softmax = mode == "multiclass"
-    if softmax and not inp.index and ignore_index is not None:
-        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
-                         f"probabilities of shape {tuple(target.shape)}")
     w = class_vector("weight", weight, inp.c, logits.device)
     dt = compute_dtype(inp.x)
     x = inp.x.to(dt)
@@ -374,21 +372,22 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     cols = list(range(c)) if isinstance(classes, str) else classes
 
     if softmax:
-        q = torch.softmax(x, dim=1) if from_logits else x  # the probabilities: autograd takes them from here
         if inp.index:
-            t = inp.target
-            v = None if ignore_index is None else t != ignore_index
-            # (N, 1, S) labels in a narrow dtype, -1 at ignored pixels (never a class)
-            lab = t.to(torch.int16 if c < 2 ** 15 else torch.int64)
-            label = (lab if v is None else torch.where(v, lab, -1)).unsqueeze(1)
+            v = valid_indices(inp.target, ignore_index, c)
+            # (N, 1, S) labels in a narrow dtype, -1 at ignored pixels (never a class); selected before the cast, so
+            # that no label wraps into a class
+            lab = inp.target if v is None else torch.where(v, inp.target, -1)
+            label = lab.to(torch.int16 if c < 2 ** 15 else torch.int64).unsqueeze(1)
         else:
             label, v = inp.target.to(dt), None
+        if v is not None:  # ignored pixels: finite logits (a NaN there must not reach the loss or the gradient)
+            x = torch.where(v.unsqueeze(1), x, 0.0)
+        q = torch.softmax(x, dim=1) if from_logits else x  # the probabilities: autograd takes them from here
     else:
-        q = x if from_logits else probs_to_logits(x, False)  # the hinge's score
-        g = inp.target.to(dt) if ignore_index is None else inp.target
-        v = None if ignore_index is None else g != ignore_index
+        g, v = dense_block(inp.target, ignore_index, dt)
         if v is not None:
-            g = torch.where(v, g.to(dt), torch.zeros((), dtype=dt, device=x.device))
+            x = torch.where(v, x, 0.0 if from_logits else 0.5)
+        q = x if from_logits else probs_to_logits(x, False)  # the hinge's score
         label = g
     losses, fg_sum = lovasz_rows(q, label, v, softmax, inp.index, tuple(cols), per_image)
 

@@ -88,11 +88,8 @@ def _doc(fn):
 
 def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, dist_sync=False,
            process_group=None, gdl=None):
-    inp = prepare(logits, target, mode)
+    inp = prepare(logits, target, mode, ignore_index)
     ignore_index = check_ignore_index(ignore_index)
-    if mode == "multiclass" and not inp.index and ignore_index is not None:
-        raise ValueError("`ignore_index` needs class-index targets (N, *) in mode='multiclass'; got class "
-                         f"probabilities of shape {tuple(target.shape)}")
     check_bool("per_image", per_image)
     check_bool("from_logits", from_logits)
     classes = check_classes(classes, inp.c)
@@ -129,7 +126,8 @@ def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, transform
     if transform is not None:
         loss = transform(loss)
     if power is not None:
-        loss = torch.where(loss > 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
+        # 0 stays 0 (its power's slope is infinite for power < 1); a NaN (a NaN target or logit) stays NaN
+        loss = torch.where(loss != 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
     return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction, sync=sync, group=group)
 
 
@@ -294,6 +292,8 @@ def _gdl_weights(g, weight_type):
     vol = g if weight_type == "simple" else g * g
     present = vol > 0
     r = 1 / torch.where(present, vol, torch.ones_like(vol))
+    if r.shape[-1] == 0:  # no class (C = 0): no weight; the loss is 0 as every loss's is there
+        return r
     largest = torch.where(present, r, torch.zeros_like(r)).amax(-1, keepdim=True)
     fill = torch.where(largest > 0, largest, torch.ones_like(largest))
     return torch.where(present, r, fill.expand_as(r))

@@ -321,7 +321,7 @@ def test_errors():
         edt(m, ndim=2, spacing=(1.0, -2.0))
     with pytest.raises(ValueError, match=r"`spacing` must be > 0.0; got 0.0"):
         edt(m, spacing=0)
-    with pytest.raises(ValueError, match=r"`spacing` must be finite"):
+    with pytest.raises(ValueError, match=r"`spacing` must be a finite number; got inf"):
         edt(m, spacing=math.inf)
     with pytest.raises(TypeError, match=r"`mask` must be a bool or integer mask; got dtype torch.float32"):
         edt(torch.zeros(3, 3))
