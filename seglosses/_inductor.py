@@ -8,11 +8,16 @@ Compiling needs a C++ compiler and takes seconds, so it is worth it only for cal
 
 Policy (:func:`set_cpu_kernels`, or the environment variable ``SEGLOSSES_CPU_KERNELS``):
 
-* ``"auto"`` (default): a call is compiled once the same call (shapes, dtypes, options) has run
-  :data:`AUTO_AFTER` times eagerly: the third step of a training loop; one-off calls never pay a compilation;
-* ``"inductor"``: every CPU call is compiled (benchmarks, tests);
+* ``"auto"`` (default): the C kernels of :mod:`seglosses._native` where they apply (built once per machine, at the
+  first call that can use them), the blocked torch passes elsewhere; never Inductor, whose compilations cost seconds
+  per shape. The kernel that serves a call does not depend on how often the call ran, so neither do its results;
+* ``"inductor"``: every CPU call is compiled by Inductor from its first run (the C kernels still serve the cases they
+  cover); for long CPU training runs and benchmarks;
 * ``"eager"``: never (the blocked torch passes only).
 
+Each path equals the float64 oracle to its dtype's rounding and the paths equal each other to a few ulps
+(tests/test_cpu_kernels.py, tests/test_fuzz.py), not bit for bit: the policy is chosen once, for the process, so a
+call's result never changes between one step and the next.
 If compiling fails (no C++ compiler, an Inductor error), a warning says why once and every later call runs eagerly;
 an error of the kernel on the caller's data (a class index out of range) is raised as the eager path raises it.
 Under an outer ``torch.compile`` the region statistics are traced by the caller's compiler; the focal pass is an
@@ -30,13 +35,9 @@ import warnings
 import torch
 
 MODES = ("auto", "inductor", "eager")
-#: ``"auto"``: eager runs of one call before it is compiled.
-AUTO_AFTER = 2
-_MAX_KEYS = 4096  # call signatures remembered by "auto" (forgotten all at once beyond)
 
 _lock = threading.Lock()
 _state = {"mode": None, "broken": None, "compiled_calls": 0}
-_seen: dict = {}
 _compiled: dict = {}
 _uncompiled: set = set()  # calls past the recompilation limit
 #: Compilations kept per pass (shapes x dtypes x option sets); a call beyond runs eagerly.
@@ -50,8 +51,9 @@ def _check_mode(mode, name):
 
 
 def set_cpu_kernels(mode: str) -> None:
-    """Choose when CPU losses run as compiled kernels (TorchInductor's, and the C kernels of
-    :mod:`seglosses._native`): ``"auto"`` (default: calls that repeat), ``"inductor"`` (always) or ``"eager"`` (never).
+    """Choose which compiled CPU kernels serve the losses: ``"auto"`` (default: the C kernels of
+    :mod:`seglosses._native` where they apply), ``"inductor"`` (those, and TorchInductor's for every other pass) or
+    ``"eager"`` (none: the blocked torch passes).
     Overrides ``SEGLOSSES_CPU_KERNELS``; see :mod:`seglosses._inductor`. A compiler that failed is tried again."""
     from . import _native
 
@@ -80,31 +82,20 @@ def _key(name, args):
 
 
 def wants(name: str, *args) -> bool:
-    """Whether the pass ``name`` on ``args`` (the first one the logits) should run compiled, by the policy; counts
-    the call for ``"auto"``."""
-    return _state["broken"] is None and due(name, *args)
+    """Whether the pass ``name`` on ``args`` (the first one the logits) runs compiled by Inductor: policy
+    ``"inductor"``, a CPU tensor outside torch.compile, a compiler that works and a call within the recompile
+    limit."""
+    return _state["broken"] is None and get_cpu_kernels() == "inductor" and due(name, *args)
 
 
 def due(name: str, *args) -> bool:
-    """:func:`wants` before asking whether Inductor works (the C kernels of :mod:`seglosses._native` follow the same
-    policy)."""
+    """Whether compiled kernels may serve the pass ``name`` on ``args`` by the policy (not ``"eager"``, a CPU tensor
+    outside torch.compile, not past the recompile limit): Inductor's under ``"inductor"`` (:func:`wants`), the C
+    kernels of :mod:`seglosses._native` under ``"auto"`` and ``"inductor"``."""
     x = args[0]
-    if x.device.type != "cpu" or torch.compiler.is_compiling():
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or get_cpu_kernels() == "eager":
         return False
-    mode = get_cpu_kernels()
-    if mode == "eager":
-        return False
-    key = _key(name, args)
-    if key in _uncompiled:
-        return False
-    if mode == "inductor":
-        return True
-    with _lock:
-        if len(_seen) > _MAX_KEYS:
-            _seen.clear()
-        n = _seen.get(key, 0)
-        _seen[key] = n + 1
-    return n >= AUTO_AFTER
+    return not (_uncompiled and _key(name, args) in _uncompiled)
 
 
 def _compile_failure(e: BaseException) -> bool:
