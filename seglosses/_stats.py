@@ -23,16 +23,17 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import _inductor, _native
-from ._checks import compute_dtype, labels_checked_here
+from ._checks import compute_dtype
 from ._chunk import blocks, triton_kernels
 
 
 def index_block(t: torch.Tensor, ignore_index, num_classes=None):
     """int64 class indices of a block (ignored pixels mapped to 0) and the valid mask (None: all valid).
 
-    With ``num_classes`` given, where the labels were not range-checked before the kernels (CUDA tensors, or under
-    torch.compile: :func:`seglosses._checks.labels_checked_here`), indices outside [0, C) count as ignored, as in the
-    Triton kernels; on the CPU outside compile they were checked (an IndexError) before this runs."""
+    With ``num_classes`` given, indices outside [0, C) count as ignored, as in the Triton and C kernels: where the
+    labels were not range-checked before the kernels (CUDA tensors, torch.compile: see
+    :func:`seglosses._checks.labels_checked_here`) that is the rule; elsewhere (they raised an IndexError before
+    any kernel ran) it keeps a kernel called directly from reading out of bounds."""
     v = valid_indices(t, ignore_index, num_classes)
     if v is None:
         return t.long(), None
@@ -41,9 +42,9 @@ def index_block(t: torch.Tensor, ignore_index, num_classes=None):
 
 def valid_indices(t: torch.Tensor, ignore_index, num_classes=None):
     """The valid mask of class indices (None: all valid): not ``ignore_index``, and with ``num_classes`` given, in
-    [0, C) where the labels were not range-checked before the kernels (see :func:`index_block`)."""
+    [0, C) (see :func:`index_block`)."""
     v = None if ignore_index is None else t != ignore_index
-    if num_classes is not None and not labels_checked_here(t):
+    if num_classes is not None:
         inside = (t >= 0) & (t < num_classes)
         v = inside if v is None else v & inside
     return v

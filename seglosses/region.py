@@ -384,7 +384,12 @@ def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_l
 
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False)
     # probabilities as given with from_logits=False (as every region loss), no clamping
-    p = px.logp.exp() if from_logits else px.inp.x.to(px.logp.dtype)
+    if from_logits:
+        p = px.logp.exp()
+    else:  # (ignored elements: 0, selected, as pixels() does for the logits)
+        p = px.inp.x.to(px.logp.dtype)
+        if px.valid is not None:
+            p = torch.where(px.valid.unsqueeze(1) if px.t is not None else px.valid, p, 0.0)
     n, c, _ = p.shape
     if px.t is not None:
         v = None if px.valid is None else px.valid.to(p.dtype)
@@ -453,9 +458,9 @@ def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, p
     classes = check_classes(classes, c)
     w = class_vector("weight", weight, c, logits.device)
 
-    def ratio(num, den):
+    def ratio(num, den):  # 0/0 = 0; a NaN (a NaN target) stays NaN
         den = den + smooth
-        return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+        return torch.where(den != 0, num / torch.where(den != 0, den, 1.0), 0.0)
 
     loss = r * ratio(a, g) + (1 - r) * ratio(b, neg)
     if classes is not None:
