@@ -7,6 +7,13 @@ are tested on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``) agai
 
 Each kernel writes the gradient for a unit upstream gradient into one buffer (apex's design: the backward pass is one
 multiply) and either the loss map or per-program partial sums of the loss and of the mean's normaliser.
+
+Invalid elements contribute nothing anywhere (loss, normaliser, region sums) and get a gradient of exactly 0: those
+whose target is ``ignore_index`` and, for class indices, labels outside [0, C) (checked on the host only for CPU
+tensors: here a check would be a host sync, so they count as ignored, as in :func:`seglosses._stats.index_block`).
+Labels are range-checked as int64, before any narrowing or use, so nothing is ever read at an out-of-range index;
+invalid elements are removed by selection (``tl.where``, masked loads), never by multiplying with a 0/1 mask, so
+non-finite logits there (NaN * 0 = NaN) reach neither the loss nor the gradient.
 """
 
 from __future__ import annotations
@@ -34,13 +41,13 @@ def _sigmoid_focal_kernel(x_ptr, y_ptr, a_ptr, w_ptr, grad_ptr, loss_ptr, part_p
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     inb = offs < numel
-    x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(tl.float32)
     y = tl.load(y_ptr + offs, mask=inb, other=0.0).to(tl.float32)
-    valid = inb.to(tl.float32)
+    ok = inb
     if HAS_IGNORE:
-        keep = y != ignore
-        valid = valid * keep.to(tl.float32)
-        y = tl.where(keep, y, 0.0)
+        ok = ok & (y != ignore)
+        y = tl.where(ok, y, 0.0)
+    valid = ok.to(tl.float32)
+    x = tl.load(x_ptr + offs, mask=ok, other=0.0).to(tl.float32)  # 0 where invalid, whatever the logit there
     y = y * (1.0 - smoothing) + smoothing * 0.5
     cls = (offs // S) % C
     bce = tl.maximum(x, 0.0) - x * y + tl.log(1.0 + tl.exp(-tl.abs(x)))
@@ -52,20 +59,20 @@ def _sigmoid_focal_kernel(x_ptr, y_ptr, a_ptr, w_ptr, grad_ptr, loss_ptr, part_p
     coef = valid
     if HAS_ALPHA:
         if ALPHA_VEC:
-            a = tl.load(a_ptr + cls, mask=inb, other=0.0)
+            a = tl.load(a_ptr + cls, mask=ok, other=0.0)
         else:
             a = alpha_scalar
         coef = coef * (y * (2.0 * a - 1.0) + (1.0 - a))
     if HAS_W:
-        coef = coef * tl.load(w_ptr + cls, mask=inb, other=0.0)
-    loss = coef * m * bce
+        coef = coef * tl.load(w_ptr + cls, mask=ok, other=0.0)
+    loss = tl.where(ok, coef * m * bce, 0.0)
     if NEED_GRAD:
         r = s * sn / tl.maximum(q, 1.1754944e-38)  # p (1 - p) / (1 - p_t), in [0, 1]
-        g = coef * m * ((s - y) + gamma * (1.0 - 2.0 * y) * bce * r)
+        g = tl.where(ok, coef * m * ((s - y) + gamma * (1.0 - 2.0 * y) * bce * r), 0.0)
         tl.store(grad_ptr + offs, g, mask=inb)
+    tl.store(part_ptr + 2 * pid + 1, tl.sum(valid, axis=0))  # the normaliser, with or without REDUCE
     if REDUCE:
         tl.store(part_ptr + 2 * pid, tl.sum(loss, axis=0))
-        tl.store(part_ptr + 2 * pid + 1, tl.sum(valid, axis=0))
     else:
         tl.store(loss_ptr + offs, loss, mask=inb)
 
@@ -81,19 +88,22 @@ def _softmax_focal_kernel(x_ptr, t_ptr, c_ptr, w_ptr, grad_ptr, loss_ptr, part_p
     n = pix // S
     sp = pix % S
     base = n * C * S + sp
-    t = tl.load(t_ptr + pix, mask=inb, other=0).to(tl.int32)
-    valid = inb.to(tl.float32)
+    # valid: in bounds, a class index in [0, C) (compared as int64, before narrowing to int32) and not
+    # ignore_index; invalid pixels get label 0 and logits 0 (masked loads), and their loss and gradient are selected
+    # away below
+    t = tl.load(t_ptr + pix, mask=inb, other=0).to(tl.int64)
+    ok = inb & (t >= 0) & (t < C)
     if HAS_IGNORE:
-        keep = t != ignore
-        valid = valid * keep.to(tl.float32)
-        t = tl.where(keep, t, 0)
+        ok = ok & (t != ignore)
+    valid = ok.to(tl.float32)
+    t = tl.where(ok, t, 0).to(tl.int32)
     mx = tl.full([BLOCK], float("-inf"), tl.float32)
     for c in range(0, C):
-        mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
+        mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32))
     z = tl.zeros([BLOCK], tl.float32)
     xt = tl.zeros([BLOCK], tl.float32)
     for c in range(0, C):
-        xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+        xc = tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32)
         z += tl.exp(xc - mx)
         xt = tl.where(t == c, xc, xt)
     lz = tl.log(z)
@@ -107,21 +117,21 @@ def _softmax_focal_kernel(x_ptr, t_ptr, c_ptr, w_ptr, grad_ptr, loss_ptr, part_p
     h = -m * (1.0 + gamma * r)
     coef = valid
     if HAS_C:
-        coef = coef * tl.load(c_ptr + t, mask=inb, other=0.0)
+        coef = coef * tl.load(c_ptr + t, mask=ok, other=0.0)
     nw = valid
     if HAS_W:
-        nw = nw * tl.load(w_ptr + t, mask=inb, other=0.0)
-    loss = coef * f
+        nw = nw * tl.load(w_ptr + t, mask=ok, other=0.0)
+    loss = tl.where(ok, coef * f, 0.0)
     if NEED_GRAD:
         hc = coef * h
         for c in range(0, C):
-            xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+            xc = tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32)
             pc = tl.exp(xc - mx - lz)
-            g = hc * (tl.where(t == c, 1.0, 0.0) - pc)
+            g = tl.where(ok, hc * (tl.where(t == c, 1.0, 0.0) - pc), 0.0)
             tl.store(grad_ptr + base + c * S, g, mask=inb)
+    tl.store(part_ptr + 2 * pid + 1, tl.sum(nw, axis=0))  # the normaliser, with or without REDUCE
     if REDUCE:
         tl.store(part_ptr + 2 * pid, tl.sum(loss, axis=0))
-        tl.store(part_ptr + 2 * pid + 1, tl.sum(nw, axis=0))
     else:
         tl.store(loss_ptr + pix, loss, mask=inb)
 
@@ -182,22 +192,22 @@ def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, 
 # ------------------------------------------------------------------------------------------- region statistics ---
 @triton.jit
 def _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID: tl.constexpr, HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
-    # one (row, block of S) of a dense problem: offsets, in-bounds mask, logits, p (0 where invalid), g, validity
+    # one (row, block of S) of a dense problem: offsets, in-bounds mask, logits (0 where invalid), p (0 where
+    # invalid), g (0 where invalid), validity mask
     row = tl.program_id(0)
     offs = row * S + tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inb = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK) < S
-    x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(tl.float32)
     g = tl.load(g_ptr + offs, mask=inb, other=0.0).to(tl.float32)
-    v = inb.to(tl.float32)
+    ok = inb
     if HAS_IGNORE:
-        keep = g != ignore
-        v = v * keep.to(tl.float32)
-        g = tl.where(keep, g, 0.0)
+        ok = ok & (g != ignore)
+        g = tl.where(ok, g, 0.0)
+    x = tl.load(x_ptr + offs, mask=ok, other=0.0).to(tl.float32)
     if SIGMOID:
-        p = tl.sigmoid(x) * v
+        p = tl.where(ok, tl.sigmoid(x), 0.0)
     else:
-        p = x * v
-    return offs, inb, x, p, g, v
+        p = tl.where(ok, x, 0.0)
+    return offs, inb, x, p, g, ok
 
 
 @triton.jit
@@ -217,7 +227,7 @@ def _dense_sums_kernel(x_ptr, g_ptr, part_ptr, S, nblk, ignore, SIGMOID: tl.cons
 def _dense_grad_kernel(x_ptr, g_ptr, a_ptr, m_ptr, grad_ptr, S, ignore, SIGMOID: tl.constexpr,
                        HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
     # dL/dx = (a + m sign(p - g)) p (1 - p) (sigmoid) or a + m sign(p - g) (probabilities), 0 where ignored
-    offs, inb, x, p, g, v = _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID, HAS_IGNORE, BLOCK)
+    offs, inb, x, p, g, ok = _dense_block(x_ptr, g_ptr, S, ignore, SIGMOID, HAS_IGNORE, BLOCK)
     row = tl.program_id(0)
     a = tl.load(a_ptr + row)
     m = tl.load(m_ptr + row)
@@ -225,52 +235,51 @@ def _dense_grad_kernel(x_ptr, g_ptr, a_ptr, m_ptr, grad_ptr, S, ignore, SIGMOID:
     sgn = tl.where(d > 0, 1.0, tl.where(d < 0, -1.0, 0.0))
     gp = a + m * sgn
     if SIGMOID:
-        gx = gp * p * tl.sigmoid(-x)
+        gx = tl.where(ok, gp * p * tl.sigmoid(-x), 0.0)
     else:
-        gx = gp * v
+        gx = tl.where(ok, gp, 0.0)
     tl.store(grad_ptr + offs, gx, mask=inb)
 
 
 @triton.jit
 def _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
-    # one (image, block of S) of a class-index problem: logit offsets of class 0, in-bounds mask, labels (-1 where
-    # ignored or out of bounds), validity, and the softmax's max and log-normaliser (0 without softmax)
+    # one (image, block of S) of a class-index problem: logit offsets of class 0, in-bounds mask, validity mask
+    # (in bounds, a label in [0, C) compared as int64, not ignore_index), labels (-1 where invalid), and the
+    # softmax's max and log-normaliser (0 without softmax; logits are loaded as 0 where invalid)
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inb = offs < S
     base = n * C * S + offs
-    t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int32)
-    v = inb.to(tl.float32)
+    t = tl.load(t_ptr + n * S + offs, mask=inb, other=0).to(tl.int64)
+    ok = inb & (t >= 0) & (t < C)
     if HAS_IGNORE:
-        keep = t != ignore
-        v = v * keep.to(tl.float32)
-        t = tl.where(keep, t, -1)
-    t = tl.where(inb, t, -1)
+        ok = ok & (t != ignore)
+    t = tl.where(ok, t, -1).to(tl.int32)
     mx = tl.full([BLOCK], float("-inf"), tl.float32)
     lz = tl.zeros([BLOCK], tl.float32)
     if SOFTMAX:
         for c in range(0, C):
-            mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32))
+            mx = tl.maximum(mx, tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32))
         z = tl.zeros([BLOCK], tl.float32)
         for c in range(0, C):
-            z += tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx)
+            z += tl.exp(tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32) - mx)
         lz = tl.log(z)
-    return base, inb, t, v, mx, lz
+    return base, inb, ok, t, mx, lz
 
 
 @triton.jit
 def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.constexpr, HAS_IGNORE: tl.constexpr,
                        BLOCK: tl.constexpr):
     # grid (N, blocks of S): partial P_c, T_c = sum p_c [t == c] and G_c = sum [t == c] of one image's block
-    base, inb, t, v, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
+    base, inb, ok, t, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
     n = tl.program_id(0)
     blk = tl.program_id(1)
     for c in range(0, C):
-        xc = tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32)
+        xc = tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32)
         if SOFTMAX:
-            pc = tl.exp(xc - mx - lz) * v
+            pc = tl.where(ok, tl.exp(xc - mx - lz), 0.0)
         else:
-            pc = xc * v
+            pc = tl.where(ok, xc, 0.0)
         on = (t == c).to(tl.float32)
         out = ((n * C + c) * nblk + blk) * 3
         tl.store(part_ptr + out, tl.sum(pc, axis=0))
@@ -281,22 +290,22 @@ def _index_sums_kernel(x_ptr, t_ptr, part_ptr, C, S, nblk, ignore, SOFTMAX: tl.c
 @triton.jit
 def _index_grad_kernel(x_ptr, t_ptr, a_ptr, m_ptr, grad_ptr, C, S, ignore, SOFTMAX: tl.constexpr,
                        HAS_IGNORE: tl.constexpr, BLOCK: tl.constexpr):
-    # dL/dp_c = a_c + [t == c] m_c; softmax: dL/dx_c = p_c (dL/dp_c - sum_k p_k dL/dp_k); 0 where ignored
-    base, inb, t, v, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
+    # dL/dp_c = a_c + [t == c] m_c; softmax: dL/dx_c = p_c (dL/dp_c - sum_k p_k dL/dp_k); 0 where invalid
+    base, inb, ok, t, mx, lz = _index_block(x_ptr, t_ptr, C, S, ignore, SOFTMAX, HAS_IGNORE, BLOCK)
     n = tl.program_id(0)
     w = tl.zeros([BLOCK], tl.float32)
     if SOFTMAX:
         for c in range(0, C):
-            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx - lz)
+            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32) - mx - lz)
             gpc = tl.load(a_ptr + n * C + c) + tl.where(t == c, tl.load(m_ptr + n * C + c), 0.0)
             w += pc * gpc
     for c in range(0, C):
         gpc = tl.load(a_ptr + n * C + c) + tl.where(t == c, tl.load(m_ptr + n * C + c), 0.0)
         if SOFTMAX:
-            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=inb, other=0.0).to(tl.float32) - mx - lz)
-            gx = pc * (gpc - w) * v
+            pc = tl.exp(tl.load(x_ptr + base + c * S, mask=ok, other=0.0).to(tl.float32) - mx - lz)
+            gx = tl.where(ok, pc * (gpc - w), 0.0)
         else:
-            gx = gpc * v
+            gx = tl.where(ok, gpc, 0.0)
         tl.store(grad_ptr + base + c * S, gx, mask=inb)
 
 

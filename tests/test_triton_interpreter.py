@@ -13,10 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.slow
 def test_triton_kernels_equal_the_torch_path():
-    if importlib.util.find_spec("triton") is None:
-        if os.environ.get("CI"):
-            pytest.fail("triton is not installed: CI must run the kernel tests (Triton's interpreter, CPU)")
-        pytest.skip("triton not installed (pip install '.[test]')")
+    for module in ("triton", "hypothesis"):  # tests/triton/test_kernel_fuzz.py is property-based
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{module} is not installed: CI must run the kernel tests (Triton's interpreter, CPU)")
+            pytest.skip(f"{module} not installed (pip install '.[test]')")
     env = dict(os.environ, TRITON_INTERPRET="1", SEGLOSSES_TRITON_TESTS="1")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/triton"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
