@@ -105,6 +105,8 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
     x, t = _case(mode, dtype=torch.float32)
     if mode == "binary":
         kw = {k: v for k, v in kw.items() if k != "classes"}
+    if mode == "multiclass" and "ignore_index" not in kw:  # 255 is no class: the eager call below would raise
+        t = torch.where(t == 255, 0, t)
     calls = []
     real = lovasz._lovasz_rows_op
 
