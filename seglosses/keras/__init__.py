@@ -24,6 +24,17 @@ logarithmic, Combo, Unified Focal) give one value for the batch, which is the Py
 classes), or with ``per_image=True`` one value per image whose mean is that loss (``sample_weight`` then weighs
 images; Combo pools its Dice over the batch and refuses it). The Keras reduction reduces over images only.
 
+``sample_weight`` follows Keras' shape rule (``squeeze_or_expand_to_same_rank``): trailing size-1 axes beyond the
+rank of the values are squeezed, so ``(N,)``, ``(N, 1)`` and ``(N, 1, 1)`` all weigh the N images, and missing
+trailing axes are added, so ``(N,)`` weighs the images of an elementwise map and ``(N, *spatial)`` its pixels.
+
+Targets: class indices ``(N, *)`` (or ``(N, *, 1)``), or class probabilities ``(N, *, C)`` in "multiclass", which
+may be an integer or bool one-hot (uint8, int32, int64, bool: read as 0/1 probabilities, the float one-hot's
+value). ``ignore_class`` must be a value an integer or bool ``y_true`` can hold (-1 with uint8 is refused, as
+``ignore_index`` in the PyTorch front end); ``y_pred`` at ignored entries is selected out before any arithmetic, so a
+NaN or inf logit there changes neither the loss nor the gradient (0 there). A NaN in a valid target element is not
+hidden: the loss is NaN. Every numeric option must be finite (inf is refused with a ValueError naming it).
+
 Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also ``-``, ``/`` by a number, unary
 ``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss.
 
@@ -38,8 +49,8 @@ import math
 import keras
 from keras import ops
 
-from .._args import check_bool, check_classes, check_ignore_index, check_length, check_mode, check_scalar
-from .._args import check_values
+from .._args import INTEGER_RANGES, check_bool, check_classes, check_ignore_index, check_ignore_index_fits
+from .._args import check_length, check_mode, check_scalar, check_values
 from .._formulas import check_alpha_beta
 from . import _boundary, _core, _survey
 from ._compose import Composable, WeightedSum
@@ -102,15 +113,31 @@ def _check_lengths(c, **vectors):
 
 
 # ------------------------------------------------------------------------------------------------ reduction ---
+def _sample_weight(sample_weight, values):
+    """``sample_weight`` cast to the values' dtype and brought to their rank by Keras' rule
+    (``keras.src.losses.loss.squeeze_or_expand_to_same_rank``): trailing size-1 axes beyond the values' rank are
+    squeezed, so ``(N, 1)`` weighs the ``N`` per-image values as ``(N,)`` does (not an ``N x N`` outer product), and
+    missing trailing axes are added, so ``(N,)`` weighs the images of an elementwise map ``(N, *spatial[, C])`` and
+    ``(N, *spatial)`` its pixels. Keras applies each step for one axis; here it repeats (``(N, 1, 1)`` too)."""
+    if len(values.shape) == 0:
+        raise ValueError("`sample_weight` needs per-image values: this loss pools its statistics over the batch "
+                         "(per_image=False); use per_image=True to weigh images")
+    sw = ops.cast(ops.convert_to_tensor(sample_weight), values.dtype)
+    rank = len(values.shape)
+    while len(sw.shape) > rank and sw.shape[-1] == 1:
+        sw = ops.squeeze(sw, -1)
+    if len(sw.shape) > rank:
+        raise ValueError(f"`sample_weight` of shape {tuple(sw.shape)} has more axes than the loss values "
+                         f"{tuple(values.shape)}, and its extra trailing axes are not of size 1")
+    while len(sw.shape) < rank:
+        sw = ops.expand_dims(sw, -1)
+    return sw
+
+
 def _reduce(values, norm, sample_weight, reduction):
     """Keras' reductions over ``values`` with ``norm`` the weights of the mean (0 at ignored entries)."""
     if sample_weight is not None:
-        if len(values.shape) == 0:
-            raise ValueError("`sample_weight` needs per-image values: this loss pools its statistics over the batch "
-                             "(per_image=False); use per_image=True to weigh images")
-        sw = ops.cast(ops.convert_to_tensor(sample_weight), values.dtype)
-        while len(sw.shape) < len(values.shape):
-            sw = ops.expand_dims(sw, -1)
+        sw = _sample_weight(sample_weight, values)
         values, weighted = values * sw, norm * sw
     else:
         weighted = norm
@@ -126,7 +153,16 @@ def _reduce(values, norm, sample_weight, reduction):
 class SegLoss(Composable, keras.losses.Loss):
     """Base of the seglosses Keras losses: ``__call__`` reduces the values with the weights of their mean (valid,
     not ignored, entries), so that "sum_over_batch_size" is the mean over valid entries as in the PyTorch front end.
-    Losses compose into a :class:`WeightedSum` with ``+``, ``-``, ``*`` and ``/`` by a number."""
+    Losses compose into a :class:`WeightedSum` with ``+``, ``-``, ``*`` and ``/`` by a number.
+
+    ``sample_weight`` is brought to the values' rank by Keras' rule (trailing size-1 axes squeezed, missing trailing
+    axes added: see the module docstring); "mean_with_sample_weight" divides by the sum of the weights over the valid
+    entries, "sum_over_batch_size" by the count of valid entries.
+
+    ``dtype``: as in Keras, ``y_pred`` is converted to it on entry. float16 and bfloat16 inputs are then computed in
+    float32, and the loss comes out in float32 on every backend (TensorFlow, JAX and torch alike; checked in
+    tests/keras), for ``dtype="bfloat16"`` or ``"float16"`` as under a ``mixed_*`` policy. Keras' own losses return
+    their ``dtype`` instead (bfloat16 for ``dtype="bfloat16"``)."""
 
     def __init__(self, mode, *, reduction="sum_over_batch_size", name=None, dtype=None, **options):
         if reduction not in _REDUCTIONS:
@@ -175,13 +211,31 @@ def _layout(values, spatial, axis, channels):
     return out
 
 
+def _check_ignore_fits(ignore_class, y_true):
+    """:func:`seglosses._args.check_ignore_index_fits` for an integer or bool ``y_true``, in the Keras names."""
+    if ignore_class is None:
+        return
+    dtype = keras.backend.standardize_dtype(y_true.dtype)
+    try:
+        check_ignore_index_fits(ignore_class, dtype)
+    except ValueError:
+        low, high = INTEGER_RANGES[dtype]
+        raise ValueError(f"`ignore_class`={ignore_class} (the ignore_index) cannot occur in a `y_true` of dtype "
+                         f"{dtype} (values {low}..{high}), so it would ignore nothing; use an ignore_class the dtype "
+                         "holds, or cast y_true (for example to int32)") from None
+
+
 def _inputs(y_true, y_pred, mode, ignore_class, axis, **vectors):
-    """:func:`_core.prepare`, the per-class vectors' lengths, and ``ignore_class`` refused with soft targets."""
+    """:func:`_core.prepare`, the per-class vectors' lengths, the ``ignore_class`` rules (refused with soft targets
+    in "multiclass", a value an integer ``y_true`` can hold), and ``y_pred`` set to 0 at ignored entries
+    (:func:`_core.select_valid`: NaN or inf there add nothing to the loss nor to its gradient)."""
+    y_true = ops.convert_to_tensor(y_true)
+    _check_ignore_fits(ignore_class, y_true)
     x, target, index, spatial = _core.prepare(y_true, y_pred, mode, axis)
     _check_lengths(x.shape[-1], **vectors)
     if mode == "multiclass" and not index and ignore_class is not None:
         raise ValueError("`ignore_class` needs class-index targets in mode='multiclass'; got class probabilities")
-    return x, target, index, spatial
+    return _core.select_valid(x, target, index, ignore_class), target, index, spatial
 
 
 def _pixel_map(y_pred, values, norm, mode, spatial, axis):
@@ -335,10 +389,21 @@ class JaccardLoss(_Overlap):
         super().__init__(a.pop("mode"), reduction=reduction, name=name, dtype=dtype, **a)
 
 
+_KERAS_TVERSKY = """
+    Against ``keras.losses.Tversky(alpha=a, beta=b)`` (one pooled score, no smoothing in the numerator: compare
+    with "binary" and ``smooth=0``): every Keras release that has it, 3.3.0 up to and including 3.15.1, weighs false
+    negatives with ``alpha`` and false positives with ``beta`` (its code swaps ``y_true`` and ``y_pred``, against its
+    own docstring), so there it equals ``TverskyLoss(alpha=b, beta=a)``: swap the two. Keras fixed this on its
+    master branch (keras-team/keras#23333, merged 2026-07-28), which 3.15.1 (a patch release from the r3.15 branch)
+    does not contain; the fix ships in the release after 3.15.1 (3.16.0 on the master branch). From that release
+    on, ``alpha`` and ``beta`` mean the same in both: do not swap them. Check ``keras.version()``.
+"""
+
+
 @keras.saving.register_keras_serializable(package="seglosses")
 class TverskyLoss(_Overlap):
     __doc__ = ("Tversky loss (Salehi et al. 2017): 1 - (tp + s) / (tp + alpha fp + beta fn + s); ``alpha`` weighs "
-               "false positives, ``beta`` false negatives.\n" + _REGION_DOC)
+               "false positives, ``beta`` false negatives.\n" + _REGION_DOC + _KERAS_TVERSKY)
 
     def __init__(self, mode, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False, weight=None,
                  classes=None, ignore_class=None, from_logits=False, axis=-1, reduction="sum_over_batch_size",
@@ -351,7 +416,8 @@ class TverskyLoss(_Overlap):
 @keras.saving.register_keras_serializable(package="seglosses")
 class FocalTverskyLoss(_Overlap):
     __doc__ = ("Focal-Tversky loss (Abraham & Khan 2019): the Tversky loss of each class raised to ``gamma`` "
-               "(default 0.75).\n" + _REGION_DOC)
+               "(default 0.75); ``alpha`` and ``beta`` as in :class:`TverskyLoss` (and the same remark on Keras' "
+               "``Tversky``). A NaN target gives a NaN loss (not 0).\n" + _REGION_DOC)
 
     def __init__(self, mode, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False, log_loss=False,
                  weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1,
@@ -784,9 +850,7 @@ def _spacing(spacing):
             raise ValueError(f"`spacing` must be a number or one value per spatial axis (1 to 3); got {spacing!r}")
         values = [check_scalar(f"spacing[{i}]", v, low=0.0, low_open=True) for i, v in enumerate(values)]
     else:
-        values = check_scalar("spacing", spacing, low=0.0, low_open=True)
-    if not all(math.isfinite(v) for v in (values if isinstance(values, list) else [values])):
-        raise ValueError(f"`spacing` must be finite; got {spacing!r}")
+        values = check_scalar("spacing", spacing, low=0.0, low_open=True)  # finite: check_scalar refuses inf
     return values
 
 
@@ -857,7 +921,8 @@ _DISTANCE_DOC = """
 
     Values: the elementwise map ``(N, *spatial, K)`` of the kept classes (``y_pred``'s layout; ``(N, *spatial)``
     for a "binary" ``y_pred`` without channel axis), 0 at ignored pixels; the mean is over the valid pairs, so
-    ``sample_weight`` weighs images (shape ``(N,)``) or pixels, as for :class:`FocalLoss`.
+    ``sample_weight`` weighs images (shape ``(N,)`` or ``(N, 1)``) or pixels, as for :class:`FocalLoss`. A NaN in a
+    valid target element gives a NaN loss (the mask ``g > 0.5`` alone would count it as outside).
 
     Distance maps: computed in the loss at every call, exactly (SciPy's ``distance_transform_edt`` in float32), by
     the separable transform of ``seglosses.keras._distance`` in ``keras.ops`` (any backend, inside ``jit`` /

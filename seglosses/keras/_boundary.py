@@ -69,15 +69,20 @@ def _given(maps, dt):
 
 
 def boundary_values(x, target, index, mode, spatial, *, classes, spacing, ignore, from_logits, dist_maps=None):
-    """``phi_c(x) p_c(x)`` ``(B, S, K)`` and its validity; ``dist_maps`` ``(B, S, C)`` replaces the computed phi."""
+    """``phi_c(x) p_c(x)`` ``(B, S, K)`` and its validity; ``dist_maps`` ``(B, S, C)`` replaces the computed phi.
+    The target enters only through the mask ``g > 0.5``, which is False for a NaN: a NaN target element is set
+    back into its value, so that it reaches the loss as NaN instead of counting as outside the mask."""
     dt = x.dtype
     p = _probs(x, mode, from_logits)
-    mask, valid, _ = _masks(target, index, x.shape[-1], ignore, dt)
+    mask, valid, g = _masks(target, index, x.shape[-1], ignore, dt)
     if dist_maps is None:
         (phi,) = _fields([mask], valid, spatial, spacing, signed=True)
     else:
         phi = dist_maps
-    return _pairs(_given(phi, dt) * p, valid, classes)
+    loss = _given(phi, dt) * p
+    if not index:
+        loss = ops.where(ops.isnan(g), g, loss)
+    return _pairs(loss, valid, classes)
 
 
 def _powered(d, alpha):

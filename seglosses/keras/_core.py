@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 from keras import ops
 
 from .._args import EPS
@@ -73,7 +74,8 @@ def prepare(y_true, y_pred, mode, axis):
     c = int(y_pred.shape[-1])
     s = math.prod(int(d) for d in spatial) if all(d is not None for d in spatial) else -1
     x = ops.reshape(y_pred, (-1, s, c))
-    x = ops.cast(x, "float32") if x.dtype in ("float16", "bfloat16") else x
+    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):  # torch dtypes are not strings
+        x = ops.cast(x, "float32")
     if index:
         target = ops.cast(ops.reshape(y_true, (-1, s)), "int32")
     else:
@@ -91,6 +93,21 @@ def valid_mask(target, ignore, dtype):
         return None, target
     v = ops.not_equal(target, ops.cast(ignore, target.dtype))
     return ops.cast(v, dtype), ops.where(v, target, ops.zeros_like(target))
+
+
+def select_valid(x, target, index, ignore):
+    """``x`` (B, S, C) with 0 at the entries ``ignore`` marks (every class of an ignored pixel for class indices),
+    selected, not multiplied by a 0/1 mask (NaN * 0 is NaN): a NaN or inf logit or probability there then adds
+    nothing to the loss, and its gradient there is exactly 0."""
+    if ignore is None:
+        return x
+    valid = ops.not_equal(target, ops.cast(ignore, target.dtype))
+    return ops.where(ops.expand_dims(valid, -1) if index else valid, x, ops.zeros_like(x))
+
+
+def _keep(values, v):
+    """``values`` where the valid mask ``v`` (0/1, or None: all valid) is 1, else 0, by selection."""
+    return values if v is None else ops.where(ops.greater(v, 0), values, ops.zeros_like(values))
 
 
 def logits_of(x, softmax):
@@ -128,12 +145,10 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
         if weight is not None:
             w = ops.convert_to_tensor(weight, dtype=dt)
             coef = w if coef is None else coef * w
-        if v is not None:
-            coef = v if coef is None else coef * v
         if coef is not None:
             loss = loss * coef
         norm = ops.ones_like(loss) if v is None else v
-        return loss, norm
+        return _keep(loss, v), norm
     logp = ops.log_softmax(x if from_logits else logits_of(x, True), axis=-1)
     c = x.shape[-1]
     f = _power(-ops.expm1(logp), gamma) * (-logp)  # (1 - p_c)^gamma (-log p_c), per class
@@ -155,9 +170,7 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
             if cvec is not None:
                 loss = loss * ops.take(cvec, t)
         norm = ops.ones_like(loss) if wvec is None else ops.take(wvec, t)
-        if v is not None:
-            loss, norm = loss * v, norm * v
-        return loss, norm
+        return _keep(loss, v), _keep(norm, v)
     y = target * (1 - smoothing) + smoothing / c
     coef = y if cvec is None else y * cvec
     loss = ops.sum(coef * f, axis=-1)
@@ -177,7 +190,7 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
     if index:
         v, t = valid_mask(target, ignore, dt)
         if v is not None:
-            p = p * ops.expand_dims(v, -1)
+            p = _keep(p, ops.expand_dims(v, -1))
         psum = ops.sum(p, axis=1)
         pt = ops.squeeze(ops.take_along_axis(p, ops.expand_dims(t, -1), axis=-1), -1)  # (B, S)
         rows = ops.expand_dims(ops.arange(b, dtype="int32") * c, -1)
@@ -190,8 +203,7 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
             psum, tsum, gsum = (ops.sum(z, axis=0, keepdims=True) for z in (psum, tsum, gsum))
         return tsum, psum - tsum, gsum - tsum, gsum
     v, g = valid_mask(target, ignore, dt)
-    if v is not None:
-        p = p * v
+    p = _keep(p, v)
     psum, gsum, dsum = ops.sum(p, axis=1), ops.sum(g, axis=1), ops.sum(ops.abs(p - g), axis=1)
     if not per_image:
         psum, gsum, dsum = (ops.sum(z, axis=0, keepdims=True) for z in (psum, gsum, dsum))
@@ -201,9 +213,9 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
 
 def ratio_loss(err, num, log_loss):
     """A score num / (num + err) as a loss, as the PyTorch front end: 1 - score from err / den, -log(score) from
-    num / den; 0 where den = 0."""
+    num / den; 0 where den = 0 (a NaN den, from a NaN target, stays NaN)."""
     den = num + err
-    ok = ops.greater(den, 0)
+    ok = ops.logical_or(ops.greater(den, 0), ops.isnan(den))
     den = ops.where(ok, den, ops.ones_like(den))
     if log_loss:
         return ops.where(ok, -ops.log(ops.clip(num / den, LOG_EPS, 1.0)), ops.zeros_like(den))
@@ -215,8 +227,16 @@ def region_values(tp, fp, fn, score, *, smooth, log_loss, power, weight, classes
     err, num = score(tp, fp, fn, smooth)
     loss = ratio_loss(err, num, log_loss)
     if power is not None:
-        loss = ops.where(ops.greater(loss, 0), _power(ops.maximum(loss, TINY), power), ops.zeros_like(loss))
+        loss = floored_power(loss, power)
     return _class_mean(loss, weight, classes)
+
+
+def floored_power(u, power):
+    """``u ** power`` for u >= 0, u floored at the smallest normal float32 and 0 where u is 0, with a finite
+    gradient; a NaN ``u`` (from a NaN target) stays NaN (``where(u > 0, ...)`` would make it 0)."""
+    zero = ops.equal(u, 0)
+    safe = ops.where(ops.less(u, TINY), ops.full_like(u, TINY), u)  # NaN < TINY is False: NaN stays
+    return ops.where(zero, ops.zeros_like(u), ops.exp(power * ops.log(safe)))
 
 
 def _class_mean(loss, weight, classes, counted=None):

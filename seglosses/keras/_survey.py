@@ -12,7 +12,7 @@ from __future__ import annotations
 from keras import ops
 
 from . import _core
-from ._core import TINY, dice_score, ratio_loss, region_stats, tversky_score, valid_mask
+from ._core import dice_score, ratio_loss, region_stats, tversky_score, valid_mask
 
 
 # ---------------------------------------------------------------------------------------- log-probabilities ---
@@ -85,8 +85,9 @@ def _class_counts(t, v, c, dt):
 
 
 def _powered(u, gamma):
-    """``u ** gamma`` for u >= 0, 0 where u is 0 (also for gamma 0), u floored at the smallest normal float32."""
-    return ops.where(ops.greater(u, 0), ops.exp(gamma * ops.log(ops.maximum(u, TINY))), ops.zeros_like(u))
+    """``u ** gamma`` for u >= 0, 0 where u is 0 (also for gamma 0), u floored at the smallest normal float32; NaN
+    stays NaN (:func:`._core.floored_power`)."""
+    return _core.floored_power(u, gamma)
 
 
 # ------------------------------------------------------------------------------------ cross-entropy family ---
@@ -135,7 +136,7 @@ def sensitivity_specificity_values(x, target, index, mode, *, r, smooth, ignore,
     v, t, g = _target(target, index, ignore, dt)
     if index:
         ti = ops.expand_dims(t, -1)
-        pm = p if v is None else p * ops.expand_dims(v, -1)
+        pm = p if v is None else _core._keep(p, ops.expand_dims(v, -1))
         pt = ops.squeeze(ops.take_along_axis(pm, ti, axis=-1), -1)  # p of the target class (0 where ignored)
         if from_logits:  # 1 - p_t, accurate near p_t = 1
             miss = -ops.expm1(ops.squeeze(ops.take_along_axis(ops.log_softmax(x, axis=-1), ti, axis=-1), -1))
@@ -147,7 +148,7 @@ def sensitivity_specificity_values(x, target, index, mode, *, r, smooth, ignore,
         gsum = _class_sums(t, ones, c)
         neg = ops.sum(ones, axis=-1, keepdims=True) - gsum
     else:
-        err = ops.square(g - p) if v is None else ops.square(g - p) * v
+        err = _core._keep(ops.square(g - p), v)
         a, b = ops.sum(err * g, axis=1), ops.sum(err * (1 - g), axis=1)
         gsum = ops.sum(g, axis=1)
         neg = ops.sum((1 - g) if v is None else (1 - g) * v, axis=1)
@@ -158,7 +159,7 @@ def sensitivity_specificity_values(x, target, index, mode, *, r, smooth, ignore,
 
     def ratio(num, den):
         den = den + smooth
-        ok = ops.greater(den, 0)
+        ok = ops.logical_or(ops.greater(den, 0), ops.isnan(den))  # a NaN target's NaN stays
         return ops.where(ok, num / ops.where(ok, den, ops.ones_like(den)), ops.zeros_like(num))
 
     loss = r * ratio(a, gsum) + (1 - r) * ratio(b, neg)
