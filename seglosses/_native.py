@@ -12,11 +12,15 @@ Lovasz-softmax with class indices: one kernel turns every error into a packed so
 the order of :func:`seglosses.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
 once for every row's loss and its derivative (in place of torch's gather, cumsum, scatter chain).
 
-The kernels run under the same policy as the Inductor ones (:func:`seglosses.set_cpu_kernels`): never with
-``"eager"``, for every call with ``"inductor"``, and with ``"auto"`` from a call's third repetition on, then for
-every call once built (they take any shape: the build is per machine, not per shape). The shared library is cached
-under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed by the source, the flags, the compiler and the
-CPU; a build takes about a second. Without a working C compiler, one RuntimeWarning, and the other paths run.
+The kernels run by the policy of :func:`seglosses.set_cpu_kernels`: never with ``"eager"``; with ``"auto"`` and
+``"inductor"``, for every call they apply to, built at the first one (they take any shape: the build is per machine,
+not per shape). The shared library is cached under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed
+by the source, the flags, the compiler and the CPU; a build takes about a second. Without a working C compiler, one
+RuntimeWarning, and the other paths run.
+
+``SEGLOSSES_NATIVE_LIB=/path/to/lib.so`` loads that shared library instead of building (no compiler needed): a build
+of this same ``_native.c`` with other flags, such as the AddressSanitizer build of ``benchmarks/asan_native.sh``.
+Nothing checks that it was built from this source beyond the exported names.
 """
 
 from __future__ import annotations
@@ -142,10 +146,11 @@ def library():
     with _lock:
         if _state["lib"] is None and _state["error"] is None:
             try:
-                cc = _compiler()
-                if cc is None:
+                given = os.environ.get("SEGLOSSES_NATIVE_LIB")
+                cc = None if given else _compiler()
+                if not given and cc is None:
                     raise RuntimeError("no C compiler found (set CC)")
-                _state["lib"] = _load(_build(cc))
+                _state["lib"] = _load(Path(given) if given else _build(cc))
             except Exception as e:  # noqa: BLE001 - any failure: the other paths run
                 _state["error"] = e
                 warnings.warn(f"seglosses: building the C kernels failed ({type(e).__name__}: {e}); the other CPU "
@@ -169,7 +174,8 @@ def usable() -> bool:
 
 def wanted(name, *args) -> bool:
     """Whether the pass ``name`` on ``args`` runs these kernels, by :mod:`seglosses._inductor`'s policy: never under
-    ``"eager"``; once built, every call; before, a call that is due (``"inductor"``: any; ``"auto"``: repeated)."""
+    ``"eager"``; once built, every call; before, a call that is due (:func:`seglosses._inductor.due`), which builds
+    them."""
     from . import _inductor
 
     if _state["error"] is not None or _inductor.get_cpu_kernels() == "eager":
@@ -214,7 +220,7 @@ def softmax_index_grad(x, target, ignore_index, a, m):
     ign, has = _ignore(ignore_index)
     fn = getattr(lib, f"segl_softmax_index_grad_{TARGET_TYPES[target.dtype]}")
     _check(fn(x.data_ptr(), target.data_ptr(), n, c, s, ign, has, a.data_ptr(), m.data_ptr(), grad.data_ptr(),
-              torch.get_num_threads()))
+              torch.get_num_threads()), c, ignore_index)
     _state["calls"] += 1
     return grad
 
@@ -241,10 +247,14 @@ def lovasz_index_rows(q, label, valid, cols, per_image, sort_rows):
     col = torch.tensor(list(cols), dtype=torch.int64)
     threads = torch.get_num_threads()
     valid = None if valid is None else valid.to(torch.bool).contiguous()  # (kept alive through the call)
-    lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), None if valid is None else valid.data_ptr(), n, c, s,
-                               col.data_ptr(), k, int(per_image), keys.data_ptr(), count.data_ptr(), threads)
+    code = lib.segl_lovasz_index_keys(q.data_ptr(), label.data_ptr(), None if valid is None else valid.data_ptr(), n,
+                                      c, s, col.data_ptr(), k, int(per_image), keys.data_ptr(), count.data_ptr(),
+                                      threads)
+    if code == 2:  # (the classes are checked by the front end: a defence, nothing was read or written)
+        raise IndexError(f"seglosses: Lovasz classes {list(cols)} outside [0, {c})")
     sort_rows(keys)
-    lib.segl_lovasz_index_scan(keys.data_ptr(), label.data_ptr(), n, s, col.data_ptr(), k, int(per_image),
-                               count.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads)
+    if lib.segl_lovasz_index_scan(keys.data_ptr(), label.data_ptr(), n, s, col.data_ptr(), k, int(per_image),
+                                  count.data_ptr(), losses.data_ptr(), unit.data_ptr(), threads):
+        raise RuntimeError("seglosses: the sorted Lovasz keys hold positions outside their rows")
     _state["calls"] += 1
     return losses, count.to(torch.float32), unit

@@ -147,22 +147,130 @@ def test_ignored_pixels_get_no_gradient():
 
 @pytest.mark.parametrize("ignore", [None, 255])
 def test_class_index_out_of_range_raises(ignore):
-    # labels outside [0, C) that are not ignore_index (invalid input, seglosses.validate reports them): an index
-    # error, as the eager passes raise (the kernel counts them; nothing fails inside its threads)
+    # labels outside [0, C) that are not ignore_index (invalid input, seglosses.validate reports them): the front end
+    # raises an IndexError before any kernel runs, under either policy
     x, t = _case(ignore=ignore)
     t[0, 0, :5] = 200
     t[1, 3, 2] = -3
-    S.set_cpu_kernels("eager")
-    with pytest.raises((IndexError, RuntimeError)):
-        _grad_of(S.dice_loss, x, t, ignore_index=ignore)
-    S.set_cpu_kernels("inductor")
-    before = _native._state["calls"]
+    for mode in ("eager", "inductor"):
+        S.set_cpu_kernels(mode)
+        before = _native._state["calls"]
+        with pytest.raises(IndexError, match=r"outside \[0, 8\)"):
+            _grad_of(S.dice_loss, x, t, ignore_index=ignore)
+        assert _native._state["calls"] == before
+    # the kernels themselves, reached without the front end, count them, treat them as ignored and return 2 (an
+    # IndexError here); tests/test_fuzz_native.py checks their outputs then equal those of ignored pixels
+    xf, tf = x.flatten(2), t.flatten(1)
     with pytest.raises(IndexError, match=rf"class indices outside \[0, 8\) that are not ignore_index \({ignore}\)"):
-        _grad_of(S.dice_loss, x, t, ignore_index=ignore)
-    assert _native._state["calls"] == before  # (counted on success only)
+        _native.softmax_index_sums(xf, tf, ignore)
+    with pytest.raises(IndexError, match=r"class indices outside \[0, 8\)"):
+        _native.softmax_index_grad(xf, tf, ignore, torch.ones(2, 8), torch.ones(2, 8))
     t[t == 200] = ignore if ignore is not None else 0
     t[t == -3] = 1
     _close(*_both(S.dice_loss, x, t, ignore_index=ignore))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8],
+                         ids=lambda d: str(d).split(".")[1])
+def test_huge_labels_are_ignored_by_the_kernels(dtype):
+    # labels far outside [0, C) (the dtype's extremes; 2^32 + 1, whose low 32 bits are class 1) sent to the kernels
+    # directly: code 2, and sums and gradient those of the same pixels ignored (the torch passes), 0 there exactly
+    info = torch.iinfo(dtype)
+    bad = [v for v in (info.min, info.max, 2 ** 32 + 1, 2 ** 16 + 1, -1, 8) if info.min <= v <= info.max]
+    x, t = _case(n=2, c=8, shape=(37,), dtype=torch.int64, seed=5)
+    t.view(-1)[::4] = torch.tensor(bad * 100)[: t.view(-1)[::4].numel()]
+    t = t.to(dtype)
+    gone = (t.long() < 0) | (t.long() >= 8)
+    x[:, 3][gone] = float("nan")  # at the pixels of labels out of range: dropped with them
+    lib = _native.library()
+    name = _native.TARGET_TYPES[dtype]
+    out = torch.full((3, 2, 8), float("nan"))
+    a, m = torch.randn(2, 2, 8, generator=torch.Generator().manual_seed(1)).unbind(0)
+    grad = torch.full_like(x, float("nan"))
+    sums = getattr(lib, f"segl_softmax_index_sums_{name}")
+    gradient = getattr(lib, f"segl_softmax_index_grad_{name}")
+    assert sums(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, out[0].data_ptr(), out[1].data_ptr(), out[2].data_ptr(),
+                2) == 2
+    assert gradient(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, a.data_ptr(), m.data_ptr(), grad.data_ptr(), 2) == 2
+    from seglosses._stats import region_stats
+
+    sentinel = -(2 ** 40)
+    leaf = x.clone().requires_grad_(True)
+    S.set_cpu_kernels("eager")
+    tp, fp, _, g = region_stats(leaf, torch.where(gone, sentinel, t.long()), act="softmax", index=True,
+                                ignore_index=sentinel, per_image=True)
+    (want,) = torch.autograd.grad((a * (tp + fp) + m * tp).sum(), leaf)
+    torch.testing.assert_close(out, torch.stack([tp + fp, tp, g]).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, want, rtol=1e-5, atol=1e-6)
+    assert (grad.movedim(1, -1)[gone] == 0).all()
+
+
+def test_nonfinite_logits_at_ignored_pixels_add_nothing():
+    # NaN, inf and -inf logits at ignored pixels: sums, loss and gradient as with those logits at 0, gradient exactly
+    # 0 there; the same logits at a valid pixel give NaN (never hidden)
+    x, t = _case(n=2, c=6, shape=(40, 13), ignore=255, seed=7)  # 520 pixels: a block of 512 and a tail
+    ign = t == 255
+    vals = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    bad = vals[torch.randint(0, 3, x.shape, generator=torch.Generator().manual_seed(2))]
+    xn = torch.where(ign.unsqueeze(1), bad, x)
+    clean = torch.where(ign.unsqueeze(1), 0.0, x)
+    for fn, kw in ((S.dice_loss, {"per_image": True, "reduction": "none"}), (S.tversky_loss, {}),
+                   (S.lovasz_loss, {"per_image": True})):
+        native = _both(fn, xn, t, ignore_index=255, **kw)[1]
+        S.set_cpu_kernels("eager")
+        want = _grad_of(fn, clean, t, ignore_index=255, **kw)
+        assert torch.isfinite(native[0]).all() and torch.isfinite(native[1]).all()
+        _close(native, want)
+        assert (native[1].movedim(1, -1)[ign] == 0).all()
+    # at a valid pixel: NaN
+    xv = x.clone()
+    i, j = (~ign[0]).nonzero()[0].tolist()
+    xv[0, 2, i, j] = float("nan")
+    loss, _ = _both(S.dice_loss, xv, t, ignore_index=255, per_image=True, reduction="none")[1]
+    assert torch.isnan(loss[0]).all() and torch.isfinite(loss[1]).all()
+
+
+def test_lovasz_rows_drop_nonfinite_probabilities_and_labels_out_of_range():
+    # the rows kernels by themselves (the front end zeroes ignored logits first): NaN/inf probabilities at ignored
+    # pixels and int16 labels outside [0, C) at valid ones count as ignored pixels (sorted last, 0 derivative)
+    from seglosses import lovasz
+
+    g = torch.Generator().manual_seed(3)
+    n, c, s = 2, 5, 300
+    q = torch.softmax(torch.randn(n, c, s, generator=g) * 2, 1)
+    label = torch.randint(0, c, (n, 1, s), generator=g, dtype=torch.int64)
+    ign = torch.rand(n, s, generator=g) < 0.2
+    out = (torch.rand(n, s, generator=g) < 0.1) & ~ign
+    label = torch.where(ign.unsqueeze(1), -1, label)
+    label = torch.where(out.unsqueeze(1), torch.tensor([32767, -32768, 5, -2])[torch.randint(0, 4, (n, 1, s),
+                                                                                            generator=g)], label)
+    label = label.to(torch.int16)
+    qn = torch.where(ign.unsqueeze(1), torch.tensor(float("nan")), q)
+    qn[:, 1][ign] = float("inf")
+    ref_label = torch.where(out.unsqueeze(1), -1, label)
+    for per_image in (False, True):
+        for cols in ((0, 1, 2, 3, 4), (4, 1)):
+            S.set_cpu_kernels("inductor")
+            before = _native._state["calls"]
+            got = lovasz._rows(qn.clone(), label, ~ign, True, True, cols, per_image)
+            assert _native._state["calls"] == before + 1
+            S.set_cpu_kernels("eager")
+            want = lovasz._rows(q.clone(), ref_label, ~(ign | out), True, True, cols, per_image)
+            for a, b in zip(got, want):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+            assert (got[2].movedim(1, -1)[ign | out] == 0).all()
+
+
+def test_lovasz_kernels_guard_their_indices():
+    # classes outside [0, C) return 2 before anything is read or written; keys whose positions lie outside their
+    # row are skipped (2): nothing out of bounds (the AddressSanitizer run, benchmarks/asan_native.sh, checks reads)
+    pytest.importorskip("hypothesis")  # (imported by the fuzz cases' module)
+    import _native_fuzz_cases
+
+    assert _native_fuzz_cases.raw_lovasz_guards() == []
+    q = torch.rand(1, 3, 4)
+    with pytest.raises(IndexError, match=r"Lovasz classes \[0, 3\] outside \[0, 3\)"):
+        _native.lovasz_index_rows(q, torch.zeros(1, 4, dtype=torch.int16), None, (0, 3), True, lambda k: None)
 
 
 def test_thread_counts_agree():
@@ -195,22 +303,37 @@ def test_other_inputs_take_the_other_paths(monkeypatch):
 
 
 def test_policy_auto_and_eager(monkeypatch):
+    # "auto" (the default) and "inductor": the kernels serve every call they apply to, from the first one (which
+    # loads them, from the cache); "eager": never
     x, t = _case(shape=(5, 6))
     monkeypatch.setitem(_native._state, "lib", None)  # not loaded yet in this process
-    monkeypatch.setattr(_inductor, "_seen", {})
-    S.set_cpu_kernels("auto")
-    calls = []
-    for _ in range(_inductor.AUTO_AFTER + 1):
+    for mode in ("auto", "inductor"):
+        S.set_cpu_kernels(mode)
+        before = _native._state["calls"]
         _grad_of(S.dice_loss, x, t)
-        calls.append(_native._state["calls"])
-    # the first AUTO_AFTER calls run the blocked passes, the next one loads the kernels (from the cache)
-    assert calls[-2] == calls[0] and calls[-1] == calls[-2] + 2
-    # once loaded, any call runs them, another shape included
-    _grad_of(S.dice_loss, *_case(shape=(4, 4)))
-    assert _native._state["calls"] == calls[-1] + 2
+        _grad_of(S.dice_loss, *_case(shape=(4, 4)))  # any shape
+        assert _native._state["calls"] == before + 4
     S.set_cpu_kernels("eager")
+    before = _native._state["calls"]
     _grad_of(S.dice_loss, x, t)
-    assert _native._state["calls"] == calls[-1] + 2
+    assert _native._state["calls"] == before
+
+
+def test_native_lib_variable_loads_the_given_library(monkeypatch, tmp_path):
+    # SEGLOSSES_NATIVE_LIB: that library, no build (the AddressSanitizer run loads its own build this way)
+    path = _native._build(_native._compiler())
+    monkeypatch.setenv("SEGLOSSES_NATIVE_LIB", str(path))
+    monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_native, "_compiler", lambda: pytest.fail("built instead of loading"))
+    monkeypatch.setattr(_native, "_state", {"lib": None, "error": None, "calls": 0})
+    assert _native.library()._name == str(path)
+    assert list(tmp_path.iterdir()) == []
+    x, t = _case(c=4)
+    _close(*_both(S.dice_loss, x, t))
+    monkeypatch.setattr(_native, "_state", {"lib": None, "error": None, "calls": 0})
+    monkeypatch.setenv("SEGLOSSES_NATIVE_LIB", str(tmp_path / "missing.so"))
+    with pytest.warns(RuntimeWarning, match="missing.so"):
+        assert _native.library() is None
 
 
 def test_build_is_cached_per_source_and_machine(monkeypatch, tmp_path):
@@ -224,6 +347,7 @@ def test_build_is_cached_per_source_and_machine(monkeypatch, tmp_path):
 
 
 def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.delenv("SEGLOSSES_NATIVE_LIB", raising=False)  # (a build, not a given library)
     monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     monkeypatch.setattr(_native.shutil, "which", lambda name: None)
@@ -246,6 +370,7 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
 
 def test_missing_source_warns_and_falls_back(monkeypatch, tmp_path):
     # a copy of the package without _native.c imports, and runs the other paths after one warning
+    monkeypatch.delenv("SEGLOSSES_NATIVE_LIB", raising=False)  # (a build, not a given library)
     monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_native, "_SOURCE_BYTES", None)
     monkeypatch.setattr(_native, "_SOURCE_ERROR", FileNotFoundError("_native.c"))
@@ -286,6 +411,7 @@ def test_lovasz_softmax_runs_the_kernels_where_they_apply(monkeypatch):
     for per_image in (False, True):
         S.lovasz_loss(x, t, "multiclass", ignore_index=255, per_image=per_image)
     assert _native._state["calls"] == before + 2
+    t = torch.where(t == 255, 0, t)  # (without ignore_index, 255 is a label out of range: an IndexError)
     S.lovasz_loss(x.double(), t, "multiclass")  # float64
     S.lovasz_loss(x, torch.softmax(x, 1), "multiclass")  # dense targets
     S.lovasz_loss(x[:, :1], (t > 2).float().unsqueeze(1), "binary")  # the hinge
@@ -314,13 +440,18 @@ def test_empty_inputs(fn, shape):
         _close(*_both(fn, x, t, per_image=per_image))
 
 
-def test_lovasz_nan_logits_and_negative_labels_as_the_torch_path():
-    # a NaN logit makes the loss NaN (not hidden); labels < 0 without ignore_index are no class (background
-    # everywhere), as in the torch path and the authors' code: only ignore_index leaves pixels out
+def test_lovasz_nan_logits_and_negative_labels():
+    # a NaN logit at a valid pixel makes the loss NaN (not hidden), as in the torch path; labels < 0 without
+    # ignore_index raise an IndexError in the front end under either policy (only ignore_index leaves pixels out)
     x, t = _case(c=4, shape=(6, 7))
-    t[0, 0, :3] = -5
     for kw in ({}, {"per_image": True}, {"ignore_index": 2}):
         _close(*_both(S.lovasz_loss, x, t, **kw))
+    tn = t.clone()
+    tn[0, 0, :3] = -5
+    for mode in ("eager", "inductor"):
+        S.set_cpu_kernels(mode)
+        with pytest.raises(IndexError, match=r"outside \[0, 4\)"):
+            S.lovasz_loss(x, tn, "multiclass")
     x[1, 2, 3, 3] = float("nan")
     S.set_cpu_kernels("inductor")
     loss, grad = _grad_of(S.lovasz_loss, x, t, per_image=True, reduction="none")
