@@ -223,3 +223,34 @@ def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction:
     rows = losses.numel() // max(losses.shape[-1], 1)
     denom = (weight.sum() * rows).to(losses.dtype)
     return losses.sum() / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+
+def saturating_cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, clamped to the largest finite values of a half-precision ``dtype`` first: a float32 gradient
+    beyond float16's 65504 (1 / p near a probability clamp, 1 / smooth for an absent class) becomes +-65504, not
+    +-inf (NaN stays NaN)."""
+    if dtype in (torch.float16, torch.bfloat16) and t.dtype != dtype:
+        big = torch.finfo(dtype).max
+        t = t.clamp(-big, big)
+    return t.to(dtype)
+
+
+class _SaturatingCast(torch.autograd.Function):
+    """``p.to(float32)`` for half-precision probabilities whose backward pass saturates at the half dtype's largest
+    finite value: the gradient of ``log p`` is ``1 / p``, up to 1e7 at the clamp (p = 1e-7), beyond float16's 65504,
+    so a plain cast would hand back -inf; the true value is not representable either way, a finite one is safe."""
+
+    @staticmethod
+    def forward(ctx, p, dtype):
+        ctx.dtype = p.dtype
+        return p.to(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return saturating_cast(g, ctx.dtype), None
+
+
+def to_compute(p: torch.Tensor) -> torch.Tensor:
+    """``p`` in its compute dtype (:func:`compute_dtype`), by a cast whose gradient saturates for half input."""
+    dt = compute_dtype(p)
+    return _SaturatingCast.apply(p, dt) if p.dtype != dt and p.requires_grad else p.to(dt)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 
 from ._args import check_bool
-from ._checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare
+from ._checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare, to_compute
 from ._stats import dense_block, index_block
 
 
@@ -60,7 +60,7 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
     x = inp.x
     if valid is not None:  # ignored elements: a finite input (a NaN or inf there must not reach loss or gradient)
         x = torch.where(valid.unsqueeze(1) if inp.index else valid, x, 0.0 if from_logits else 0.5)
-    x = x.to(dt) if from_logits else probs_to_logits(x, softmax)
+    x = to_compute(x) if from_logits else probs_to_logits(x, softmax)
     if softmax:
         logp = torch.log_softmax(x, dim=1)
         log1mp = log1m_softmax(x, logp) if complement else None

@@ -23,7 +23,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import _inductor, _native
-from ._checks import compute_dtype
+from ._checks import compute_dtype, saturating_cast
 from ._chunk import blocks, triton_kernels
 
 
@@ -65,6 +65,8 @@ def class_sums(out: torch.Tensor, t: torch.Tensor, src: torch.Tensor) -> None:
     sums are then added), which lets every thread work when the batch is small.
     """
     n, s = t.shape
+    if n == 0:
+        return
     k = 1
     while n * k < 512 and s % (2 * k) == 0 and s // (2 * k) >= 1024:
         k *= 2
@@ -193,9 +195,9 @@ class _RegionSums(torch.autograd.Function):
             if index:
                 t, v = index_block(target[n0:n1, s0:s1], ignore_index, c)
                 vb = None if v is None else v.unsqueeze(1)
-            elif sbuf is None or (ignore_index is not None and (pbuf is None or act == "identity")):
+            elif sbuf is None or ignore_index is not None:  # (the valid mask selects the gradient below)
                 g, vb = dense_block(target[n0:n1, :, s0:s1], ignore_index, dt)
-            else:  # p was zeroed at invalid elements and sign(p - g) is kept: the target is not needed
+            else:  # every element valid and sign(p - g) kept: the target is not needed
                 vb = None
             p = _part(pbuf, n0, n1, s0, s1, whole)
             if p is None:
@@ -226,10 +228,10 @@ class _RegionSums(torch.autograd.Function):
                     gx = gp.sub_((gp * p).sum(1, keepdim=True)).mul_(p)
                 else:
                     gx = gp
-            if vb is not None and act == "identity":
+            if vb is not None:  # selected: a NaN upstream gradient (a NaN elsewhere) must not reach ignored pixels
                 gx = gx.masked_fill_(~vb, 0.0)
             if gx is not out:
-                out.copy_(gx)
+                out.copy_(saturating_cast(gx, out.dtype))
         return grad, None, None, None, None, None
 
 
@@ -277,8 +279,10 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
     elif act == "softmax":
         gx = (gp - (gp * p).sum(1, keepdim=True)) * p
     else:
-        gx = gp if vb is None else torch.where(vb, gp, 0.0)
-    return gx.to(x.dtype)
+        gx = gp
+    if vb is not None:  # selected: a NaN upstream gradient must not reach ignored pixels
+        gx = torch.where(vb, gx, 0.0)
+    return saturating_cast(gx, x.dtype)
 
 
 class _InductorKernels:
@@ -324,7 +328,7 @@ class _KernelSums(torch.autograd.Function):
         dt = compute_dtype(x)
         a, m = ((torch.zeros((n, c), dtype=dt, device=x.device) if g is None else g.expand(n, c)) for g in (g_p, g_m))
         grad = ctx.kernels.region_grad(x, target, ctx.act, ctx.index, ctx.ignore_index, a, m)
-        return grad.to(x.dtype), None, None, None, None, None, None
+        return saturating_cast(grad, x.dtype), None, None, None, None, None, None
 
 
 def _kernels(x, target, act, index, ignore_index):

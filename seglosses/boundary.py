@@ -26,6 +26,7 @@ from ._checks import (
     labels_checked_here,
     prepare,
     take,
+    to_compute,
 )
 from ._module import LossModule
 from ._stats import activate, valid_indices
@@ -77,7 +78,7 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
         backend = "torch"  # SciPy would break the graph
     spatial = _spatial_shape(logits, mode)
     if not 1 <= len(spatial) <= 3:
-        raise ValueError(f"distance-based losses need 1 to 3 spatial axes after (N, C); got logits of shape "
+        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for a distance-based loss; got shape "
                          f"{tuple(logits.shape)} for mode={mode!r}")
     spacing = _check_spacing(spacing, len(spatial))
     classes = check_classes(classes, inp.c)
@@ -98,7 +99,7 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
             mask = (g > 0.5) & valid
     every = ignore_index is None and not (inp.index and not labels_checked_here(inp.target))
     x = inp.x if every else torch.where(valid, inp.x, 0.0 if from_logits else 0.5)
-    p = activate(x.to(dt), act)  # (ignored elements: a finite input, so that a NaN there reaches nothing)
+    p = activate(to_compute(x), act)  # (ignored elements: a finite input, so that a NaN there reaches nothing)
     if inp.index:
         g = mask.to(dt)
     else:

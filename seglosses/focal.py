@@ -24,6 +24,8 @@ from ._checks import (
     class_vector,
     compute_dtype,
     prepare,
+    saturating_cast,
+    to_compute as _to_compute,
 )
 from . import _inductor
 from ._chunk import blocks, triton_kernels
@@ -154,7 +156,7 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
         else:
             out[n0:n1, ..., s0:s1] = loss
         if need_grad and g is not gb:
-            grad[n0:n1, :, s0:s1] = g
+            grad[n0:n1, :, s0:s1] = saturating_cast(g, grad.dtype)
     return out, norm, grad
 
 
@@ -173,7 +175,7 @@ def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoot
         out, norm, grad = _triton.focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce,
                                              need_grad)
         out = out if reduce else out.view(x.shape if not softmax else (x.shape[0], x.shape[2]))
-        return out, norm, None if grad is None else grad.to(x.dtype)
+        return out, norm, None if grad is None else saturating_cast(grad, x.dtype)
     args = (x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad)
     if _inductor.wants("focal", *args):  # CPU, a repeated call: the same pass as one fused loop
         return _inductor.call("focal", _focal_pass, *args)
@@ -273,27 +275,6 @@ def _reduce(out, norm, reduction, shape):
     if reduction == "sum":
         return out
     return out / torch.where(norm > 0, norm, torch.ones_like(norm))
-
-
-class _SaturatingCast(torch.autograd.Function):
-    """``p.to(float32)`` for half-precision probabilities whose backward pass saturates at the half dtype's largest
-    finite value: the gradient of ``log p`` is ``1 / p``, up to 1e7 at the clamp (p = 1e-7), beyond float16's 65504,
-    so a plain cast would hand back -inf; the true value is not representable either way, a finite one is safe."""
-
-    @staticmethod
-    def forward(ctx, p, dtype):
-        ctx.dtype = p.dtype
-        return p.to(dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        big = torch.finfo(ctx.dtype).max
-        return g.clamp(-big, big).to(ctx.dtype), None
-
-
-def _to_compute(p: torch.Tensor) -> torch.Tensor:
-    dt = compute_dtype(p)
-    return _SaturatingCast.apply(p, dt) if p.dtype != dt and p.requires_grad else p.to(dt)
 
 
 def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:

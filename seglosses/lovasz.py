@@ -23,6 +23,7 @@ from ._checks import (
     class_index,
     prepare,
     take,
+    to_compute,
 )
 from ._module import LossModule
 from ._stats import dense_block, valid_indices
@@ -367,7 +368,7 @@ def lovasz_loss(logits, target, mode, *, classes="present", per_image=False, ign
     softmax = mode == "multiclass"
     w = class_vector("weight", weight, inp.c, logits.device)
     dt = compute_dtype(inp.x)
-    x = inp.x.to(dt)
+    x = to_compute(inp.x)  # (half input: a gradient beyond its range saturates)
     n, c, s = x.shape
     cols = list(range(c)) if isinstance(classes, str) else classes
 

@@ -114,7 +114,7 @@ def _ratio_loss(err, num, log_loss):
     from ``num / den``, so that nothing cancels near a perfect score nor near a score of 0; 0 where ``den`` is 0
     (score 1)."""
     den = num + err
-    ok = den > 0
+    ok = ~(den <= 0)  # (a NaN denominator is "ok": the NaN reaches the loss)
     den = torch.where(ok, den, 1.0)
     if log_loss:
         return torch.where(ok, -torch.log((num / den).clamp(LOG_EPS, 1.0)), 0.0)
@@ -127,7 +127,8 @@ def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, transform
         loss = transform(loss)
     if power is not None:
         # 0 stays 0 (its power's slope is infinite for power < 1); a NaN (a NaN target or logit) stays NaN
-        loss = torch.where(loss != 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
+        powered = torch.where(loss != 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
+        loss = torch.where(torch.isnan(loss), loss, powered)  # (NaN ** 0 is 1)
     return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction, sync=sync, group=group)
 
 

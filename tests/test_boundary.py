@@ -71,7 +71,7 @@ def test_ignored_region_is_never_a_nearest_point():
 
 def test_errors():
     x, t = _case()
-    with pytest.raises(ValueError, match=r"need 1 to 3 spatial axes"):
+    with pytest.raises(ValueError, match=r"`logits` must have 1 to 3 spatial axes"):
         S.boundary_loss(x[:, :, 0, 0], t[:, 0, 0], "multiclass")
     with pytest.raises(ValueError, match=r"`spacing` must be a number or one value per spatial axis \(2\)"):
         S.boundary_loss(x, t, "multiclass", spacing=(1.0, 2.0, 3.0))

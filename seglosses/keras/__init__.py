@@ -880,8 +880,8 @@ class _Distance(SegLoss):
         x, target, index, spatial = _inputs(y_true, y_pred, self.mode, ignore, axis)
         nd = len(spatial)
         if not 1 <= nd <= 3:
-            raise ValueError(f"distance-based losses need 1 to 3 spatial axes between the batch and class axes; got "
-                             f"`y_pred` of shape {pshape} for mode={self.mode!r}")
+            raise ValueError(f"`y_pred` must have 1 to 3 spatial axes between the batch and class axes for a "
+                             f"distance-based loss; got shape {pshape} for mode={self.mode!r}")
         if any(d is None for d in spatial):
             raise ValueError(f"distance-based losses need static spatial sizes; got `y_pred` of shape {pshape}")
         if isinstance(spacing, list) and len(spacing) != nd:
