@@ -42,7 +42,8 @@ def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=No
         return None
     if isinstance(value, torch.Tensor):
         t = value
-        if t.dim() == 1 and labels_checked_here(t) and (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+        real = t.is_floating_point() or t.dtype in (torch.int32, torch.int64)
+        if t.dim() == 1 and real and values_at_hand(t):
             check_values(name, t.tolist(), low=low, high=high)  # CPU: the values are at hand (no sync)
     elif isinstance(value, Sequence) and not isinstance(value, str):
         t = torch.tensor(check_values(name, value, low=low, high=high), dtype=torch.float64)
@@ -143,18 +144,19 @@ def prepare(logits, target, mode: str, ignore_index=_UNCHECKED, *, check_labels:
     return inp
 
 
-def labels_checked_here(t: torch.Tensor) -> bool:
-    """Whether class indices are range-checked before the kernels run: CPU tensors outside torch.compile (reading a
-    GPU tensor's values would be a host sync, and a graph break under compile). Elsewhere every kernel treats an
-    index outside [0, C) as an ignored pixel (:func:`seglosses._stats.index_block`, the Triton kernels)."""
+def values_at_hand(t: torch.Tensor) -> bool:
+    """Whether ``t``'s values may be read to check them: CPU tensors outside torch.compile (reading a GPU tensor's
+    values would be a host sync, and a graph break under compile). Class indices are range-checked there before the
+    kernels run; every kernel also treats an index outside [0, C) as an ignored pixel
+    (:func:`seglosses._stats.index_block`, the Triton and C kernels), which is the rule where they are not."""
     return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def check_labels_in_range(t: torch.Tensor, c: int, ignore_index) -> None:
     """Raise IndexError naming ``target``, a bad value and C if class indices ``t`` hold a value outside [0, C) that
-    is not ``ignore_index``: on the CPU outside torch.compile (:func:`labels_checked_here`), before any kernel runs,
+    is not ``ignore_index``: on the CPU outside torch.compile (:func:`values_at_hand`), before any kernel runs,
     so the blocked passes, Inductor's kernels and the C kernels all fail the same way."""
-    if not labels_checked_here(t) or t.numel() == 0:
+    if not values_at_hand(t) or t.numel() == 0:
         return
     lo, hi = torch.aminmax(t) if t.dtype != torch.bool else (t.min(), t.max())
     if 0 <= int(lo) and int(hi) < c:

@@ -32,7 +32,7 @@ def index_block(t: torch.Tensor, ignore_index, num_classes=None):
 
     With ``num_classes`` given, indices outside [0, C) count as ignored, as in the Triton and C kernels: where the
     labels were not range-checked before the kernels (CUDA tensors, torch.compile: see
-    :func:`seglosses._checks.labels_checked_here`) that is the rule; elsewhere (they raised an IndexError before
+    :func:`seglosses._checks.values_at_hand`) that is the rule; elsewhere (they raised an IndexError before
     any kernel ran) it keeps a kernel called directly from reading out of bounds."""
     v = valid_indices(t, ignore_index, num_classes)
     if v is None:

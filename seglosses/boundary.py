@@ -23,7 +23,7 @@ from ._checks import (
     check_reduction,
     check_scalar,
     compute_dtype,
-    labels_checked_here,
+    values_at_hand,
     prepare,
     take,
     to_compute,
@@ -97,7 +97,7 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
             g = inp.target
             valid = (g != ignore_index) if ignore_index is not None else torch.ones_like(g, dtype=torch.bool)
             mask = (g > 0.5) & valid
-    every = ignore_index is None and not (inp.index and not labels_checked_here(inp.target))
+    every = ignore_index is None and not (inp.index and not values_at_hand(inp.target))
     x = inp.x if every else torch.where(valid, inp.x, 0.0 if from_logits else 0.5)
     p = activate(to_compute(x), act)  # (ignored elements: a finite input, so that a NaN there reaches nothing)
     if inp.index:
