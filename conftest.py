@@ -7,12 +7,12 @@ import tempfile
 
 collect_ignore = [] if os.environ.get("SEGLOSSES_KERAS_TESTS") else ["tests/keras", "seglosses/keras"]
 if not os.environ.get("SEGLOSSES_TRITON_TESTS"):
-    collect_ignore += ["tests/triton", "seglosses/_triton.py"]
+    collect_ignore += ["tests/triton", "seglosses/kernels/triton.py"]
 
 # The suite checks the blocked torch passes on the CPU; the kernels Inductor compiles from them (the default policy
 # compiles repeated calls) are checked against them in tests/test_cpu_kernels.py, which sets the policy per test.
 # Subprocesses (Keras backends, Triton interpreter, demo) inherit this.
 os.environ.setdefault("SEGLOSSES_CPU_KERNELS", "eager")
 
-# The C kernels (seglosses/_native.py) are built into a fresh cache, not the user's ~/.cache/seglosses.
+# The C kernels (seglosses/kernels/native) are built into a fresh cache, not the user's ~/.cache/seglosses.
 os.environ.setdefault("SEGLOSSES_CACHE_DIR", tempfile.mkdtemp(prefix="seglosses-test-cache-"))

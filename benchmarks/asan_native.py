@@ -1,4 +1,4 @@
-"""The C kernels (seglosses/_native.c) under AddressSanitizer: the cases run by benchmarks/asan_native.sh, which
+"""The C kernels (seglosses/kernels/native/kernels.c) under AddressSanitizer: the cases run by benchmarks/asan_native.sh, which
 builds the instrumented library, loads it through ``SEGLOSSES_NATIVE_LIB`` and preloads the ASan runtime. Not a
 benchmark: it lives here as a tool run by hand or by CI, apart from the test suite.
 
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import seglosses as S  # noqa: E402
-import seglosses._stats  # noqa: E402,F401
-from seglosses import _native  # noqa: E402
+import seglosses.kernels.region  # noqa: E402,F401
+from seglosses.kernels import native as _native  # noqa: E402
 
 import _native_fuzz_cases as cases  # noqa: E402
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The C kernels (seglosses/_native.c) under AddressSanitizer (and UndefinedBehaviorSanitizer): builds the library with
+# The C kernels (seglosses/kernels/native/kernels.c) under AddressSanitizer (and UndefinedBehaviorSanitizer): builds the library with
 # -fsanitize=address,undefined -fno-omit-frame-pointer -g, loads it in place of the normal build
-# (SEGLOSSES_NATIVE_LIB, see seglosses/_native.py), preloads gcc's libasan into Python and runs
+# (SEGLOSSES_NATIVE_LIB, see seglosses/kernels/native/__init__.py), preloads gcc's libasan into Python and runs
 # benchmarks/asan_native.py over the fuzz cases (edge cases, region sums/gradient and Lovasz, many shapes and dtypes).
 #
 #   benchmarks/asan_native.sh [--self-test] [asan_native.py options, e.g. --examples 500]
@@ -59,8 +59,8 @@ run() {  # run LIBRARY TAG [asan_native.py options]: 0 clean, 1 reports or misma
 if [ $SELF_TEST = 1 ]; then
     # the row maximum of the softmax reads one pixel past each block: past the logits at the last block
     sed 's/for (int64_t s = 0; s < L; s++) mx\[s\] = xc\[s\]/for (int64_t s = 0; s <= L; s++) mx[s] = xc[s]/' \
-        seglosses/_native.c > "$work/broken.c"
-    if cmp -s seglosses/_native.c "$work/broken.c"; then
+        seglosses/kernels/native/kernels.c > "$work/broken.c"
+    if cmp -s seglosses/kernels/native/kernels.c "$work/broken.c"; then
         echo "asan_native: --self-test could not plant its bug (the source changed)" >&2
         exit 2
     fi
@@ -77,7 +77,7 @@ if [ $SELF_TEST = 1 ]; then
     echo "asan_native: self-test ok (a planted out-of-bounds read is reported: $(grep -m1 -o 'READ of size [0-9]* at [^ ]* thread T[0-9]*' "$work/out-selftest.log"))"
 fi
 
-build seglosses/_native.c "$work/native-asan.so" || exit 2
+build seglosses/kernels/native/kernels.c "$work/native-asan.so" || exit 2
 echo "asan_native: $("$CC" --version | head -n 1), -fsanitize=$SANITIZE, runtime $ASAN_RT"
 if run "$work/native-asan.so" main "$@"; then
     echo "asan_native: no ASan errors"

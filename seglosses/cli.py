@@ -8,8 +8,8 @@ import sys
 
 
 def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from .demo import losses as names
-    from .demo.train import Config
+    from seglosses.demo import losses as names
+    from seglosses.demo.train import Config
 
     d = Config()
     p.add_argument("--losses", default=",".join(names.DEFAULT),
@@ -48,8 +48,8 @@ def _check(p, args):
 
 def demo_main(argv=None) -> int:
     """``seglosses demo`` / ``python -m seglosses.demo``."""
-    from .demo import losses as names
-    from .demo.train import Config, run
+    from seglosses.demo import losses as names
+    from seglosses.demo.train import Config, run
 
     p = _demo_parser(argparse.ArgumentParser(prog="seglosses demo", description="Train a small U-Net once per loss "
                                              "and compare them on a held-out set."))
@@ -70,7 +70,7 @@ def demo_main(argv=None) -> int:
         print(f"\ninterrupted: rerun the same command (same --out {cfg.out!r}) to resume", file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
-        from .demo.report import tables
+        from seglosses.demo.report import tables
 
         print()
         print(tables(metrics))
@@ -83,7 +83,7 @@ def plot_main(argv=None) -> int:
     p.add_argument("which", choices=("focal", "tversky"))
     p.add_argument("--out", default=None, help="PNG path (default: focal.png / tversky.png)")
     args = p.parse_args(argv)
-    from .demo import plots
+    from seglosses.demo import plots
 
     path = args.out or f"{args.which}.png"
     (plots.plot_focal if args.which == "focal" else plots.plot_tversky)(path)
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         print("usage: seglosses {demo,plot,bench} [options]   (seglosses <command> -h for help)", file=sys.stderr)
         return 2
     if argv[0] == "bench":
-        from .bench import main as bench_main
+        from seglosses.bench import main as bench_main
 
         return bench_main(argv[1:])
     return commands[argv[0]](argv[1:])

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ._args import check_bool, check_ignore_index, check_scalar
+from seglosses.core.args import check_bool, check_ignore_index, check_scalar
 
 __all__ = ["boundary_distance", "distance_maps", "edt", "signed_distance"]
 

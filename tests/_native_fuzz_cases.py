@@ -1,4 +1,4 @@
-"""Fuzz cases of the C kernels (seglosses/_native.c) against the blocked torch passes.
+"""Fuzz cases of the C kernels (seglosses/kernels/native/kernels.c) against the blocked torch passes.
 
 Shared by tests/test_fuzz_native.py, which sends each case to a worker process (tests/_native_fuzz_worker.py: a
 crash of the kernels is then reported with its case instead of killing pytest), and by benchmarks/asan_native.py,
@@ -13,7 +13,7 @@ hold NaN or inf logits, against the torch passes on the same inputs with those l
 nothing, whatever their logits).
 
 What a case varies: N (1-3); C (2-20, and 33, 47, 150 for smaller blocks); the pixels S around the kernels' blocks
-(``block_of`` in _native.c; and 1, 15, 16, 17, 63, 65), as one or two spatial axes; the target's integer dtype;
+(``block_of`` in kernels.c; and 1, 15, 16, 17, 63, 65), as one or two spatial axes; the target's integer dtype;
 ignore_index absent, unused, on some pixels or on every pixel (a value outside [0, C), or a class); NaN/inf logits
 at ignored pixels; one NaN logit at a valid pixel (must give NaN, never be hidden); a class subset; per_image;
 reduction; threads (1 or 2); labels outside [0, C) (sent to the kernels directly: the front end raises before any
@@ -28,8 +28,10 @@ import torch
 from hypothesis import strategies as st
 
 import seglosses as S
-from seglosses import _inductor, _native, _stats
-from seglosses import lovasz as _lovasz
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import native as _native
+from seglosses.kernels import region as _stats
+from seglosses.losses import lovasz as _lovasz
 
 DTYPES = {"int64": torch.int64, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8,
           "uint8": torch.uint8}
@@ -47,7 +49,7 @@ EPS32 = torch.finfo(torch.float32).eps
 
 
 def block_of(c: int) -> int:
-    """Pixels per job of the region kernels (``block_of`` in _native.c)."""
+    """Pixels per job of the region kernels (``block_of`` in kernels.c)."""
     b = 16384 // max(c, 1)
     return min(max(b, 32), 512) & ~15
 
@@ -408,7 +410,7 @@ def check_lovasz(case, fails):
 
 
 def _lovasz_rows(case, x, t, ignored, fails):
-    """The Lovasz rows (seglosses.lovasz._rows: losses, foreground counts, derivative in q) by the C kernels and by
+    """The Lovasz rows (seglosses.losses.lovasz._rows: losses, foreground counts, derivative in q) by the C kernels and by
     the torch passes, on probabilities holding NaN/inf at ignored pixels as given (the front end zeroes those logits
     before the rows; the kernels must drop them by themselves), and, in a quarter of the cases, int16 labels outside
     [0, C) at valid pixels (the kernels treat them as ignored; the torch rows get them as ignored pixels)."""

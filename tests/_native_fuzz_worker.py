@@ -19,7 +19,7 @@ def main() -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints (warnings, torch) leave the protocol alone
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import _native_fuzz_cases as cases
-    from seglosses import _native
+    from seglosses.kernels import native as _native
 
     if _native.library() is None:
         proto.write(json.dumps({"error": f"the C kernels were not built: {_native._state['error']!r}"}) + "\n")

@@ -79,7 +79,7 @@ def test_multiclass_integer_target_dtypes(name, dtype):
 @pytest.mark.parametrize("mode", MODES)
 def test_blocked_path_equals_single_block(name, mode, monkeypatch):
     # Large inputs are processed in blocks; the result must not depend on the blocking.
-    from seglosses import _chunk
+    from seglosses.kernels import blocked as _chunk
     x, t = _case(mode, n=3, hw=(9, 11))
     x.requires_grad_(True)
     ref = LOSSES[name](x, t, mode, ignore_index=255)

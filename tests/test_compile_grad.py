@@ -84,7 +84,7 @@ def test_compile_inductor(name):
 
 
 def test_take_classes_without_index_copies():
-    from seglosses._checks import take
+    from seglosses.core.checks import take
 
     t = torch.arange(24.0).view(2, 4, 3)
     got = take(t, [1, 2])
@@ -100,7 +100,7 @@ def test_take_classes_without_index_copies():
 def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
     """The registered operator (what torch.compile calls) passes torch.library.opcheck: schema, fake tensors and
     autograd registration agree with the real kernel."""
-    from seglosses import lovasz
+    from seglosses.losses import lovasz
 
     x, t = _case(mode, dtype=torch.float32)
     if mode == "binary":
@@ -139,7 +139,7 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
                          ids=str)
 def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
     """Under torch.compile the focal pass is the registered operator seglosses::focal_pass; it passes opcheck."""
-    from seglosses import focal
+    from seglosses.losses import focal
 
     x, t = _case(mode, dtype=torch.float32)
     if "ignore_index" not in kw:
@@ -167,7 +167,7 @@ def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
 def test_focal_operator_channels_last(mode, monkeypatch):
     """channels_last logits: the operator's gradient has the contiguous strides its fake promises (opcheck; Inductor
     asserted on the strides before, see test_focal_inductor_channels_last)."""
-    from seglosses import focal
+    from seglosses.losses import focal
 
     x, t = _case(mode, dtype=torch.float32, hw=(4, 5))
     x = x.contiguous(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""The CPU kernels Inductor compiles from the losses' torch passes (seglosses._inductor).
+"""The CPU kernels Inductor compiles from the losses' torch passes (seglosses.kernels.inductor).
 
 Each case runs the loss twice, with the blocked torch passes (policy "eager", checked against the float64 oracle by
 the rest of the suite) and compiled (policy "inductor"), and checks that the compiled pass really ran and gives the
@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import seglosses as S
-from seglosses import _inductor, _native
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import policy
+from seglosses.kernels import native as _native
 
 import oracle
 
@@ -25,9 +27,9 @@ def _policy(monkeypatch):
     # the C kernels (tests/test_native.py) would take the softmax region statistics with class indices: these tests
     # check the Inductor kernels, which run those where the C kernels cannot be built
     monkeypatch.setattr(_native, "usable", lambda: False)
-    before = _inductor._state["mode"]
+    before = policy._state["mode"]
     yield
-    _inductor._state["mode"] = before
+    policy._state["mode"] = before
     _inductor._state["broken"] = None
 
 
@@ -234,11 +236,11 @@ def test_policy_errors(monkeypatch):
     with pytest.raises(ValueError, match="mode must be one of 'auto', 'inductor', 'eager'; got 'fast'"):
         S.set_cpu_kernels("fast")
     monkeypatch.setenv("SEGLOSSES_CPU_KERNELS", "yes")
-    _inductor._state["mode"] = None
+    policy._state["mode"] = None
     with pytest.raises(ValueError, match="SEGLOSSES_CPU_KERNELS must be one of"):
         S.get_cpu_kernels()
     monkeypatch.setenv("SEGLOSSES_CPU_KERNELS", "inductor")
-    _inductor._state["mode"] = None
+    policy._state["mode"] = None
     assert S.get_cpu_kernels() == "inductor"
 
 
@@ -292,7 +294,7 @@ def test_class_index_out_of_range_is_one_error_under_every_policy(fn):
 def test_compiled_region_pass_leaves_out_of_range_labels_out():
     # called directly (as under an outer torch.compile, where the front end cannot check), the compiled statistics
     # treat such labels as ignored rather than checking them inside a parallel loop (a failed check aborts)
-    from seglosses import _stats
+    from seglosses.kernels import region as _stats
 
     x, t = _case("multiclass", c=8)
     x, t = x.reshape(2, 8, -1), t.reshape(2, -1)

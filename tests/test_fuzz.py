@@ -58,7 +58,7 @@ NAMES = sorted(LOSSES)
 @pytest.fixture(autouse=True)
 def _eager_policy():
     """Every test runs the blocked torch passes unless it says otherwise; the policy is restored afterwards."""
-    from seglosses import _inductor
+    from seglosses.kernels import inductor as _inductor
 
     before = S.get_cpu_kernels()
     S.set_cpu_kernels("eager")
@@ -246,7 +246,7 @@ def _inductor_recipes(draw):
 @fuzz_settings(0.08)
 @given(r=_inductor_recipes())
 def test_compiled_cpu_kernels_match_eager(r):
-    from seglosses import _inductor
+    from seglosses.kernels import inductor as _inductor
 
     case = build(r)
     _describe(case)

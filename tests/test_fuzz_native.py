@@ -1,4 +1,4 @@
-"""Property-based checks of the C kernels (seglosses/_native.c) against the blocked torch passes.
+"""Property-based checks of the C kernels (seglosses/kernels/native/kernels.c) against the blocked torch passes.
 
 Hypothesis draws cases (tests/_native_fuzz_cases.py: N, C, pixels around the kernels' blocks, target dtypes,
 ignore_index absent/unused/some/all, NaN/inf logits at ignored pixels, a NaN at a valid pixel, class subsets,

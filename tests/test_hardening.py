@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import seglosses as S
-from seglosses import _inductor, lovasz
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import policy as _policy
+from seglosses.losses import lovasz
 
 from _losses import COMPOUND, LOSSES, MODULES, per_class_option
 
@@ -31,9 +33,9 @@ def _case(c=4, n=2, hw=(5, 6), seed=0, dtype=torch.float64):
 
 @pytest.fixture
 def policy():
-    before = _inductor._state["mode"]
+    before = _policy._state["mode"]
     yield S.set_cpu_kernels
-    _inductor._state["mode"] = before
+    _policy._state["mode"] = before
 
 
 # --- labels outside [0, C): one error on every path --------------------------------------------------------------

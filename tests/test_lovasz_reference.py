@@ -5,18 +5,20 @@ import torch
 
 import reference_lovasz as ref
 import seglosses as S
-from seglosses import _inductor, _native
-from seglosses import lovasz as L
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import policy
+from seglosses.kernels import native as _native
+from seglosses.losses import lovasz as L
 
 
 @pytest.fixture(params=["torch.sort", "key sort", "chunks", "C kernels"], autouse=True)
 def sort_path(request, monkeypatch):
     """Every test runs with both CPU sorts of the rows: torch.sort, and the NumPy sort of packed keys that float32 rows
     of KEY_SORT_MIN elements or more take (forced here on the tests' small rows); with the rows sorted a few at a
-    time, as on CUDA (SORT_CHUNK elements: here a row or two); and with the C kernels of seglosses._native, which
+    time, as on CUDA (SORT_CHUNK elements: here a row or two); and with the C kernels of seglosses.kernels.native, which
     take Lovasz-softmax with class indices (float32) under a compiled-kernels policy (the suite's is "eager")."""
     if request.param == "C kernels":
-        monkeypatch.setitem(_inductor._state, "mode", "inductor")
+        monkeypatch.setitem(policy._state, "mode", "inductor")
         monkeypatch.setitem(_inductor._state, "broken", RuntimeError("no Inductor here"))
         if _native.library() is None:
             pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")

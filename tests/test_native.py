@@ -1,4 +1,4 @@
-"""The hand-written C kernels of the softmax region statistics (seglosses._native).
+"""The hand-written C kernels of the softmax region statistics (seglosses.kernels.native).
 
 Each case runs the loss twice, with the blocked torch passes (policy "eager", checked against the float64 oracle by
 the rest of the suite) and with the C kernels (policy "inductor"), checks that the kernels really ran and gives the
@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import seglosses as S
-from seglosses import _inductor, _native
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import policy
+from seglosses.kernels import native as _native
 
 import oracle
 
@@ -21,17 +23,17 @@ import oracle
 @pytest.fixture(autouse=True)
 def _policy(monkeypatch):
     # set_cpu_kernels also resets these: restored after each test
-    for key in ("mode", "broken"):
-        monkeypatch.setitem(_inductor._state, key, _inductor._state[key])
+    monkeypatch.setitem(policy._state, "mode", policy._state["mode"])
+    monkeypatch.setitem(_inductor._state, "broken", _inductor._state["broken"])
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _built():
-    before = _inductor._state["mode"]
+    before = policy._state["mode"]
     if _native.library() is None:
         pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")
     yield
-    _inductor._state["mode"] = before
+    policy._state["mode"] = before
 
 
 def _case(n=2, c=8, shape=(9, 10), ignore=None, dtype=torch.int64, seed=0, scale=3.0):
@@ -192,7 +194,7 @@ def test_huge_labels_are_ignored_by_the_kernels(dtype):
     assert sums(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, out[0].data_ptr(), out[1].data_ptr(), out[2].data_ptr(),
                 2) == 2
     assert gradient(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, a.data_ptr(), m.data_ptr(), grad.data_ptr(), 2) == 2
-    from seglosses._stats import region_stats
+    from seglosses.kernels.region import region_stats
 
     sentinel = -(2 ** 40)
     leaf = x.clone().requires_grad_(True)
@@ -233,7 +235,7 @@ def test_nonfinite_logits_at_ignored_pixels_add_nothing():
 def test_lovasz_rows_drop_nonfinite_probabilities_and_labels_out_of_range():
     # the rows kernels by themselves (the front end zeroes ignored logits first): NaN/inf probabilities at ignored
     # pixels and int16 labels outside [0, C) at valid ones count as ignored pixels (sorted last, 0 derivative)
-    from seglosses import lovasz
+    from seglosses.losses import lovasz
 
     g = torch.Generator().manual_seed(3)
     n, c, s = 2, 5, 300
@@ -369,11 +371,11 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch, tmp_path):
 
 
 def test_missing_source_warns_and_falls_back(monkeypatch, tmp_path):
-    # a copy of the package without _native.c imports, and runs the other paths after one warning
+    # a copy of the package without kernels.c imports, and runs the other paths after one warning
     monkeypatch.delenv("SEGLOSSES_NATIVE_LIB", raising=False)  # (a build, not a given library)
     monkeypatch.setenv("SEGLOSSES_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(_native, "_SOURCE_BYTES", None)
-    monkeypatch.setattr(_native, "_SOURCE_ERROR", FileNotFoundError("_native.c"))
+    monkeypatch.setattr(_native, "_SOURCE_ERROR", FileNotFoundError("kernels.c"))
     monkeypatch.setattr(_native, "_state", {"lib": None, "error": None, "calls": 0})
     x, t = _case(c=4)
     S.set_cpu_kernels("eager")

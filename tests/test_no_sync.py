@@ -5,7 +5,7 @@ On CUDA a copy from pageable host memory (``torch.tensor(v, device=...)``, ``t[:
 stalls every training step and cannot be captured in a CUDA graph. Here every loss runs forward and backward on
 "meta" tensors (shapes only) under a dispatch mode that flags any operator receiving a host tensor of one or more
 elements next to device tensors, and any copy from the host that is not the deliberate non-blocking one of
-:func:`seglosses._checks.to_device` (pinned memory on CUDA); value reads raise on meta tensors by themselves.
+:func:`seglosses.core.checks.to_device` (pinned memory on CUDA); value reads raise on meta tensors by themselves.
 benchmarks/gpu_check.py checks the same on a GPU with ``torch.cuda.set_sync_debug_mode("error")``.
 """
 
@@ -127,7 +127,7 @@ def _loss_run(name, mode, form, ignore=True):
 def test_detector_sees_backward_passes(monkeypatch):
     """A blocking copy inside an autograd Function's backward (run by the engine, outside the caller's mode) is
     flagged: here Lovasz's former scatter of a class subset's gradient, ``gq[:, list(cols)] = gk``."""
-    from seglosses import lovasz
+    from seglosses.losses import lovasz
 
     def blocking(unit, g_losses, q_shape, cols):
         gk = unit * g_losses.unsqueeze(-1)

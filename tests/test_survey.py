@@ -103,7 +103,7 @@ def test_unified_focal_equals_reference_code(asymmetric):
 
 
 def test_log_one_minus_softmax_is_finite_and_exact_at_saturation():
-    from seglosses._pixel import log1m_softmax
+    from seglosses.core.pixel import log1m_softmax
 
     x = torch.tensor([[[1e4], [-1e4], [0.0]], [[50.0], [50.0], [-3.0]]], dtype=torch.float32)
     got = log1m_softmax(x, torch.log_softmax(x, 1))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 
-from .metrics import METRICS
-from .train import atomic_save
+from seglosses.demo.metrics import METRICS
+from seglosses.demo.train import atomic_save
 
 #: Class colours of the overlays (background transparent), RGBA.
 COLOURS = [(0, 0, 0, 0), (0.95, 0.3, 0.2, 1), (0.2, 0.8, 0.3, 1), (0.25, 0.5, 1.0, 1), (1.0, 0.85, 0.1, 1),

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from . import losses as loss_names
-from .metrics import METRICS, confusion, mean, scores
-from .unet import UNet
+from seglosses.demo import losses as loss_names
+from seglosses.demo.metrics import METRICS, confusion, mean, scores
+from seglosses.demo.unet import UNet
 
 IGNORE = 255
 
@@ -89,7 +89,7 @@ def _device(name: str, dist_rank: int) -> torch.device:
 
 def load_data(cfg: Config):
     """(train_x, train_y), (val_x, val_y), class names."""
-    from . import data
+    from seglosses.demo import data
 
     if cfg.data is None:
         tx, ty = data.synthetic(cfg.train_images, size=cfg.size, seed=cfg.seed)
@@ -204,7 +204,7 @@ def _terminate(signum, frame):  # SIGTERM: leave like Ctrl-C, so that `finally` 
 
 def run(cfg: Config) -> dict:
     """The whole demo: every loss, then the report. Returns the metrics written to ``metrics.json``."""
-    from .report import write_report
+    from seglosses.demo.report import write_report
 
     dist_rank = int(os.environ.get("RANK", "0"))
     device = _device(cfg.device, dist_rank)

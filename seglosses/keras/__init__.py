@@ -49,11 +49,13 @@ import math
 import keras
 from keras import ops
 
-from .._args import INTEGER_RANGES, check_bool, check_classes, check_ignore_index, check_ignore_index_fits
-from .._args import check_length, check_mode, check_scalar, check_values
-from .._formulas import check_alpha_beta
-from . import _boundary, _core, _survey
-from ._compose import Composable, WeightedSum
+from seglosses.core.args import INTEGER_RANGES, check_bool, check_classes, check_ignore_index, check_ignore_index_fits
+from seglosses.core.args import check_length, check_mode, check_scalar, check_values
+from seglosses.core.formulas import check_alpha_beta
+from seglosses.keras import _boundary
+from seglosses.keras import _core
+from seglosses.keras import _survey
+from seglosses.keras._compose import Composable, WeightedSum
 
 __all__ = [
     "SegLoss",
@@ -212,7 +214,7 @@ def _layout(values, spatial, axis, channels):
 
 
 def _check_ignore_fits(ignore_class, y_true):
-    """:func:`seglosses._args.check_ignore_index_fits` for an integer or bool ``y_true``, in the Keras names."""
+    """:func:`seglosses.core.args.check_ignore_index_fits` for an integer or bool ``y_true``, in the Keras names."""
     if ignore_class is None:
         return
     dtype = keras.backend.standardize_dtype(y_true.dtype)

@@ -1,6 +1,6 @@
 """The distance-based losses written with ``keras.ops`` only: the boundary loss (Kervadec et al. 2019) and the
 Hausdorff distance-transform loss (Karimi & Salcudean 2019), with the definitions and numbers of
-:mod:`seglosses.boundary`.
+:mod:`seglosses.losses.boundary`.
 
 Inputs are ``(B, S, C)`` after :func:`._core.prepare`, with the static spatial shape. Both losses are means over the
 valid (pixel, kept class) pairs: they return the map ``(B, S, K)`` and its validity, which
@@ -15,7 +15,7 @@ import math
 
 from keras import ops
 
-from ._distance import two_sided
+from seglosses.keras._distance import two_sided
 
 
 def _probs(x, mode, from_logits):

@@ -1,7 +1,7 @@
 """Composition of the Keras losses: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")``.
 
-The Keras twin of :mod:`seglosses.compose`: the operators, flattening and messages are the framework-free ones of
-:mod:`seglosses._composable`. Every seglosses Keras loss supports ``+``, ``-``, ``*`` and ``/`` by a number, unary
+The Keras twin of :mod:`seglosses.core.compose`: the operators, flattening and messages are the framework-free ones of
+:mod:`seglosses.core.composable`. Every seglosses Keras loss supports ``+``, ``-``, ``*`` and ``/`` by a number, unary
 ``-`` and ``sum([...])``, and the result is a :class:`WeightedSum`, a ``keras.losses.Loss`` that saves with a
 model and loads back without ``custom_objects``.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import keras
 
-from .._composable import ComposableBase, check_pairs, sum_repr
+from seglosses.core.composable import ComposableBase, check_pairs, sum_repr
 
 
 class Composable(ComposableBase):
-    """Arithmetic on losses (:mod:`seglosses._composable`). Mixed into every seglosses Keras loss and into
+    """Arithmetic on losses (:mod:`seglosses.core.composable`). Mixed into every seglosses Keras loss and into
     :class:`WeightedSum`."""
 
     @staticmethod

@@ -12,8 +12,8 @@ import math
 import keras
 from keras import ops
 
-from .._args import EPS
-from .._formulas import dice_score, tversky_score  # noqa: F401 (re-exported for the Loss classes)
+from seglosses.core.args import EPS
+from seglosses.core.formulas import dice_score, tversky_score  # noqa: F401 (re-exported for the Loss classes)
 
 #: Smallest normal float32: floor of a loss before a power < 1, as in the PyTorch front end.
 TINY = 1.1754944e-38
@@ -112,7 +112,7 @@ def _keep(values, v):
 
 def logits_of(x, softmax):
     """Logits whose sigmoid/softmax are the probabilities ``x`` clamped to [EPS, 1 - EPS] (``1 - x`` clamped on its
-    own, as ``seglosses.focal.probs_to_logits``: 1 - 1e-7 is not a float32)."""
+    own, as ``seglosses.losses.focal.probs_to_logits``: 1 - 1e-7 is not a float32)."""
     lp = ops.log(ops.clip(x, EPS, 1 - EPS))
     return lp if softmax else lp - ops.log(ops.clip(1 - x, EPS, 1 - EPS))
 

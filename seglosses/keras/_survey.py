@@ -1,6 +1,6 @@
 """The survey losses (docs/survey_losses.md) written with ``keras.ops`` only, on the layout of :mod:`._core`.
 
-Inputs are ``(B, S, C)`` after :func:`._core.prepare`. As in the PyTorch front end (``seglosses._pixel``), every
+Inputs are ``(B, S, C)`` after :func:`._core.prepare`. As in the PyTorch front end (``seglosses.core.pixel``), every
 log-probability is computed from logits: ``log(1 - p)`` is ``log_sigmoid(-x)`` for the sigmoid and, for the softmax,
 the other classes' logsumexp minus that of all classes for the largest class (:func:`log1m_softmax`), so every term
 and every gradient is finite at any finite logit. Pixel terms come back as ``(map, valid)``; region terms as one
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from . import _core
-from ._core import dice_score, ratio_loss, region_stats, tversky_score, valid_mask
+from seglosses.keras import _core
+from seglosses.keras._core import dice_score, ratio_loss, region_stats, tversky_score, valid_mask
 
 
 # ---------------------------------------------------------------------------------------- log-probabilities ---

@@ -14,7 +14,9 @@ if os.environ.get("TRITON_INTERPRET") != "1" and DEVICE != "cuda":
     raise RuntimeError("tests/triton runs under tests/test_triton_interpreter.py, with TRITON_INTERPRET=1 set before "
                        "triton is imported, or on a GPU with SEGLOSSES_TRITON_DEVICE=cuda")
 
-from seglosses import _stats, _triton, focal  # noqa: E402
+from seglosses.kernels import region as _stats  # noqa: E402
+from seglosses.kernels import triton as _triton  # noqa: E402
+from seglosses.losses import focal  # noqa: E402
 
 #: The reference's ignore_index where the call under test has none: no label of these tests takes this value.
 SENTINEL = -12345

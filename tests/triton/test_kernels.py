@@ -17,14 +17,14 @@ if DEVICE == "cuda" and not torch.cuda.is_available():
     raise RuntimeError("SEGLOSSES_TRITON_DEVICE=cuda but CUDA is not available")
 
 import seglosses as S  # noqa: E402
-from seglosses import focal  # noqa: E402
+from seglosses.losses import focal  # noqa: E402
 
 MODES = ("binary", "multilabel", "multiclass")
 
 
 @pytest.fixture
 def kernels():
-    return importlib.import_module("seglosses._triton")
+    return importlib.import_module("seglosses.kernels.triton")
 
 
 def _case(mode, dtype=torch.float32, n=2, c=3, hw=(5, 7), seed=0, scale=3.0):
@@ -106,7 +106,7 @@ REGION_OPTIONS = [{}, {"per_image": True}, {"ignore_index": 255}, {"from_logits"
 
 
 def _region_both(fn, x, t, monkeypatch, **kw):
-    from seglosses import _stats
+    from seglosses.kernels import region as _stats
 
     calls = []
     real = _stats._KernelSums.forward

@@ -6,7 +6,7 @@ Each score is returned as ``(err, num)`` with ``score = num / (num + err)``: the
 
 from __future__ import annotations
 
-from ._args import check_scalar
+from seglosses.core.args import check_scalar
 
 
 def dice_score(tp, fp, fn, s):

@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from ._args import check_bool
-from ._checks import (
+from seglosses.core.args import check_bool
+from seglosses.core.checks import (
     check_classes,
     check_ignore_index,
     check_reduction,
@@ -28,9 +28,9 @@ from ._checks import (
     take,
     to_compute,
 )
-from ._module import LossModule
-from ._stats import activate, valid_indices
-from .distance import BACKENDS, edt
+from seglosses.core.module import LossModule
+from seglosses.kernels.region import activate, valid_indices
+from seglosses.distance import BACKENDS, edt
 
 
 def _spatial_shape(logits, mode):

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._args import check_bool
-from ._checks import (
+from seglosses.core.args import check_bool
+from seglosses.core.checks import (
     EPS,
     check_ignore_index,
     check_reduction,
@@ -27,10 +27,10 @@ from ._checks import (
     saturating_cast,
     to_compute as _to_compute,
 )
-from . import _inductor
-from ._chunk import blocks, triton_kernels
-from ._module import LossModule
-from ._stats import dense_block, index_block
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels.blocked import blocks, triton_kernels
+from seglosses.core.module import LossModule
+from seglosses.kernels.region import dense_block, index_block
 
 
 def _sigmoid_terms(x, y, gamma, need_grad):
@@ -162,15 +162,15 @@ def _focal_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smo
 
 def _triton_applies(x, softmax, index, smoothing) -> bool:
     """The Triton kernels run for sigmoid focal, or softmax focal with class indices and no label smoothing, where
-    :func:`seglosses._chunk.triton_kernels` allows; everything else takes the torch path."""
+    :func:`seglosses.kernels.blocked.triton_kernels` allows; everything else takes the torch path."""
     return not (softmax and (not index or smoothing)) and triton_kernels(x) is not None
 
 
 def _any_pass(x, target, softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
     """:func:`_focal_pass`, or its Triton kernel where that applies (same results, one pass over the logits), or on
-    the CPU the pass compiled by Inductor where :mod:`seglosses._inductor`'s policy says so."""
+    the CPU the pass compiled by Inductor where :mod:`seglosses.kernels.inductor`'s policy says so."""
     if _triton_applies(x, softmax, index, smoothing):
-        from . import _triton
+        from seglosses.kernels import triton as _triton
 
         out, norm, grad = _triton.focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce,
                                              need_grad)

@@ -12,9 +12,9 @@ from typing import Optional
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import _native
-from ._args import check_bool
-from ._checks import (
+from seglosses.kernels import native as _native
+from seglosses.core.args import check_bool
+from seglosses.core.checks import (
     check_classes,
     check_ignore_index,
     check_reduction,
@@ -25,9 +25,9 @@ from ._checks import (
     take,
     to_compute,
 )
-from ._module import LossModule
-from ._stats import dense_block, valid_indices
-from .focal import probs_to_logits
+from seglosses.core.module import LossModule
+from seglosses.kernels.region import dense_block, valid_indices
+from seglosses.losses.focal import probs_to_logits
 
 
 def _jaccard_prefix(fg_sorted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import _inductor, _native
-from ._checks import compute_dtype, saturating_cast
-from ._chunk import blocks, triton_kernels
+from seglosses.kernels import inductor as _inductor
+from seglosses.kernels import native as _native
+from seglosses.core.checks import compute_dtype, saturating_cast
+from seglosses.kernels.blocked import blocks, triton_kernels
 
 
 def index_block(t: torch.Tensor, ignore_index, num_classes=None):
@@ -32,7 +33,7 @@ def index_block(t: torch.Tensor, ignore_index, num_classes=None):
 
     With ``num_classes`` given, indices outside [0, C) count as ignored, as in the Triton and C kernels: where the
     labels were not range-checked before the kernels (CUDA tensors, torch.compile: see
-    :func:`seglosses._checks.values_at_hand`) that is the rule; elsewhere (they raised an IndexError before
+    :func:`seglosses.core.checks.values_at_hand`) that is the rule; elsewhere (they raised an IndexError before
     any kernel ran) it keeps a kernel called directly from reading out of bounds."""
     v = valid_indices(t, ignore_index, num_classes)
     if v is None:
@@ -286,7 +287,7 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
 
 
 class _InductorKernels:
-    """The region passes compiled by Inductor for the CPU (same interface as :mod:`seglosses._triton`)."""
+    """The region passes compiled by Inductor for the CPU (same interface as :mod:`seglosses.kernels.triton`)."""
 
     @staticmethod
     def region_sums(x, target, act, index, ignore_index):
@@ -298,7 +299,7 @@ class _InductorKernels:
 
 
 class _NativeKernels:
-    """The C kernels of :mod:`seglosses._native` (softmax with class indices, float32)."""
+    """The C kernels of :mod:`seglosses.kernels.native` (softmax with class indices, float32)."""
 
     @staticmethod
     def region_sums(x, target, act, index, ignore_index):
@@ -334,7 +335,7 @@ class _KernelSums(torch.autograd.Function):
 def _kernels(x, target, act, index, ignore_index):
     """The fused kernels for this call, or None (the blocked torch passes): Triton where it covers the case
     (sigmoid/probabilities with dense targets, softmax/probabilities with class indices) and applies; on the CPU,
-    where :mod:`seglosses._inductor`'s policy says so, the C kernels of :mod:`seglosses._native` for softmax with
+    where :mod:`seglosses.kernels.inductor`'s policy says so, the C kernels of :mod:`seglosses.kernels.native` for softmax with
     class indices, Inductor's for the rest."""
     if (act != "softmax" or index) and triton_kernels(x) is not None:
         return triton_kernels(x)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ._composable import ComposableBase, check_pairs, sum_repr
+from seglosses.core.composable import ComposableBase, check_pairs, sum_repr
 
 
 def _parameters(term) -> frozenset:
@@ -24,7 +24,7 @@ def _parameters(term) -> frozenset:
 
 
 class Composable(ComposableBase):
-    """Arithmetic on losses (:mod:`seglosses._composable`). Mixed into every loss Module and into
+    """Arithmetic on losses (:mod:`seglosses.core.composable`). Mixed into every loss Module and into
     :class:`WeightedSum`."""
 
     @staticmethod

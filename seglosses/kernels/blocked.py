@@ -43,14 +43,14 @@ def blocks(x: torch.Tensor, scale: float = 1):
 
 
 def triton_kernels(x: torch.Tensor):
-    """``seglosses._triton`` when its kernels apply to ``x`` (a CUDA, or interpreted, float32/half tensor, outside
+    """``seglosses.kernels.triton`` when its kernels apply to ``x`` (a CUDA, or interpreted, float32/half tensor, outside
     torch.compile, Triton installed), else None. Triton is imported only then: CPU work never loads it."""
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or torch.compiler.is_compiling():
         return None
     if not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
         return None
     try:
-        from . import _triton
+        from seglosses.kernels import triton as _triton
     except ImportError:  # Triton not installed
         return None
     return _triton

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._args import (  # noqa: F401
+from seglosses.core.args import (  # noqa: F401
     EPS,
     MODES,
     check_classes,
@@ -115,7 +115,7 @@ def prepare(logits, target, mode: str, ignore_index=_UNCHECKED, *, check_labels:
     """Check types and shapes for ``mode`` and view both tensors as (N, C, S).
 
     With ``ignore_index`` given (None included), the rules every loss shares are applied here, once: it must be an
-    int the target's dtype can hold (:func:`~seglosses._args.check_ignore_index_fits`), multiclass class
+    int the target's dtype can hold (:func:`~seglosses.core.args.check_ignore_index_fits`), multiclass class
     probabilities take none, and class indices outside [0, C) that are not ``ignore_index`` raise an IndexError
     (:func:`check_labels`; CPU tensors outside torch.compile, see there).
     """
@@ -148,7 +148,7 @@ def values_at_hand(t: torch.Tensor) -> bool:
     """Whether ``t``'s values may be read to check them: CPU tensors outside torch.compile (reading a GPU tensor's
     values would be a host sync, and a graph break under compile). Class indices are range-checked there before the
     kernels run; every kernel also treats an index outside [0, C) as an ignored pixel
-    (:func:`seglosses._stats.index_block`, the Triton and C kernels), which is the rule where they are not."""
+    (:func:`seglosses.kernels.region.index_block`, the Triton and C kernels), which is the rule where they are not."""
     return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 

@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import torch
 
-from ._args import check_bool
-from ._checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare, to_compute
-from ._stats import dense_block, index_block
+from seglosses.core.args import check_bool
+from seglosses.core.checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare, to_compute
+from seglosses.kernels.region import dense_block, index_block
 
 
 class Pixels(NamedTuple):
@@ -43,7 +43,7 @@ def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
 def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True) -> Pixels:
     """Check the inputs and compute ``log p``, ``log(1 - p)`` (None with ``complement=False``: for the softmax it
     costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
-    from .focal import probs_to_logits
+    from seglosses.losses.focal import probs_to_logits
 
     inp = prepare(logits, target, mode, ignore_index)
     ignore_index = check_ignore_index(ignore_index)

@@ -2,20 +2,20 @@
 
 Each is a weighted sum of a per-pixel part (cross-entropy-like) and a per-class region part (Dice- or
 Tversky-like), as its paper defines it. For sums of your own choosing, compose Modules instead
-(``0.5 * DiceLoss(mode) + FocalLoss(mode)``, :mod:`seglosses.compose`).
+(``0.5 * DiceLoss(mode) + FocalLoss(mode)``, :mod:`seglosses.core.compose`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._args import check_bool
-from ._checks import check_reduction, check_scalar, class_vector
-from ._formulas import dice_score, tversky_score
-from ._module import LossModule
-from ._pixel import pixels, target_sum, valid_count
-from .cross_entropy import balanced_cross_entropy_loss, target_counts
-from .region import _finish, _overlap, _stats, dice_loss
+from seglosses.core.args import check_bool
+from seglosses.core.checks import check_reduction, check_scalar, class_vector
+from seglosses.core.formulas import dice_score, tversky_score
+from seglosses.core.module import LossModule
+from seglosses.core.pixel import pixels, target_sum, valid_count
+from seglosses.losses.cross_entropy import balanced_cross_entropy_loss, target_counts
+from seglosses.losses.region import _finish, _overlap, _stats, dice_loss
 
 
 def _reduction(reduction):

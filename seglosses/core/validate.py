@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import prepare
+from seglosses.core.checks import prepare
 
 
 def validate(logits, target, mode, *, ignore_index=None, from_logits=True):

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._args import check_values
-from .compose import Composable, module_config
+from seglosses.core.args import check_values
+from seglosses.core.compose import Composable, module_config
 
 #: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
 _TENSOR_OPTIONS = ("weight", "alpha", "beta", "class_frequency")
@@ -20,7 +20,7 @@ class LossModule(Composable, nn.Module):
     Per-class vectors (``weight``, a sequence ``alpha``) become buffers, so they follow ``.to()`` and appear in
     ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
     function's message (and at construction for the mode). Losses compose with ``+``, ``-``, ``*``, ``/``
-    (:mod:`seglosses.compose`) and write themselves to a JSON-safe dict with :meth:`to_config`.
+    (:mod:`seglosses.core.compose`) and write themselves to a JSON-safe dict with :meth:`to_config`.
     """
 
     _fn = None
@@ -28,7 +28,7 @@ class LossModule(Composable, nn.Module):
     def __init__(self, mode: str = None, **options):
         super().__init__()
         if mode is not None:
-            from ._checks import check_mode
+            from seglosses.core.checks import check_mode
 
             check_mode(mode)
         self.mode = mode

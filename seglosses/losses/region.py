@@ -1,6 +1,6 @@
 """Overlap (region) losses: Dice, Jaccard, Tversky, focal-Tversky and generalized Dice, all over one statistics core.
 
-Every loss here is a score of the per-class statistics of :mod:`seglosses._stats` (tp, fp, fn per class, over the
+Every loss here is a score of the per-class statistics of :mod:`seglosses.kernels.region` (tp, fp, fn per class, over the
 batch or per image), never of a one-hot tensor. See ``docs/semantics.md`` for the full contract.
 
 Empty-class policy: a class with no target and no predicted mass scores 1 (loss 0); a class absent from the target
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ._args import check_bool
-from ._checks import (
+from seglosses.core.args import check_bool
+from seglosses.core.checks import (
     check_classes,
     check_ignore_index,
     check_reduction,
@@ -22,10 +22,10 @@ from ._checks import (
     reduce_classes,
     take,
 )
-from ._dist import all_reduce_sum, is_active
-from ._formulas import check_alpha_beta, dice_score, tversky_score
-from ._module import LossModule
-from ._stats import region_stats
+from seglosses.core.dist import all_reduce_sum, is_active
+from seglosses.core.formulas import check_alpha_beta, dice_score, tversky_score
+from seglosses.core.module import LossModule
+from seglosses.kernels.region import region_stats
 
 #: Floor under the score before ``-log(score)`` (``log_loss=True``), as smp does.
 LOG_EPS = 1e-7
@@ -380,8 +380,8 @@ def log_cosh_dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, we
 def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_logits):
     """Per-class ``sum (g - p)^2 g``, ``sum (g - p)^2 (1 - g)``, ``sum g``, ``sum (1 - g)`` over the valid elements,
     per image ``(N, C)`` or over the batch ``(1, C)``; class-index targets through scatter-adds, no one-hot."""
-    from ._pixel import pixels
-    from ._stats import class_sums
+    from seglosses.core.pixel import pixels
+    from seglosses.kernels.region import class_sums
 
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False)
     # probabilities as given with from_logits=False (as every region loss), no clamping

@@ -1,4 +1,4 @@
-"""Hand-written C kernels for the CPU (``_native.c``), built once per machine with the system's C compiler.
+"""Hand-written C kernels for the CPU (``kernels.c``), built once per machine with the system's C compiler.
 
 The region statistics of a softmax with class-index targets (the multiclass Dice, Jaccard, Tversky, focal-Tversky
 and generalized Dice losses) are bound by the softmax's exponentials, not by memory: Inductor's loops for them
@@ -9,7 +9,7 @@ it; its backward pass does the same with the gradient. Measured on the reference
 alone, Inductor's -> these): 4x8x256x256 3.8 -> 2.2 ms, 2x150x128x128 19 -> 8.4 ms, 2x4x96^3 53 -> 12 ms.
 
 Lovasz-softmax with class indices: one kernel turns every error into a packed sort key (``key << 32 | position``,
-the order of :func:`seglosses.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
+the order of :func:`seglosses.losses.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
 once for every row's loss and its derivative (in place of torch's gather, cumsum, scatter chain).
 
 The kernels run by the policy of :func:`seglosses.set_cpu_kernels`: never with ``"eager"``; with ``"auto"`` and
@@ -19,7 +19,7 @@ by the source, the flags, the compiler and the CPU; a build takes about a second
 RuntimeWarning, and the other paths run.
 
 ``SEGLOSSES_NATIVE_LIB=/path/to/lib.so`` loads that shared library instead of building (no compiler needed): a build
-of this same ``_native.c`` with other flags, such as the AddressSanitizer build of ``benchmarks/asan_native.sh``.
+of this same ``kernels.c`` with other flags, such as the AddressSanitizer build of ``benchmarks/asan_native.sh``.
 Nothing checks that it was built from this source beyond the exported names.
 """
 
@@ -39,7 +39,9 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_native.c")
+from seglosses.kernels import policy
+
+SOURCE = Path(__file__).with_name("kernels.c")
 # Read once, with the module: the library built later (or found in the cache under this text's hash) is then always
 # the one this module's signatures describe, even if the package is upgraded while a process runs.
 try:
@@ -62,6 +64,13 @@ FLAG_SETS = tuple(["-O3", *f, "-fno-math-errno", "-fno-trapping-math"] for f in 
 
 _lock = threading.Lock()
 _state = {"lib": None, "error": None, "calls": 0}
+
+
+def _forget_failure() -> None:
+    _state["error"] = None
+
+
+policy.on_retry(_forget_failure)
 
 
 def _compiler() -> str | None:
@@ -104,7 +113,7 @@ def _build(cc: str) -> Path:
         return out
     errors = []
     with tempfile.TemporaryDirectory() as work:
-        c_file = Path(work) / "_native.c"
+        c_file = Path(work) / "kernels.c"
         c_file.write_bytes(src)
         for flags in FLAG_SETS:
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
@@ -173,10 +182,10 @@ def usable() -> bool:
 
 
 def wanted(name, *args) -> bool:
-    """Whether the pass ``name`` on ``args`` runs these kernels, by :mod:`seglosses._inductor`'s policy: never under
-    ``"eager"``; once built, every call; before, a call that is due (:func:`seglosses._inductor.due`), which builds
+    """Whether the pass ``name`` on ``args`` runs these kernels, by :mod:`seglosses.kernels.inductor`'s policy: never under
+    ``"eager"``; once built, every call; before, a call that is due (:func:`seglosses.kernels.inductor.due`), which builds
     them."""
-    from . import _inductor
+    from seglosses.kernels import inductor as _inductor
 
     if _state["error"] is not None or _inductor.get_cpu_kernels() == "eager":
         return False
@@ -235,7 +244,7 @@ def lovasz_applies(q: torch.Tensor, label: torch.Tensor) -> bool:
 def lovasz_index_rows(q, label, valid, cols, per_image, sort_rows):
     """Lovasz-softmax rows with class indices: losses (R, K), foreground counts (R, K) and the loss's derivative in
     q for a unit upstream gradient (N, K, S); ``valid``: (N, S) bool or None; ``sort_rows`` sorts an (rows, L) int64
-    tensor's rows in place as unsigned integers. See ``segl_lovasz_index_keys`` in _native.c."""
+    tensor's rows in place as unsigned integers. See ``segl_lovasz_index_keys`` in kernels.c."""
     lib = library()
     n, c, s = q.shape
     k = len(cols)

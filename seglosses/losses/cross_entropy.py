@@ -2,7 +2,7 @@
 
 Plain cross-entropy is the focal loss at gamma = 0 and runs on its fused pass. The weighted and balanced forms put
 separate weights on the positive and the negative term of every class channel; in mode "multiclass" they are taken
-one-vs-rest over the softmax probabilities, with ``log(1 - p_c)`` computed from the logits (:mod:`seglosses._pixel`),
+one-vs-rest over the softmax probabilities, with ``log(1 - p_c)`` computed from the logits (:mod:`seglosses.core.pixel`),
 so they stay finite at any logit.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_reduction, check_scalar, class_vector
-from ._module import LossModule
-from ._pixel import pixels, smoothed, target_sum, valid_count
-from .focal import focal_loss
+from seglosses.core.checks import check_reduction, check_scalar, class_vector
+from seglosses.core.module import LossModule
+from seglosses.core.pixel import pixels, smoothed, target_sum, valid_count
+from seglosses.losses.focal import focal_loss
 
 _ARGS = """
     Args:

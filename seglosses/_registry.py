@@ -1,0 +1,97 @@
+"""The table of losses: one row per loss, read by every consumer.
+
+The public exports of :mod:`seglosses` and :mod:`seglosses.keras`, :func:`seglosses.loss_classes` (the names
+:func:`seglosses.from_config` accepts), the demo's ``--losses`` names and the tests' sweeps over every loss all come
+from :data:`LOSSES`. What a loss accepts (``ignore_index``, ``per_image``, ``classes``, ``weight``, ``gamma``, ...) is
+read from its function's signature (:func:`options`), not listed here. Adding a loss: docs/architecture.md.
+
+This module imports nothing heavier than the standard library, so ``seglosses.keras`` can read it without torch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: The modes every loss takes.
+MODES = ("binary", "multiclass", "multilabel")
+#: The reductions of most losses; the compound ones give "mean" or "sum" only.
+REDUCTIONS = ("none", "mean", "sum")
+
+
+class Loss(NamedTuple):
+    """One loss: ``seglosses.<name>_loss`` and ``seglosses.<cls>``, defined in ``seglosses.losses.<family>``
+    (PyTorch) and exported by :mod:`seglosses.keras` under the same two names."""
+
+    name: str
+    cls: str
+    family: str
+    reductions: tuple[str, ...] = REDUCTIONS
+
+    @property
+    def function(self) -> str:
+        """The function's public name, ``<name>_loss``."""
+        return f"{self.name}_loss"
+
+    @property
+    def module(self) -> str:
+        """The PyTorch module that defines the function and its Module class."""
+        return f"seglosses.losses.{self.family}"
+
+
+_COMPOUND = ("mean", "sum")
+
+#: Every loss, in the order of the docs (the family order of docs/semantics.md).
+LOSSES: tuple[Loss, ...] = (
+    Loss("focal", "FocalLoss", "focal"),
+    Loss("dice", "DiceLoss", "region"),
+    Loss("jaccard", "JaccardLoss", "region"),
+    Loss("tversky", "TverskyLoss", "region"),
+    Loss("focal_tversky", "FocalTverskyLoss", "region"),
+    Loss("generalized_dice", "GeneralizedDiceLoss", "region"),
+    Loss("lovasz", "LovaszLoss", "lovasz"),
+    Loss("cross_entropy", "CrossEntropyLoss", "cross_entropy"),
+    Loss("weighted_cross_entropy", "WeightedCrossEntropyLoss", "cross_entropy"),
+    Loss("balanced_cross_entropy", "BalancedCrossEntropyLoss", "cross_entropy"),
+    Loss("sensitivity_specificity", "SensitivitySpecificityLoss", "region"),
+    Loss("log_cosh_dice", "LogCoshDiceLoss", "region"),
+    Loss("exp_log", "ExpLogLoss", "compound", _COMPOUND),
+    Loss("combo", "ComboLoss", "compound", _COMPOUND),
+    Loss("unified_focal", "UnifiedFocalLoss", "compound", _COMPOUND),
+    Loss("boundary", "BoundaryLoss", "boundary"),
+    Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
+)
+
+BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}
+
+#: The public PyTorch names that are not a loss's function or Module: ``{name: defining module}``.
+TOOLS: dict[str, str] = {
+    "sigmoid_focal_loss": "seglosses.losses.focal",
+    "edt": "seglosses.distance",
+    "signed_distance": "seglosses.distance",
+    "boundary_distance": "seglosses.distance",
+    "distance_maps": "seglosses.distance",
+    "validate": "seglosses.core.validate",
+    "set_cpu_kernels": "seglosses.kernels.policy",
+    "get_cpu_kernels": "seglosses.kernels.policy",
+    "WeightedSum": "seglosses.core.compose",
+    "from_config": "seglosses.core.compose",
+}
+
+
+def exports() -> dict[str, str]:
+    """``{public name: defining module}`` of :mod:`seglosses` (each loss's function and Module, then the tools)."""
+    out = {}
+    for loss in LOSSES:
+        out[loss.function] = out[loss.cls] = loss.module
+    out.update(TOOLS)
+    return out
+
+
+def options(loss: Loss | str) -> frozenset[str]:
+    """The keyword options of a loss's PyTorch function (imports torch): ``"ignore_index" in options("dice")``."""
+    import importlib
+    import inspect
+
+    loss = BY_NAME[loss] if isinstance(loss, str) else loss
+    fn = getattr(importlib.import_module(loss.module), loss.function)
+    return frozenset(p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY)

@@ -1,0 +1,1 @@
+"""Layer 3: one module per loss family (math, public function, Module)."""
