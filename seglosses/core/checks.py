@@ -256,3 +256,14 @@ def to_compute(p: torch.Tensor) -> torch.Tensor:
     """``p`` in its compute dtype (:func:`compute_dtype`), by a cast whose gradient saturates for half input."""
     dt = compute_dtype(p)
     return _SaturatingCast.apply(p, dt) if p.dtype != dt and p.requires_grad else p.to(dt)
+
+
+def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
+    """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities.
+
+    ``1 - p`` is clamped on its own (to [EPS, 1 - EPS], the same set): in float32, 1 - 1e-7 is not representable
+    and clamping p there would make log(1 - p) = log(1.19e-7) instead of log(1e-7).
+    """
+    p = to_compute(p)
+    lp = torch.log(p.clamp(EPS, 1 - EPS))
+    return lp if softmax else lp - torch.log((1 - p).clamp(EPS, 1 - EPS))

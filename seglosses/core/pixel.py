@@ -43,7 +43,7 @@ def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
 def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True) -> Pixels:
     """Check the inputs and compute ``log p``, ``log(1 - p)`` (None with ``complement=False``: for the softmax it
     costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
-    from seglosses.losses.focal import probs_to_logits
+    from seglosses.core.checks import probs_to_logits
 
     inp = prepare(logits, target, mode, ignore_index)
     ignore_index = check_ignore_index(ignore_index)

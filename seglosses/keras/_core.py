@@ -112,7 +112,7 @@ def _keep(values, v):
 
 def logits_of(x, softmax):
     """Logits whose sigmoid/softmax are the probabilities ``x`` clamped to [EPS, 1 - EPS] (``1 - x`` clamped on its
-    own, as ``seglosses.losses.focal.probs_to_logits``: 1 - 1e-7 is not a float32)."""
+    own, as ``seglosses.core.checks.probs_to_logits``: 1 - 1e-7 is not a float32)."""
     lp = ops.log(ops.clip(x, EPS, 1 - EPS))
     return lp if softmax else lp - ops.log(ops.clip(1 - x, EPS, 1 - EPS))
 

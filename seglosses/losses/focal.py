@@ -25,6 +25,7 @@ from seglosses.core.checks import (
     compute_dtype,
     prepare,
     saturating_cast,
+    probs_to_logits,
     to_compute as _to_compute,
 )
 from seglosses.kernels import inductor as _inductor
@@ -275,17 +276,6 @@ def _reduce(out, norm, reduction, shape):
     if reduction == "sum":
         return out
     return out / torch.where(norm > 0, norm, torch.ones_like(norm))
-
-
-def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
-    """Logits whose sigmoid (or softmax) is the clamped (and, for softmax, renormalised) probabilities.
-
-    ``1 - p`` is clamped on its own (to [EPS, 1 - EPS], the same set): in float32, 1 - 1e-7 is not representable
-    and clamping p there would make log(1 - p) = log(1.19e-7) instead of log(1e-7).
-    """
-    p = _to_compute(p)
-    lp = torch.log(p.clamp(EPS, 1 - EPS))
-    return lp if softmax else lp - torch.log((1 - p).clamp(EPS, 1 - EPS))
 
 
 def focal_loss(logits, target, mode, *, alpha=None, gamma=2.0, weight=None, ignore_index=None, label_smoothing=0.0,

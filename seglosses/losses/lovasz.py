@@ -27,7 +27,7 @@ from seglosses.core.checks import (
 )
 from seglosses.core.module import LossModule
 from seglosses.kernels.region import dense_block, valid_indices
-from seglosses.losses.focal import probs_to_logits
+from seglosses.core.checks import probs_to_logits
 
 
 def _jaccard_prefix(fg_sorted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
