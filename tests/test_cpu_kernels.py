@@ -283,8 +283,8 @@ def test_class_index_out_of_range_is_one_error_under_every_policy(fn):
     t[0, 0, :5] = 255  # neither a class nor ignore_index
     t[1, 3, 2] = -3
     messages = []
-    for policy in ("eager", "inductor"):
-        S.set_cpu_kernels(policy)
+    for mode in ("eager", "inductor"):
+        S.set_cpu_kernels(mode)
         with pytest.raises(IndexError, match=r"`target` holds class index (255|-3) outside \[0, 8\) in 6 of") as e:
             _grad_of(fn, x, t, "multiclass")
         messages.append(str(e.value))

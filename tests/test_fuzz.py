@@ -46,7 +46,6 @@ from _fuzz import (
     loss_tolerances,
     params,
     recipes,
-    shapes,
     tolerances,
     with_dense_nan,
 )

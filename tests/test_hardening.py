@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import seglosses as S
-from seglosses.kernels import inductor as _inductor
 from seglosses.kernels import policy as _policy
 from seglosses.losses import lovasz
 

@@ -28,7 +28,6 @@ this same policy, where they can be built.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 

@@ -17,7 +17,6 @@ from torch.autograd.function import once_differentiable
 
 from seglosses.core.args import check_bool
 from seglosses.core.checks import (
-    EPS,
     check_ignore_index,
     check_reduction,
     check_scalar,
@@ -26,7 +25,6 @@ from seglosses.core.checks import (
     prepare,
     saturating_cast,
     probs_to_logits,
-    to_compute as _to_compute,
 )
 from seglosses.kernels import inductor as _inductor
 from seglosses.kernels.blocked import blocks, triton_kernels
