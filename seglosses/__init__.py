@@ -7,9 +7,49 @@ The PyTorch names are imported on first use, so ``import seglosses.keras`` needs
 time, and importing this package never imports Keras.
 """
 
+from __future__ import annotations
+
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from seglosses import _registry
+
+if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typing.py keeps them equal to __all__)
+    from seglosses.core.module import LossModule
+    from seglosses.losses.focal import (
+        focal_loss as focal_loss, FocalLoss as FocalLoss, sigmoid_focal_loss as sigmoid_focal_loss,
+    )
+    from seglosses.losses.region import (
+        dice_loss as dice_loss, DiceLoss as DiceLoss, jaccard_loss as jaccard_loss, JaccardLoss as JaccardLoss,
+        tversky_loss as tversky_loss, TverskyLoss as TverskyLoss, focal_tversky_loss as focal_tversky_loss,
+        FocalTverskyLoss as FocalTverskyLoss, generalized_dice_loss as generalized_dice_loss,
+        GeneralizedDiceLoss as GeneralizedDiceLoss, sensitivity_specificity_loss as sensitivity_specificity_loss,
+        SensitivitySpecificityLoss as SensitivitySpecificityLoss, log_cosh_dice_loss as log_cosh_dice_loss,
+        LogCoshDiceLoss as LogCoshDiceLoss,
+    )
+    from seglosses.losses.lovasz import lovasz_loss as lovasz_loss, LovaszLoss as LovaszLoss
+    from seglosses.losses.cross_entropy import (
+        cross_entropy_loss as cross_entropy_loss, CrossEntropyLoss as CrossEntropyLoss,
+        weighted_cross_entropy_loss as weighted_cross_entropy_loss,
+        WeightedCrossEntropyLoss as WeightedCrossEntropyLoss,
+        balanced_cross_entropy_loss as balanced_cross_entropy_loss,
+        BalancedCrossEntropyLoss as BalancedCrossEntropyLoss,
+    )
+    from seglosses.losses.compound import (
+        exp_log_loss as exp_log_loss, ExpLogLoss as ExpLogLoss, combo_loss as combo_loss, ComboLoss as ComboLoss,
+        unified_focal_loss as unified_focal_loss, UnifiedFocalLoss as UnifiedFocalLoss,
+    )
+    from seglosses.losses.boundary import (
+        boundary_loss as boundary_loss, BoundaryLoss as BoundaryLoss, hausdorff_dt_loss as hausdorff_dt_loss,
+        HausdorffDTLoss as HausdorffDTLoss,
+    )
+    from seglosses.distance import (
+        edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,
+        distance_maps as distance_maps,
+    )
+    from seglosses.core.validate import validate as validate
+    from seglosses.kernels.policy import set_cpu_kernels as set_cpu_kernels, get_cpu_kernels as get_cpu_kernels
+    from seglosses.core.compose import WeightedSum as WeightedSum, from_config as from_config
 
 __version__ = "0.1.0"
 
@@ -18,18 +58,20 @@ _EXPORTS = _registry.exports()
 __all__ = list(_EXPORTS) + ["loss_classes"]
 
 
-def loss_classes() -> dict:
+def loss_classes() -> dict[str, type[LossModule]]:
     """``{name: class}`` of every public loss Module (the names :func:`from_config` accepts)."""
     from seglosses.core.module import LossModule
 
-    out = {loss.cls: __getattr__(loss.cls) for loss in _registry.LOSSES}
-    for name, value in out.items():  # (a row that names something else is a defect of the table)
-        if not (isinstance(value, type) and issubclass(value, LossModule)):
-            raise TypeError(f"seglosses._registry: {name} is not a LossModule")
+    out = {}
+    for loss in _registry.LOSSES:
+        value = __getattr__(loss.cls)
+        if not (isinstance(value, type) and issubclass(value, LossModule)):  # (a defect of the table)
+            raise TypeError(f"seglosses._registry: {loss.cls} is not a LossModule")
+        out[loss.cls] = value
     return out
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'seglosses' has no attribute {name!r}")
@@ -38,5 +80,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -20,17 +20,22 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 
-from seglosses.core.args import check_bool, check_ignore_index, check_scalar
+from seglosses.core.args import Mode, check_bool, check_ignore_index, check_mode, check_one_of, check_spacing
+from seglosses.core.docs import fill_doc
 
 __all__ = ["boundary_distance", "distance_maps", "edt", "signed_distance"]
 
 BACKENDS = ("auto", "torch", "scipy")
 KINDS = ("signed", "unsigned")
-DISTANCE_MODES = ("binary", "multiclass", "multilabel")
+
+#: A mask or target and the maps made of it: a ``torch.Tensor`` or an ``np.ndarray``, the same in and out.
+_Array = TypeVar("_Array", torch.Tensor, np.ndarray)
 
 #: Largest number of elements of the ``(lines, n, n)`` temporary of one min-plus block: cache-sized on CPU,
 #: larger on accelerators (fewer kernel launches).
@@ -88,20 +93,10 @@ def _check_ndim(ndim, rank: int, name: str = "mask") -> int:
 
 
 def _check_spacing(spacing, ndim: int) -> tuple[float, ...] | None:
-    """None, or ``ndim`` positive finite floats (one float is repeated over the axes)."""
-    if spacing is None:
-        return None
-    if hasattr(spacing, "tolist") and not isinstance(spacing, (int, float)):
-        spacing = spacing.tolist()
-    if isinstance(spacing, Sequence) and not isinstance(spacing, str):
-        if len(spacing) != ndim:
-            raise ValueError(f"`spacing` must hold one value per spatial axis ({ndim}); got {len(spacing)} values")
-        values = tuple(check_scalar(f"spacing[{i}]", v, low=0.0, low_open=True) for i, v in enumerate(spacing))
-    else:
-        values = (check_scalar("spacing", spacing, low=0.0, low_open=True),) * ndim
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"`spacing` must be finite; got {values}")
-    return values
+    """None, or ``ndim`` positive finite floats (one float is repeated over the axes): the rule of
+    :func:`seglosses.core.args.check_spacing`, with this module's wording of the count error."""
+    return check_spacing(spacing, ndim, message="`spacing` must hold one value per spatial axis ({ndim}); got {count} "
+                                                "values")
 
 
 def _scipy_available() -> bool:
@@ -109,16 +104,20 @@ def _scipy_available() -> bool:
 
 
 #: "auto" on the CPU: torch while every spatial axis is at most this long (its O(n) work per element is then cheaper
-#: than SciPy's slice loop: 1.6x faster at 4x3x128^2, 2.6x at 2x3x64^3), SciPy's linear-time transform beyond.
+#: than SciPy's slice loop; measured in docs/benchmarks.md, "Design measurements quoted from the code"), SciPy's
+#: linear-time transform beyond.
 AUTO_TORCH_MAX_SIDE = 256
+
+
+def check_backend(backend) -> str:
+    """One of :data:`BACKENDS` (also the distance-based losses' rule)."""
+    return check_one_of("backend", backend, BACKENDS)
 
 
 def _check_backend(backend, x, ndim) -> str:
     """The backend that will run: "torch" or "scipy". "auto": torch on devices and for short axes (at most
     ``AUTO_TORCH_MAX_SIDE``), SciPy on the CPU for longer ones (when installed)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}")
-    if backend != "auto":
+    if check_backend(backend) != "auto":
         return backend
     cpu = isinstance(x, np.ndarray) or x.device.type == "cpu"
     long_axes = max(x.shape[x.ndim - ndim:], default=0) > AUTO_TORCH_MAX_SIDE
@@ -288,18 +287,25 @@ def _prepare(mask, ndim, spacing, backend, dtype, name="mask"):
     return m, nd, _check_spacing(spacing, nd), _check_backend(backend, m, nd), _check_dtype(dtype, m)
 
 
-_SHARED_ARGS = """ndim: the number of trailing spatial axes, 1, 2 or 3. Default: every axis of a mask of rank
-            <= 3 (a ``(D, H, W)`` mask is one volume: pass ``ndim=2`` for a batch of images ``(N, H, W)``), else
-            rank - 2 (``(N, C, H, W)`` -> 2, ``(N, C, D, H, W)`` -> 3).
-        spacing: the element size along each spatial axis (SciPy's ``sampling``): None (unit), one positive float,
-            or ``ndim`` of them.
-        backend: "auto" (torch, except SciPy for NumPy arrays and CPU tensors with an axis longer than 256 when
-            SciPy is installed), "torch"
-            (torch ops on the tensor's device; NumPy input runs on CPU and comes back as NumPy) or "scipy"
-            (``scipy.ndimage.distance_transform_edt`` per slice; tensors go through host memory)."""
+_SHARED_ARGS = """
+ndim: the number of trailing spatial axes, 1, 2 or 3. Default: every axis of a mask of rank
+    <= 3 (a ``(D, H, W)`` mask is one volume: pass ``ndim=2`` for a batch of images ``(N, H, W)``), else
+    rank - 2 (``(N, C, H, W)`` -> 2, ``(N, C, D, H, W)`` -> 3).
+spacing: the element size along each spatial axis (SciPy's ``sampling``): None (unit), one positive float,
+    or ``ndim`` of them.
+backend: "auto" (torch, except SciPy for NumPy arrays and CPU tensors with an axis longer than 256 when
+    SciPy is installed), "torch"
+    (torch ops on the tensor's device; NumPy input runs on CPU and comes back as NumPy) or "scipy"
+    (``scipy.ndimage.distance_transform_edt`` per slice; tensors go through host memory).
+"""
+
+#: The Args entries ``ndim``, ``spacing`` and ``backend`` of the transforms.
+_shared_doc = fill_doc(shared=_SHARED_ARGS)
 
 
-def edt(mask, *, ndim: int | None = None, spacing=None, backend: str = "auto", dtype=None):
+@_shared_doc
+def edt(mask: _Array, *, ndim: int | None = None, spacing: float | Sequence[float] | None = None,
+        backend: Literal["auto", "torch", "scipy"] = "auto", dtype: torch.dtype | DTypeLike | None = None) -> _Array:
     r"""Exact Euclidean distance transform of a batch of masks: for each True element, the distance to the nearest
     False element of the same slice.
 
@@ -369,7 +375,10 @@ def _finite_or_zero(x):
     return torch.where(torch.isfinite(x), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
-def signed_distance(mask, *, ndim: int | None = None, spacing=None, backend: str = "auto", dtype=None):
+@_shared_doc
+def signed_distance(mask: _Array, *, ndim: int | None = None, spacing: float | Sequence[float] | None = None,
+                    backend: Literal["auto", "torch", "scipy"] = "auto",
+                    dtype: torch.dtype | DTypeLike | None = None) -> _Array:
     r"""Signed distance map of the boundary loss (Kervadec et al. 2019), per slice.
 
     .. math::
@@ -407,7 +416,10 @@ def signed_distance(mask, *, ndim: int | None = None, spacing=None, backend: str
     return _finite_or_zero(where(m, 1 - inside, outside))
 
 
-def boundary_distance(mask, *, ndim: int | None = None, spacing=None, backend: str = "auto", dtype=None):
+@_shared_doc
+def boundary_distance(mask: _Array, *, ndim: int | None = None, spacing: float | Sequence[float] | None = None,
+                      backend: Literal["auto", "torch", "scipy"] = "auto",
+                      dtype: torch.dtype | DTypeLike | None = None) -> _Array:
     r"""Unsigned distance to the mask boundary, per slice: the field of the Hausdorff-distance losses.
 
     .. math::
@@ -440,10 +452,6 @@ def boundary_distance(mask, *, ndim: int | None = None, spacing=None, backend: s
     return _finite_or_zero(inside + outside)
 
 
-for _f in (edt, signed_distance, boundary_distance):
-    _f.__doc__ = _f.__doc__.replace("{shared}", _SHARED_ARGS)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # per-class maps from a segmentation target
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,8 +462,10 @@ def _shape_error(mode: str, batched: bool, expected: str, got) -> ValueError:
                       f"got {tuple(got)}")
 
 
-def distance_maps(target, mode: str, *, num_classes: int | None = None, kind: str = "signed", batched: bool = False,
-                  ndim: int | None = None, spacing=None, ignore_index: int | None = None, backend: str = "auto"):
+def distance_maps(target: _Array, mode: Mode, *, num_classes: int | None = None,
+                  kind: Literal["signed", "unsigned"] = "signed", batched: bool = False, ndim: int | None = None,
+                  spacing: float | Sequence[float] | None = None, ignore_index: int | None = None,
+                  backend: Literal["auto", "torch", "scipy"] = "auto") -> _Array:
     r"""Per-class distance maps of a segmentation target, for a ``DataLoader`` worker or a dataset transform.
 
     For each class c with mask :math:`m_c`, :func:`signed_distance` (``kind="signed"``, the boundary loss's
@@ -502,8 +512,7 @@ def distance_maps(target, mode: str, *, num_classes: int | None = None, kind: st
         H. Kervadec et al., "Boundary loss for highly unbalanced segmentation", MIDL 2019, arXiv:1812.07032 (maps
         precomputed per class in the data loader). D. Karimi and S. E. Salcudean, IEEE TMI 2020, arXiv:1904.10030.
     """
-    if mode not in DISTANCE_MODES:
-        raise ValueError(f"`mode` must be one of {DISTANCE_MODES}; got {mode!r}")
+    check_mode(mode)
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}")
     check_bool("batched", batched)

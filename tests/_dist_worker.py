@@ -6,10 +6,13 @@ import torch
 import torch.distributed as dist
 
 import seglosses as S
+from seglosses import _registry
 
-REGION = {"dice": S.dice_loss, "jaccard": S.jaccard_loss, "tversky": S.tversky_loss,
-          "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss}
-MODES = ("binary", "multiclass", "multilabel")
+#: ``{name: function}`` of the losses that all-reduce their statistics with ``dist_sync`` (those taking a
+#: ``process_group``; Lovasz takes ``dist_sync`` only to reject it), from the registry.
+REGION = {row.name: getattr(S, row.function) for row in _registry.LOSSES
+          if {"dist_sync", "process_group"} <= _registry.options(row)}
+MODES = _registry.MODES
 OPTIONS = [{}, {"per_image": True}, {"ignore_index": 255}, {"reduction": "sum"},
            {"weight": [0.5, 2.0, 1.0], "classes": [2, 0]}, {"per_image": True, "ignore_index": 255, "reduction": "sum"},
            {"log_loss": True, "from_logits": False}]
@@ -39,16 +42,17 @@ def batch(mode, sizes, empty_rank, c=3, seed=0):
 
 
 def check_losses(rank, world, init_file, sizes, empty_rank):
-    """Every region loss and mode: the dist_sync loss of each rank's shard equals the single-process loss of the
-    whole batch, and the shard's gradient / world equals the single-process gradient of that slice."""
+    """Every loss of :data:`REGION` and mode: the dist_sync loss of each rank's shard equals the single-process loss of
+    the whole batch, and the shard's gradient / world equals the single-process gradient of that slice."""
     _init(rank, world, init_file)
     try:
         lo = sum(sizes[:rank])
         hi = lo + sizes[rank]
         for name, fn in REGION.items():
+            takes = _registry.options(name)
             for mode in MODES:
                 for opts in OPTIONS:
-                    opts = dict(opts)
+                    opts = {k: v for k, v in opts.items() if k in takes}  # (log_loss: the overlap losses only)
                     if mode == "binary" and "classes" in opts:
                         opts.pop("classes"), opts.pop("weight")
                     x, t, t255 = batch(mode, sizes, empty_rank)

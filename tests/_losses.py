@@ -1,63 +1,37 @@
-"""The public losses with the options they take, for tests that sweep every loss."""
+"""Every loss of the registry (seglosses/_registry.py) with the options it takes, for tests that sweep every loss.
+
+The names, functions and Modules come from the registry's rows; the capability sets below are read from each
+function's signature (:func:`seglosses._registry.options`) or the row, so a new loss joins every sweep by its row alone.
+What stays here is test data no signature holds (:func:`per_class_option`, :func:`sweep_options`).
+"""
 
 import seglosses as S
+from seglosses import _registry
 
-LOSSES = {
-    "focal": S.focal_loss,
-    "dice": S.dice_loss,
-    "jaccard": S.jaccard_loss,
-    "tversky": S.tversky_loss,
-    "focal_tversky": S.focal_tversky_loss,
-    "generalized_dice": S.generalized_dice_loss,
-    "lovasz": S.lovasz_loss,
-    "cross_entropy": S.cross_entropy_loss,
-    "weighted_cross_entropy": S.weighted_cross_entropy_loss,
-    "balanced_cross_entropy": S.balanced_cross_entropy_loss,
-    "sensitivity_specificity": S.sensitivity_specificity_loss,
-    "log_cosh_dice": S.log_cosh_dice_loss,
-    "exp_log": S.exp_log_loss,
-    "combo": S.combo_loss,
-    "unified_focal": S.unified_focal_loss,
-    "boundary": S.boundary_loss,
-    "hausdorff_dt": S.hausdorff_dt_loss,
-}
+#: ``{name: function}`` of every loss, in the registry's order.
+LOSSES = {row.name: getattr(S, row.function) for row in _registry.LOSSES}
+#: ``{name: Module class}`` of every loss.
+MODULES = {row.name: getattr(S, row.cls) for row in _registry.LOSSES}
 
-MODULES = {
-    "focal": S.FocalLoss,
-    "dice": S.DiceLoss,
-    "jaccard": S.JaccardLoss,
-    "tversky": S.TverskyLoss,
-    "focal_tversky": S.FocalTverskyLoss,
-    "generalized_dice": S.GeneralizedDiceLoss,
-    "lovasz": S.LovaszLoss,
-    "cross_entropy": S.CrossEntropyLoss,
-    "weighted_cross_entropy": S.WeightedCrossEntropyLoss,
-    "balanced_cross_entropy": S.BalancedCrossEntropyLoss,
-    "sensitivity_specificity": S.SensitivitySpecificityLoss,
-    "log_cosh_dice": S.LogCoshDiceLoss,
-    "exp_log": S.ExpLogLoss,
-    "combo": S.ComboLoss,
-    "unified_focal": S.UnifiedFocalLoss,
-    "boundary": S.BoundaryLoss,
-    "hausdorff_dt": S.HausdorffDTLoss,
-}
+MODES = _registry.MODES
 
-MODES = ("binary", "multiclass", "multilabel")
+
+def _taking(option):
+    return {row.name for row in _registry.LOSSES if option in _registry.options(row)}
+
 
 #: Losses taking ``per_image`` (statistics per image).
-PER_IMAGE = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "lovasz", "sensitivity_specificity",
-             "log_cosh_dice", "exp_log", "unified_focal"}
+PER_IMAGE = _taking("per_image")
 #: Losses taking ``classes`` (a selection of class indices).
-CLASSES = {"dice", "jaccard", "tversky", "focal_tversky", "generalized_dice", "lovasz", "sensitivity_specificity",
-           "log_cosh_dice", "boundary", "hausdorff_dt"}
+CLASSES = _taking("classes")
 #: Losses taking per-class ``weight``.
-WEIGHTED = (CLASSES - {"boundary", "hausdorff_dt"}) | {"focal", "cross_entropy"}
+WEIGHTED = _taking("weight")
 #: Distance-based losses (1 to 3 spatial axes; SciPy or torch distance transforms).
-DISTANCE = {"boundary", "hausdorff_dt"}
+DISTANCE = {row.name for row in _registry.LOSSES if row.family == "boundary"}
 #: Compound losses: reduction "mean" or "sum" only.
-COMPOUND = {"exp_log", "combo", "unified_focal"}
+COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.
-GAMMA = {"focal", "focal_tversky", "unified_focal"}
+GAMMA = _taking("gamma")
 
 
 def per_class_option(name, c):

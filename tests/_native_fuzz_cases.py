@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 import seglosses as S
 from seglosses.kernels import inductor as _inductor
 from seglosses.kernels import native as _native
-from seglosses.kernels import region as _stats
-from seglosses.losses import lovasz as _lovasz
+from seglosses.kernels import ops
+from seglosses.kernels.dispatch import LovaszSpec
 
 DTYPES = {"int64": torch.int64, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8,
           "uint8": torch.uint8}
@@ -299,7 +299,7 @@ def check_region(case, fails):
     xf, tf = x.reshape(n, c, -1), t.reshape(n, -1)
 
     def sums(leaf):
-        tp, fp, fn, g = _stats.region_stats(leaf, tf, act="softmax", index=True, ignore_index=ign,
+        tp, fp, fn, g = ops.region_stats(leaf, tf, act="softmax", index=True, ignore_index=ign,
                                             per_image=case["per_image"])
         return torch.stack([tp, fp, fn, g])
 
@@ -360,10 +360,10 @@ def _raw_region(case, x, t, ignored, fails):
     tr = torch.where(pick, sentinel, t.long()).reshape(n, -1)
     leaf = xf.clone().requires_grad_(True)
     _policy("eager")
-    tp, fp, _, gsum = _stats.region_stats(leaf, tr, act="softmax", index=True, ignore_index=sentinel, per_image=True)
+    tp, fp, _, gsum = ops.region_stats(leaf, tr, act="softmax", index=True, ignore_index=sentinel, per_image=True)
     (want_grad,) = torch.autograd.grad((a * (tp + fp) + m * tp).sum(), leaf)  # dL/dP = a, dL/dT = m
     leaf64 = xf.double().requires_grad_(True)
-    tp64, fp64, _, _ = _stats.region_stats(leaf64, tr, act="softmax", index=True, ignore_index=sentinel,
+    tp64, fp64, _, _ = ops.region_stats(leaf64, tr, act="softmax", index=True, ignore_index=sentinel,
                                            per_image=True)
     (grad64,) = torch.autograd.grad((a * (tp64 + fp64) + m * tp64).sum(), leaf64)
     gone = (ignored | pick).reshape(n, -1)
@@ -410,7 +410,7 @@ def check_lovasz(case, fails):
 
 
 def _lovasz_rows(case, x, t, ignored, fails):
-    """The Lovasz rows (seglosses.losses.lovasz._rows: losses, foreground counts, derivative in q) by the C kernels and by
+    """The Lovasz rows (seglosses.kernels.ops.rows: losses, foreground counts, derivative in q) by the C kernels and by
     the torch passes, on probabilities holding NaN/inf at ignored pixels as given (the front end zeroes those logits
     before the rows; the kernels must drop them by themselves), and, in a quarter of the cases, int16 labels outside
     [0, C) at valid pixels (the kernels treat them as ignored; the torch rows get them as ignored pixels)."""
@@ -433,7 +433,7 @@ def _lovasz_rows(case, x, t, ignored, fails):
     torch.set_num_threads(case["threads"])
 
     def rows(lab, v, dtype=torch.float32):
-        return _lovasz._rows(q.to(dtype, copy=True), lab, v, True, True, cols, per_image)
+        return ops.rows(q.to(dtype, copy=True), lab, v, LovaszSpec(True, True, tuple(cols), per_image))
 
     native = _run("inductor", lambda: rows(label, valid), 1, fails, "lovasz rows")
     eager = _run("eager", lambda: rows(ref_label, ref_valid), 0, fails, "lovasz rows")

@@ -85,7 +85,7 @@ def test_blocked_path_equals_single_block(name, mode, monkeypatch):
     ref = LOSSES[name](x, t, mode, ignore_index=255)
     (g_ref,) = torch.autograd.grad(ref, x)
     for size in (7, 40, 200):  # per pixel, several images, several pixels of one image per block
-        monkeypatch.setattr(_chunk, "CPU_BLOCK", size)
+        monkeypatch.setattr(_chunk, "BLOCK", size)
         got = LOSSES[name](x, t, mode, ignore_index=255)
         (g,) = torch.autograd.grad(got, x)
         torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-14)

@@ -100,7 +100,7 @@ def test_take_classes_without_index_copies():
 def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
     """The registered operator (what torch.compile calls) passes torch.library.opcheck: schema, fake tensors and
     autograd registration agree with the real kernel."""
-    from seglosses.losses import lovasz
+    from seglosses.kernels import ops
 
     x, t = _case(mode, dtype=torch.float32)
     if mode == "binary":
@@ -108,7 +108,7 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
     if mode == "multiclass" and "ignore_index" not in kw:  # 255 is no class: the eager call below would raise
         t = torch.where(t == 255, 0, t)
     calls = []
-    real = lovasz._lovasz_rows_op
+    real = ops._lovasz_rows_op
 
     def spy(*args):
         calls.append(args)
@@ -116,19 +116,19 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
 
     torch._dynamo.reset()
     try:
-        lovasz._lovasz_rows_op = spy
+        ops._lovasz_rows_op = spy
         torch.compile(lambda z, y: S.lovasz_loss(z, y, mode, **kw), fullgraph=True, backend="eager")(x, t)
     finally:
-        lovasz._lovasz_rows_op = real
+        ops._lovasz_rows_op = real
     assert calls, "torch.compile did not go through the registered operator"
     # real tensors for opcheck: the eager call, told that it is compiling
     calls.clear()
     try:
-        lovasz._lovasz_rows_op = spy
-        monkeypatch.setattr(lovasz, "_use_operator", lambda: True)
+        ops._lovasz_rows_op = spy
+        monkeypatch.setattr(ops, "use_operator", lambda: True)
         S.lovasz_loss(x.clone().requires_grad_(True), t, mode, **kw).backward()
     finally:
-        lovasz._lovasz_rows_op = real
+        ops._lovasz_rows_op = real
     q, label, valid, *rest = calls[0]
     assert not isinstance(q, torch._subclasses.FakeTensor)
     torch.library.opcheck(real, (q.detach().requires_grad_(True), label, valid, *rest))
@@ -139,24 +139,24 @@ def test_lovasz_rows_operator_opcheck(mode, kw, monkeypatch):
                          ids=str)
 def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
     """Under torch.compile the focal pass is the registered operator seglosses::focal_pass; it passes opcheck."""
-    from seglosses.losses import focal
+    from seglosses.kernels import ops
 
     x, t = _case(mode, dtype=torch.float32)
     if "ignore_index" not in kw:
         t = torch.where(t == 255, torch.zeros_like(t), t)
     calls = []
-    real = focal._focal_pass_op
+    real = ops._focal_pass_op
 
     def spy(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(focal, "_focal_pass_op", spy)
+    monkeypatch.setattr(ops, "_focal_pass_op", spy)
     torch._dynamo.reset()
     torch.compile(lambda z, y: S.focal_loss(z, y, mode, **kw), fullgraph=True, backend="eager")(x, t)
     assert calls, "torch.compile did not go through the registered operator"
     calls.clear()
-    monkeypatch.setattr(focal, "_use_operator", lambda: True)
+    monkeypatch.setattr(ops, "use_operator", lambda: True)
     S.focal_loss(x.clone().requires_grad_(True), t, mode, **kw).sum().backward()
     x0, *rest = calls[0]
     assert not isinstance(x0, torch._subclasses.FakeTensor)
@@ -167,15 +167,15 @@ def test_focal_pass_operator_opcheck(mode, kw, monkeypatch):
 def test_focal_operator_channels_last(mode, monkeypatch):
     """channels_last logits: the operator's gradient has the contiguous strides its fake promises (opcheck; Inductor
     asserted on the strides before, see test_focal_inductor_channels_last)."""
-    from seglosses.losses import focal
+    from seglosses.kernels import ops
 
     x, t = _case(mode, dtype=torch.float32, hw=(4, 5))
     x = x.contiguous(memory_format=torch.channels_last)
     t = torch.where(t == 255, torch.zeros_like(t), t)
     calls = []
-    real = focal._focal_pass_op
-    monkeypatch.setattr(focal, "_focal_pass_op", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(focal, "_use_operator", lambda: True)
+    real = ops._focal_pass_op
+    monkeypatch.setattr(ops, "_focal_pass_op", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(ops, "use_operator", lambda: True)
     S.focal_loss(x.clone().requires_grad_(True), t, mode).backward()
     monkeypatch.undo()
     x0, *rest = calls[0]

@@ -93,6 +93,20 @@ def test_config_round_trip_is_json_safe_and_reproduces_the_loss():
     torch.testing.assert_close(single(x, t), S.lovasz_loss(x, t, "multiclass", per_image=True, ignore_index=255))
 
 
+def test_config_format_is_stable():
+    # the written format, key order included: settings as given, then per-class vectors (buffers) as lists
+    loss = (0.3 * S.TverskyLoss("binary", alpha=0.7, beta=0.3)
+            - S.FocalLoss("multiclass", alpha=[0.2, 0.3, 0.5], gamma=1.5, weight=torch.tensor([1.0, 2.0, 3.0]),
+                          ignore_index=255))
+    assert json.dumps(loss.to_config()) == json.dumps({"class": "WeightedSum", "terms": [
+        {"coef": 0.3, "loss": {"class": "TverskyLoss", "mode": "binary", "options": {"alpha": 0.7, "beta": 0.3}}},
+        {"coef": -1.0, "loss": {"class": "FocalLoss", "mode": "multiclass", "options": {
+            "gamma": 1.5, "ignore_index": 255, "alpha": [0.2, 0.3, 0.5], "weight": [1.0, 2.0, 3.0]}}}]})
+    focal = loss.terms[1]
+    assert list(focal.options) == ["gamma", "ignore_index", "alpha", "weight"]
+    assert focal.options["weight"] is focal.weight  # the buffer itself: moves with .to()
+
+
 def test_pickle_and_state_dict():
     x, t = _case(ignore=False)
     loss = S.DiceLoss("multiclass", weight=[1.0, 2.0, 3.0]) + 2 * S.FocalLoss("multiclass")

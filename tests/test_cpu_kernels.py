@@ -14,8 +14,7 @@ import torch
 
 import seglosses as S
 from seglosses.kernels import inductor as _inductor
-from seglosses.kernels import policy
-from seglosses.kernels import native as _native
+from seglosses.kernels import dispatch, policy
 
 import oracle
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.slow
 def _policy(monkeypatch):
     # the C kernels (tests/test_native.py) would take the softmax region statistics with class indices: these tests
     # check the Inductor kernels, which run those where the C kernels cannot be built
-    monkeypatch.setattr(_native, "usable", lambda: False)
+    monkeypatch.setattr(dispatch.NATIVE, "covers", lambda *a: False)
     before = policy._state["mode"]
     yield
     policy._state["mode"] = before
@@ -294,14 +293,15 @@ def test_class_index_out_of_range_is_one_error_under_every_policy(fn):
 def test_compiled_region_pass_leaves_out_of_range_labels_out():
     # called directly (as under an outer torch.compile, where the front end cannot check), the compiled statistics
     # treat such labels as ignored rather than checking them inside a parallel loop (a failed check aborts)
-    from seglosses.kernels import region as _stats
+    from seglosses.kernels import region
+    from seglosses.kernels.dispatch import INDUCTOR, RegionSpec
 
     x, t = _case("multiclass", c=8)
     x, t = x.reshape(2, 8, -1), t.reshape(2, -1)
     t[0, :5] = 255
     t[1, 7] = -3
     S.set_cpu_kernels("inductor")
-    got = _stats._InductorKernels.region_sums(x, t, "softmax", True, None)
-    want = _stats._sums_whole(x, torch.where((t < 0) | (t >= 8), 255, t), "softmax", True, 255)
+    got = INDUCTOR.region_sums(x, t, RegionSpec("softmax", True, None))
+    want = region.sums_whole(x, torch.where((t < 0) | (t >= 8), 255, t), "softmax", True, 255)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)

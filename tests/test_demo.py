@@ -114,6 +114,24 @@ def test_bad_arguments_are_refused():
     assert r.returncode == 2 and "--size must be divisible by 4" in r.stderr
 
 
+def test_loss_names_are_the_registry():
+    import seglosses
+    from seglosses import _registry
+    from seglosses.demo import losses
+
+    classes = losses.available()
+    assert list(classes) == [row.name for row in _registry.LOSSES]
+    assert all(classes[row.name] is getattr(seglosses, row.cls) for row in _registry.LOSSES)
+    assert set(losses.ALIASES.values()) <= set(classes) and not set(losses.ALIASES) & set(classes)
+    for spec in losses.DEFAULT:
+        losses.build(spec)  # every default spec names known losses
+    import torch
+
+    x, t = torch.randn(1, 3, 4, 4), torch.randint(0, 3, (1, 4, 4))
+    for spec in losses.DEFAULT:  # and runs for several processes (Lovasz refuses dist_sync: not given it)
+        losses.build(spec, dist_sync=True)(x, t)
+
+
 def test_metrics_against_hand_computed_values():
     # target / prediction over 3 classes, one pixel ignored:
     #   target 0 0 0 1 1 2 255 ; pred 0 0 1 1 2 2 0

@@ -5,6 +5,7 @@ import torch
 
 import seglosses as S
 from _losses import CLASSES, COMPOUND, LOSSES, MODULES, PER_IMAGE, WEIGHTED
+from seglosses import _registry
 
 X = torch.zeros(2, 3, 4, 4)
 T = torch.zeros(2, 4, 4, dtype=torch.long)
@@ -51,8 +52,8 @@ def test_common_errors(name):
             fn(X, T, "multiclass", per_image="yes")
 
 
-@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"])
-def test_region_errors(name):
+@pytest.mark.parametrize("name", sorted(n for n in LOSSES if "smooth" in _registry.options(n)))
+def test_smooth_errors(name):
     with pytest.raises(ValueError, match=r"`smooth` must be >= 0.0; got -1.0"):
         LOSSES[name](X, T, "multiclass", smooth=-1)
 

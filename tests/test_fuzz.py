@@ -28,8 +28,9 @@ import shutil
 
 import pytest
 import torch
-from hypothesis import assume, given, note
+from hypothesis import Phase, assume, find, given, note, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import seglosses as S
 from _fuzz import (
@@ -44,12 +45,14 @@ from _fuzz import (
     fuzz_settings,
     kept_channels,
     loss_tolerances,
+    options_for,
     params,
     recipes,
     tolerances,
     with_dense_nan,
 )
 from _losses import COMPOUND, DISTANCE, LOSSES
+from seglosses import _registry
 
 NAMES = sorted(LOSSES)
 
@@ -223,8 +226,8 @@ def test_layouts_agree_with_contiguous(name, data):
 # Inductor compiles take seconds each: few examples, two shapes, contiguous or channels_last logits, and only the
 # losses that reach a compiled kernel (the focal pass, the region statistics, the C kernels of float32 multiclass
 # class-index region and Lovasz losses); the compiled region kernels are shared by every region loss.
-KERNEL_LOSSES = sorted(set(NAMES) - {"weighted_cross_entropy", "balanced_cross_entropy", "sensitivity_specificity"}
-                       - DISTANCE)
+_NO_COMPILED_KERNEL = {"weighted_cross_entropy", "balanced_cross_entropy", "sensitivity_specificity"}
+KERNEL_LOSSES = sorted(set(NAMES) - _NO_COMPILED_KERNEL - DISTANCE)
 _INDUCTOR_SHAPES = st.sampled_from(((2, 9, (16, 17)), (2, 3, (65,))))
 
 
@@ -580,6 +583,34 @@ def test_module_raises_as_the_function_does(name, data):
                                         f"Module: {type(m_err).__name__}: {m_err}")
     if m_err is not None:
         assert_allowed_error(m_err)
+
+
+# ------------------------------------------------------------------------------------- coverage of the registry
+#: Keyword options no drawn options carry: ignore_index and from_logits come with the recipe's target and inputs;
+#: a process group needs torch.distributed (tests/test_dist.py); Lovasz takes dist_sync only to reject it (drawn by
+#: bad_options instead).
+_NOT_DRAWN = {"ignore_index", "from_logits", "process_group", ("lovasz", "dist_sync")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_option_of_the_loss_is_fuzzed(name):
+    # options_for (tests/_fuzz.py) knows each loss's own options by name: a new loss, or a new option of one, that it
+    # does not draw would be fuzzed with its defaults only.
+    drawn = st.sampled_from(_registry.MODES).flatmap(lambda mode: options_for(name, mode, 3, 2))
+    quick = settings(database=None, derandomize=True, max_examples=2000, phases=(Phase.generate,))
+    missing = []
+    for key in sorted(k for k in _registry.options(name) if k not in _NOT_DRAWN and (name, k) not in _NOT_DRAWN):
+        try:
+            find(drawn, lambda kw, key=key: key in dict(kw), settings=quick)
+        except NoSuchExample:
+            missing.append(key)
+    assert not missing, f"tests/_fuzz.py options_for never draws {missing} of {name}_loss: add them there"
+
+
+def test_per_loss_tables_name_losses_of_the_registry():
+    pairs = {k[0] for k in _AT_MOST_ONE | _NOT_DRAWN if isinstance(k, tuple)}
+    named = set(_NUMERIC) | pairs | _NO_COMPILED_KERNEL
+    assert named <= set(NAMES), f"not losses of seglosses/_registry.py: {sorted(named - set(NAMES))}"
 
 
 # Last in the file: a kernel that read an index out of range could abort the process rather than raise.

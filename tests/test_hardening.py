@@ -12,7 +12,7 @@ import torch
 
 import seglosses as S
 from seglosses.kernels import policy as _policy
-from seglosses.losses import lovasz
+from seglosses.kernels import lovasz
 
 from _losses import COMPOUND, LOSSES, MODULES, per_class_option
 

@@ -8,7 +8,7 @@ import seglosses as S
 from seglosses.kernels import inductor as _inductor
 from seglosses.kernels import policy
 from seglosses.kernels import native as _native
-from seglosses.losses import lovasz as L
+from seglosses.kernels import lovasz as L
 
 
 @pytest.fixture(params=["torch.sort", "key sort", "chunks", "C kernels"], autouse=True)

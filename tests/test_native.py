@@ -70,7 +70,9 @@ def _close(a, b, rtol=1e-5, atol=1e-6):
     torch.testing.assert_close(a[1], b[1], rtol=rtol, atol=atol * 0.1)
 
 
-LOSSES = [S.dice_loss, S.jaccard_loss, S.tversky_loss, S.focal_tversky_loss, S.generalized_dice_loss]
+#: The overlap losses (the region family's losses taking ``log_loss``, which the sweep below sets), from the registry.
+LOSSES = [getattr(S, row.function) for row in S._registry.LOSSES
+          if row.family == "region" and "log_loss" in S._registry.options(row)]
 
 
 @pytest.mark.parametrize("fn", LOSSES, ids=lambda f: f.__name__)
@@ -194,7 +196,7 @@ def test_huge_labels_are_ignored_by_the_kernels(dtype):
     assert sums(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, out[0].data_ptr(), out[1].data_ptr(), out[2].data_ptr(),
                 2) == 2
     assert gradient(x.data_ptr(), t.data_ptr(), 2, 8, 37, 0, 0, a.data_ptr(), m.data_ptr(), grad.data_ptr(), 2) == 2
-    from seglosses.kernels.region import region_stats
+    from seglosses.kernels.ops import region_stats
 
     sentinel = -(2 ** 40)
     leaf = x.clone().requires_grad_(True)
@@ -235,7 +237,8 @@ def test_nonfinite_logits_at_ignored_pixels_add_nothing():
 def test_lovasz_rows_drop_nonfinite_probabilities_and_labels_out_of_range():
     # the rows kernels by themselves (the front end zeroes ignored logits first): NaN/inf probabilities at ignored
     # pixels and int16 labels outside [0, C) at valid ones count as ignored pixels (sorted last, 0 derivative)
-    from seglosses.losses import lovasz
+    from seglosses.kernels import ops
+    from seglosses.kernels.dispatch import LovaszSpec
 
     g = torch.Generator().manual_seed(3)
     n, c, s = 2, 5, 300
@@ -254,10 +257,10 @@ def test_lovasz_rows_drop_nonfinite_probabilities_and_labels_out_of_range():
         for cols in ((0, 1, 2, 3, 4), (4, 1)):
             S.set_cpu_kernels("inductor")
             before = _native._state["calls"]
-            got = lovasz._rows(qn.clone(), label, ~ign, True, True, cols, per_image)
+            got = ops.rows(qn.clone(), label, ~ign, LovaszSpec(True, True, tuple(cols), per_image))
             assert _native._state["calls"] == before + 1
             S.set_cpu_kernels("eager")
-            want = lovasz._rows(q.clone(), ref_label, ~(ign | out), True, True, cols, per_image)
+            want = ops.rows(q.clone(), ref_label, ~(ign | out), LovaszSpec(True, True, tuple(cols), per_image))
             for a, b in zip(got, want):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
             assert (got[2].movedim(1, -1)[ign | out] == 0).all()

@@ -1,4 +1,8 @@
-"""Every loss x mode x option x reduction equals the float64 NumPy oracle (tests/oracle.py) to 1e-6 (rel), 1e-7 (abs)."""
+"""Every loss x mode x option x reduction equals the float64 NumPy oracle (tests/oracle.py) to 1e-6 (rel), 1e-7 (abs).
+
+The losses of tests/oracle.py are checked here, those of tests/oracle_survey.py in tests/test_survey_oracle.py; every
+row of the registry (seglosses/_registry.py) must have an oracle in one of the two (test_every_loss_has_an_oracle).
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +10,9 @@ import torch
 
 import oracle
 import seglosses as S
+import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
+from seglosses import _registry
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -35,16 +41,20 @@ def _options(name, mode, c):
     return opts
 
 
-_OURS = {"focal": S.focal_loss, "dice": S.dice_loss, "jaccard": S.jaccard_loss, "tversky": S.tversky_loss,
-         "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss,
-         "lovasz": S.lovasz_loss}
+#: ``{registry name: float64 oracle}``, written by hand: the oracle is the independent source.
 _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
            "lovasz": oracle.lovasz}
+#: The losses checked here, in the registry's order.
+NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
+
+
+def _ours(name):
+    return getattr(S, _registry.BY_NAME[name].function)
 
 
 def _params():
-    for name in _OURS:
+    for name in NAMES:
         for kind, mode, shape in CASES:
             for j, opts in enumerate(_options(name, mode, shape[1])):
                 yield pytest.param(name, kind, mode, shape, opts, id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
@@ -55,7 +65,7 @@ def test_equals_oracle(name, kind, mode, shape, opts):
     logits, target, opts = oracle_inputs(kind, mode, shape, opts)
     for reduction in REDUCTIONS:
         expected = _ORACLE[name](logits, target, mode, reduction=reduction, **opts)
-        got = _OURS[name](torch.from_numpy(logits), torch.from_numpy(target), mode, reduction=reduction, **opts)
+        got = _ours(name)(torch.from_numpy(logits), torch.from_numpy(target), mode, reduction=reduction, **opts)
         assert got.dtype == torch.float64
         # atol: the statistics are sums of the rounded probabilities (docs/semantics.md, "Precision"); at saturated
         # logits a gamma < 1 focal-Tversky amplifies that rounding to ~3e-8 on losses of ~1e-4.
@@ -69,3 +79,18 @@ def test_oracle_sweep_is_not_trivial():
     assert kinds == {"random", "saturated", "empty", "full", "ignored", "soft"}
     logits, target = make_case("random", "multiclass", (2, 3, 5, 6), seed=0)
     assert oracle.dice(logits, target, "multiclass") > 0.1
+
+
+@pytest.mark.parametrize("name", [row.name for row in _registry.LOSSES])
+def test_every_loss_has_an_oracle(name):
+    # A loss of the registry without an oracle would be swept by neither file: add its float64 NumPy oracle to
+    # tests/oracle.py (and _ORACLE here) or tests/oracle_survey.py (and _ORACLE of tests/test_survey_oracle.py).
+    here, survey = name in _ORACLE, name in test_survey_oracle._ORACLE
+    assert here or survey, (f"loss {name!r} ({_registry.BY_NAME[name].function}) has no float64 oracle: add one to "
+                            "_ORACLE of tests/test_oracle.py or of tests/test_survey_oracle.py")
+    assert not (here and survey), f"loss {name!r} has an oracle in both tests/test_oracle.py and test_survey_oracle.py"
+
+
+def test_every_oracle_is_a_loss_of_the_registry():
+    stale = (set(_ORACLE) | set(test_survey_oracle._ORACLE)) - set(_registry.BY_NAME)
+    assert not stale, f"oracle entries for names that are not in seglosses/_registry.py: {sorted(stale)}"

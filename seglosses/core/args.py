@@ -8,17 +8,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, TypeAlias
 
-MODES = ("binary", "multiclass", "multilabel")
+from seglosses._registry import MODES, REDUCTIONS  # noqa: F401 (the modes; the PyTorch front end's reductions)
+
+#: The class weights of the generalized Dice loss: 1/G^2, 1/G or 1, G the target volume of the class.
+WEIGHT_TYPES = ("square", "simple", "uniform")
 
 #: Probabilities are clamped to [EPS, 1 - EPS] before a log is taken of them (``from_logits=False``).
 EPS = 1e-7
 
 
+def check_one_of(name: str, value, allowed: tuple):
+    """``value`` if it is one of ``allowed``, else a ValueError naming the allowed values and the one received."""
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}")
+    return value
+
+
 def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}; got {mode!r}")
-    return mode
+    return check_one_of("mode", mode, MODES)
+
+
+def check_reduction(reduction: str, allowed: tuple = REDUCTIONS) -> str:
+    """The reduction name: one of ``allowed`` (:data:`REDUCTIONS`, or the Keras front end's names)."""
+    return check_one_of("reduction", reduction, allowed)
+
+
+def check_weight_type(weight_type: str) -> str:
+    """The class weights of the generalized Dice loss: one of :data:`WEIGHT_TYPES`."""
+    return check_one_of("weight_type", weight_type, WEIGHT_TYPES)
 
 
 def check_bool(name: str, value) -> bool:
@@ -116,3 +135,56 @@ def check_classes(classes, num_classes: int, *, allow=()) -> list[int] | str | N
     if len(set(out)) != len(out):
         raise ValueError(f"`classes` must not repeat an index; got {out}")
     return out
+
+
+def beta_high(balanced: bool) -> float | None:
+    """The upper bound of ``beta`` (and of each per-class value): 1 for the balanced cross-entropy, whose negative
+    term is weighted by 1 - beta; none for the weighted one."""
+    return 1.0 if balanced else None
+
+
+def check_beta(beta, *, balanced: bool, num_classes: int | None = None):
+    """``beta`` of the weighted (a number >= 0) or balanced (a number in [0, 1], or "auto") cross-entropy, given as a
+    number or a string; per-class values are each front end's tensors, checked there in [0, :func:`beta_high`].
+
+    ``num_classes``: the count named in the message when it is known. Returns the float, or "auto".
+    """
+    if isinstance(beta, str):
+        if balanced and beta == "auto":
+            return beta
+        vector = "a sequence of numbers (one per class)" if num_classes is None else \
+            f"a sequence of {num_classes} numbers"
+        allowed = f", {vector} or 'auto'" if balanced else f" or {vector}"
+        raise ValueError(f"`beta` must be a number{allowed}; got {beta!r}")
+    return check_scalar("beta", beta, low=0.0, high=beta_high(balanced))
+
+
+def check_spacing(spacing, ndim: int | None = None, *, message: str | None = None):
+    """The element size along each spatial axis (SciPy's ``sampling``) of the distance transforms and the losses
+    built on them: None (unit), one number > 0, or one per spatial axis (a sequence, or an array or a host tensor),
+    each finite.
+
+    ``ndim``: the number of spatial axes; None where it is not known yet (a Keras loss's constructor): then 1 to 3
+    values, and a number stays one float. ``message``: the wording of the error on the count of values, a format
+    string with the fields ``ndim``, ``count`` and ``spacing`` (default: the losses' wording).
+
+    Returns None, a tuple of ``ndim`` floats, or (``ndim`` None) a float or a tuple of 1 to 3 floats.
+    """
+    if spacing is None:
+        return None
+    if hasattr(spacing, "tolist") and not isinstance(spacing, (int, float)):
+        spacing = spacing.tolist()
+    if isinstance(spacing, Sequence) and not isinstance(spacing, str):
+        if not (1 <= len(spacing) <= 3 if ndim is None else len(spacing) == ndim):
+            message = message or "`spacing` must be a number or one value per spatial axis ({ndim}); got {spacing!r}"
+            raise ValueError(message.format(ndim="1 to 3" if ndim is None else ndim, count=len(spacing),
+                                            spacing=spacing))
+        return tuple(check_scalar(f"spacing[{i}]", v, low=0.0, low_open=True) for i, v in enumerate(spacing))
+    value = check_scalar("spacing", spacing, low=0.0, low_open=True)  # finite: check_scalar refuses inf
+    return value if ndim is None else (value,) * ndim
+
+
+#: The ``mode`` argument of every loss, for type checkers: the values of :data:`MODES`.
+Mode: TypeAlias = Literal["binary", "multiclass", "multilabel"]
+#: The ``reduction`` argument of the PyTorch losses, for type checkers: the values of :data:`REDUCTIONS`.
+Reduction: TypeAlias = Literal["none", "mean", "sum"]

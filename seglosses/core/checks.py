@@ -12,24 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from seglosses.core.args import (  # noqa: F401
-    EPS,
-    MODES,
-    check_classes,
-    check_ignore_index,
-    check_ignore_index_fits,
-    check_mode,
-    check_scalar,
-    check_values,
-)
-
-REDUCTIONS = ("none", "mean", "sum")
-
-
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}; got {reduction!r}")
-    return reduction
+from seglosses.core.args import EPS, check_ignore_index, check_ignore_index_fits, check_mode, check_values
 
 
 def class_vector(name: str, value, num_classes: int, device, *, low=0.0, high=None) -> torch.Tensor | None:
@@ -212,6 +195,12 @@ def _inputs(logits, target, mode: str) -> Inputs:
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """float64 stays float64; everything else (fp16, bf16, fp32) is computed in float32."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def activation(mode: str, from_logits: bool) -> str:
+    """What turns the input into probabilities: "sigmoid", "softmax" (mode "multiclass") or "identity"
+    (``from_logits=False``: the input holds probabilities)."""
+    return "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
 
 
 def reduce_classes(losses: torch.Tensor, weight: torch.Tensor | None, reduction: str) -> torch.Tensor:

@@ -8,19 +8,13 @@ training config can name its loss). One class serves every combination: there is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from seglosses.core.composable import ComposableBase, check_pairs, sum_repr
-
-
-def _parameters(term) -> frozenset:
-    import inspect
-
-    fn = getattr(type(term), "_fn", None)
-    return frozenset(inspect.signature(fn).parameters) if fn is not None else frozenset()
 
 
 class Composable(ComposableBase):
@@ -63,7 +57,7 @@ class WeightedSum(Composable, nn.Module):
         0.5 * DiceLoss('multiclass') + 1.0 * FocalLoss('multiclass')
     """
 
-    def __init__(self, terms):
+    def __init__(self, terms: Iterable[tuple[float, Composable]]) -> None:
         super().__init__()
         pairs = check_pairs(terms, Composable, WeightedSum, "seglosses loss Module")
         self.coefs = tuple(c for c, _ in pairs)
@@ -74,18 +68,18 @@ class WeightedSum(Composable, nn.Module):
             seen[base] = seen.get(base, 0) + 1
             names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
         self.names = tuple(names)
-        self.last = {}
+        self.last: dict[str, torch.Tensor] = {}
 
     def _pairs(self):
         return list(zip(self.coefs, self.terms))
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs: torch.Tensor | None) -> torch.Tensor:
         """The weighted sum; each keyword input (``dist_maps=...``) goes to the terms whose function takes it."""
         total = None
         last = {}
         unused = set(inputs)
         for name, k, term in zip(self.names, self.coefs, self.terms):
-            accepted = _parameters(term)
+            accepted = term.keywords()
             mine = {k: v for k, v in inputs.items() if k in accepted}
             unused -= set(mine)
             value = term(logits, target, **mine)
@@ -100,7 +94,7 @@ class WeightedSum(Composable, nn.Module):
     def __repr__(self) -> str:
         return sum_repr(self.coefs, self.terms)
 
-    def to_config(self) -> dict:
+    def to_config(self) -> dict[str, Any]:
         """``{"class": "WeightedSum", "terms": [{"coef": c, "loss": <config>}, ...]}``, JSON-safe."""
         return {"class": "WeightedSum",
                 "terms": [{"coef": c, "loss": t.to_config()} for c, t in zip(self.coefs, self.terms)]}
@@ -117,14 +111,13 @@ def _json_value(name: str, value):
                     "(only numbers, strings, bools, None, lists and tensors can)")
 
 
-def module_config(module) -> dict:
+def module_config(module) -> dict[str, Any]:
     """``{"class": name, "mode": mode, "options": {...}}`` of a loss Module, JSON-safe."""
-    opts = {k: _json_value(k, v) for k, v in module._options.items()}
-    opts.update({k: _json_value(k, b) for k, b in module._buffers.items()})
+    opts = {k: _json_value(k, v) for k, v in module.options.items()}
     return {"class": type(module).__name__, "mode": module.mode, "options": opts}
 
 
-def from_config(config: Mapping):
+def from_config(config: Mapping[str, Any]) -> nn.Module:
     """The loss Module described by ``config`` (as written by ``to_config()``).
 
     Args:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from seglosses.core.args import check_scalar
 
+#: Floor under a score before ``-log(score)`` (``log_loss=True``), as smp does.
+LOG_EPS = 1e-7
+#: The smallest normal float32 (``torch.finfo(torch.float32).tiny``): the floor of a loss before a power < 1, so that
+#: the power's gradient stays finite.
+TINY = 2.0 ** -126
+
 
 def dice_score(tp, fp, fn, s):
     """Dice = (2 tp + s) / (2 tp + fp + fn + s)."""
@@ -26,5 +32,6 @@ def check_alpha_beta(alpha, beta):
     alpha = check_scalar("alpha", alpha, low=0.0)
     beta = check_scalar("beta", beta, low=0.0)
     if alpha + beta == 0:
-        raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); got {alpha} + {beta}")
+        raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); "
+                         f"got {alpha} + {beta}")
     return alpha, beta

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from seglosses.core.args import check_values
+from seglosses.core.args import Mode, check_mode, check_values
 from seglosses.core.compose import Composable, module_config
 
 #: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
@@ -21,18 +23,21 @@ class LossModule(Composable, nn.Module):
     ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
     function's message (and at construction for the mode). Losses compose with ``+``, ``-``, ``*``, ``/``
     (:mod:`seglosses.core.compose`) and write themselves to a JSON-safe dict with :meth:`to_config`.
+
+    Each subclass declares, for type checkers only (``if TYPE_CHECKING:``), its constructor ``(mode, *, <options>)``
+    with the function's options, hints and defaults (tests/test_typing.py keeps them equal); at run time every
+    subclass is this constructor, which keeps only the options given (``repr``, :meth:`to_config`).
     """
 
-    _fn = None
+    #: The loss function, ``staticmethod(<name>_loss)`` in each subclass.
+    _fn: Any = None
 
-    def __init__(self, mode: str = None, **options):
+    def __init__(self, mode: Mode | None = None, **options: Any) -> None:
         super().__init__()
         if mode is not None:
-            from seglosses.core.checks import check_mode
-
             check_mode(mode)
         self.mode = mode
-        self._options = {}
+        self._options: dict[str, Any] = {}
         for key, value in options.items():
             if key in _TENSOR_OPTIONS and isinstance(value, torch.Tensor):
                 self.register_buffer(key, value.clone() if value.is_floating_point() else value.double())
@@ -44,28 +49,32 @@ class LossModule(Composable, nn.Module):
             else:
                 self._options[key] = value
 
-    def _high(self, key):
+    def _high(self, key: str) -> float | None:
         """The upper bound the function puts on the per-class option ``key`` (None: none)."""
         return None
 
-    def _call_options(self):
-        opts = dict(self._options)
-        for key in _TENSOR_OPTIONS:
-            if key in self._buffers:
-                opts[key] = self._buffers[key]
-        return opts
+    @classmethod
+    def keywords(cls) -> frozenset[str]:
+        """The keyword names the loss function takes: its options and per-batch inputs (``dist_maps``)."""
+        return frozenset(inspect.signature(cls._fn).parameters)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs) -> torch.Tensor:
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments the function is called with (a new dict): the settings as given, then the per-class
+        vectors, as the buffers that hold them."""
+        return {**self._options, **self._buffers}
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs: torch.Tensor | None) -> torch.Tensor:
         """``loss(logits, target, mode, **options, **inputs)``; ``inputs`` are per-batch tensors some losses take
         (``dist_maps`` of :func:`seglosses.boundary_loss`)."""
-        return type(self)._fn(logits, target, self.mode, **self._call_options(), **inputs)
+        return type(self)._fn(logits, target, self.mode, **self.options, **inputs)
 
-    def to_config(self) -> dict:
+    def to_config(self) -> dict[str, Any]:
         """``{"class": name, "mode": mode, "options": {...}}``, JSON-safe; :func:`seglosses.from_config` reads it."""
         return module_config(self)
 
     def extra_repr(self) -> str:
         parts = [] if self.mode is None else [repr(self.mode)]
         parts += [f"{k}={v!r}" for k, v in self._options.items()]
-        parts += [f"{k}=<buffer {tuple(self._buffers[k].shape)}>" for k in _TENSOR_OPTIONS if k in self._buffers]
+        parts += [f"{k}=<buffer {tuple(b.shape)}>" for k in _TENSOR_OPTIONS if (b := self._buffers.get(k)) is not None]
         return ", ".join(parts)

@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import torch
 
-from seglosses.core.args import check_bool
-from seglosses.core.checks import Inputs, check_ignore_index, check_scalar, compute_dtype, prepare, to_compute
-from seglosses.kernels.region import dense_block, index_block
+from seglosses.core.args import check_bool, check_scalar
+from seglosses.core.checks import Inputs, compute_dtype, prepare, probs_to_logits, to_compute
+from seglosses.core.targets import dense_block, index_block
 
 
 class Pixels(NamedTuple):
@@ -43,10 +43,7 @@ def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
 def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True) -> Pixels:
     """Check the inputs and compute ``log p``, ``log(1 - p)`` (None with ``complement=False``: for the softmax it
     costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
-    from seglosses.core.checks import probs_to_logits
-
-    inp = prepare(logits, target, mode, ignore_index)
-    ignore_index = check_ignore_index(ignore_index)
+    inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
     smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
     softmax = mode == "multiclass"
@@ -93,3 +90,23 @@ def valid_count(px: Pixels) -> torch.Tensor:
         n = px.inp.n * px.inp.s * (1 if px.softmax else px.inp.c)
         return torch.full((), float(n), dtype=px.logp.dtype, device=px.logp.device)  # a fill: no host copy
     return px.valid.sum().to(px.logp.dtype)
+
+
+def target_counts(px: Pixels, valid: torch.Tensor) -> torch.Tensor:
+    """Per-class pixel counts ``(C,)`` of class-index targets over the valid pixels (a scatter-add, no one-hot)."""
+    out = torch.zeros(px.inp.c, dtype=valid.dtype, device=valid.device)
+    return out.scatter_add_(0, px.t.reshape(-1), valid.reshape(-1))
+
+
+def reduce_pixels(loss: torch.Tensor, px: Pixels, reduction: str) -> torch.Tensor:
+    """A loss map ``(N, S)`` or ``(N, C, S)``, 0 at ignored entries, reduced: "none" the map in the input's layout,
+    "sum", or "mean" over the valid entries (:func:`valid_count`; 0 when there are none)."""
+    if px.valid is not None:
+        loss = torch.where(px.valid, loss, 0.0)
+    if reduction == "none":
+        return loss.reshape(px.inp.out_shape)
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    count = valid_count(px)
+    return total / torch.where(count > 0, count, 1.0)

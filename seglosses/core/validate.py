@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from seglosses.core.args import Mode
 from seglosses.core.checks import prepare
 
 
-def validate(logits, target, mode, *, ignore_index=None, from_logits=True):
+def validate(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, ignore_index: int | None = None,
+             from_logits: bool = True) -> None:
     """Check the values of a loss's inputs and raise ``ValueError`` with a clear message if any is wrong.
 
     The losses check only static facts (shapes, dtypes, arguments) so that they never synchronise with an

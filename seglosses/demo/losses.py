@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 
-#: Short names: every ``<name>_loss`` function of seglosses, plus aliases.
+from seglosses import _registry
+
+#: Short names: every loss of the registry by its name (``dice`` for ``dice_loss``), plus aliases.
 ALIASES = {"ce": "cross_entropy", "iou": "jaccard", "gdl": "generalized_dice", "ft": "focal_tversky",
            "wce": "weighted_cross_entropy", "bce": "balanced_cross_entropy", "hausdorff": "hausdorff_dt",
            "unified": "unified_focal"}
@@ -16,17 +17,10 @@ _TERM = re.compile(r"^\s*(?:(?P<coef>[0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*\*\s*)?(?P
 
 
 def available() -> dict[str, type]:
-    """``{short name: Module class}`` of every loss the demo can train with."""
+    """``{short name: Module class}`` of every loss the demo can train with: the registry's rows."""
     import seglosses
 
-    out = {}
-    for fname in seglosses.__all__:
-        if fname.endswith("_loss") and fname != "sigmoid_focal_loss":
-            func = getattr(seglosses, fname)
-            cls = next((c for c in seglosses.loss_classes().values() if c._fn is func), None)
-            if cls is not None:
-                out[fname[: -len("_loss")]] = cls
-    return out
+    return {row.name: getattr(seglosses, row.cls) for row in _registry.LOSSES}
 
 
 def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False):
@@ -47,7 +41,9 @@ def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False):
             raise ValueError(f"`--losses`: unknown loss {m['name']!r} in {spec!r}; known: {', '.join(known)}")
         cls = classes[name]
         opts = {"ignore_index": ignore_index}
-        if dist_sync and "dist_sync" in inspect.signature(cls._fn).parameters:
+        # (the losses whose statistics can be summed over processes take a process_group; Lovasz takes dist_sync
+        # only to refuse it)
+        if dist_sync and "process_group" in _registry.options(name):
             opts["dist_sync"] = True
         loss = cls("multiclass", **opts)
         terms.append(loss if m["coef"] is None else float(m["coef"]) * loss)

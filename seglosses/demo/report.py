@@ -6,7 +6,7 @@ import math
 import os
 
 from seglosses.demo.metrics import METRICS
-from seglosses.demo.train import atomic_save
+from seglosses.demo.store import atomic_save
 
 #: Class colours of the overlays (background transparent), RGBA.
 COLOURS = [(0, 0, 0, 0), (0.95, 0.3, 0.2, 1), (0.2, 0.8, 0.3, 1), (0.25, 0.5, 1.0, 1), (1.0, 0.85, 0.1, 1),

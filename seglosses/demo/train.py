@@ -18,6 +18,7 @@ import torch
 
 from seglosses.demo import losses as loss_names
 from seglosses.demo.metrics import METRICS, confusion, mean, scores
+from seglosses.demo.store import atomic_save
 from seglosses.demo.unet import UNet
 
 IGNORE = 255
@@ -40,22 +41,6 @@ class Config:
     overlays: int = 4
     progress: bool = True
     class_names: tuple = field(default_factory=tuple)
-
-
-def atomic_save(obj, path: str, *, as_json: bool = False) -> None:
-    """Write to a temporary file in the same folder, then rename: a reader (or a rerun after a kill) sees either the
-    old file or the new one, never half of one."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        if as_json:
-            with open(tmp, "w") as f:
-                json.dump(obj, f, indent=1, allow_nan=True)
-        else:
-            torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class _Dist:

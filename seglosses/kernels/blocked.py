@@ -1,4 +1,6 @@
-"""Blocking of (N, C, S) tensors so fused forward/backward passes keep their temporaries small.
+"""The blocked torch passes' shared pieces: tiling of (N, C, S) tensors into blocks, and a block's target.
+
+Blocking keeps a fused forward/backward pass's temporaries small.
 
 The fused losses compute each block's probabilities, loss and gradient in float32 and write the result into one
 preallocated buffer, so the extra memory of a loss is about one buffer plus a few blocks, whatever the input's size
@@ -8,13 +10,10 @@ elementwise chain itself.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-#: Elements per block on the CPU (256 KiB of float32) and on accelerators (kernel launches cost more there).
-CPU_BLOCK = 1 << 20
-DEVICE_BLOCK = 1 << 20
+#: Elements per block (4 MiB of float32), before a pass's ``scale``.
+BLOCK = 1 << 20
 
 
 def blocks(x: torch.Tensor, scale: float = 1):
@@ -26,7 +25,7 @@ def blocks(x: torch.Tensor, scale: float = 1):
     """
     n, c, s = x.shape
     cpu = x.device.type == "cpu"
-    target = max(int((CPU_BLOCK if cpu else DEVICE_BLOCK) * (scale if cpu else max(scale, 1))), 1)
+    target = max(int(BLOCK * (scale if cpu else max(scale, 1))), 1)
     if torch.compiler.is_compiling() or n * c * s <= target or n == 0 or s == 0:
         yield 0, n, 0, s
         return
@@ -42,15 +41,21 @@ def blocks(x: torch.Tensor, scale: float = 1):
             yield n0, n0 + 1, s0, min(s0 + step, s)
 
 
-def triton_kernels(x: torch.Tensor):
-    """``seglosses.kernels.triton`` when its kernels apply to ``x`` (a CUDA, or interpreted, float32/half tensor, outside
-    torch.compile, Triton installed), else None. Triton is imported only then: CPU work never loads it."""
-    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16) or torch.compiler.is_compiling():
-        return None
-    if not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
-        return None
-    try:
-        from seglosses.kernels import triton as _triton
-    except ImportError:  # Triton not installed
-        return None
-    return _triton
+def class_sums(out: torch.Tensor, t: torch.Tensor, src: torch.Tensor) -> None:
+    """``out[n, c] += sum_s src[n, s] [t[n, s] == c]`` for out (n, C), t and src (n, S).
+
+    scatter_add runs each row serially on the CPU, so long rows are first cut into up to 256 pieces (their partial
+    sums are then added), which lets every thread work when the batch is small.
+    """
+    n, s = t.shape
+    if n == 0:
+        return
+    k = 1
+    while n * k < 512 and s % (2 * k) == 0 and s // (2 * k) >= 1024:
+        k *= 2
+    if k == 1:
+        out.scatter_add_(1, t, src)
+        return
+    part = torch.zeros((n * k, out.shape[1]), dtype=out.dtype, device=out.device)
+    part.scatter_add_(1, t.reshape(n * k, s // k), src.reshape(n * k, s // k))
+    out += part.view(n, k, -1).sum(1)

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Literal, TypeAlias
 
 MODES = ("auto", "inductor", "eager")
+#: A policy, for type checkers: the values of :data:`MODES`.
+CpuKernels: TypeAlias = Literal["auto", "inductor", "eager"]
 
 _state: dict = {"mode": None}
 #: Called by :func:`set_cpu_kernels`: each backend that can fail to build forgets its failure (an explicit choice
@@ -33,7 +36,7 @@ def _check_mode(mode: object, name: str) -> str:
     return mode
 
 
-def set_cpu_kernels(mode: str) -> None:
+def set_cpu_kernels(mode: CpuKernels) -> None:
     """Choose which compiled CPU kernels serve the losses: ``"auto"`` (default: the C kernels where they apply),
     ``"inductor"`` (those, and TorchInductor's for every other pass) or ``"eager"`` (none: the blocked torch
     passes). Overrides ``SEGLOSSES_CPU_KERNELS``; see :mod:`seglosses.kernels.policy`. A compiler that failed is
@@ -50,7 +53,7 @@ def set_cpu_kernels(mode: str) -> None:
         forget()
 
 
-def get_cpu_kernels() -> str:
+def get_cpu_kernels() -> CpuKernels:
     """The policy in force: ``"auto"``, ``"inductor"`` or ``"eager"``."""
     if _state["mode"] is None:
         _state["mode"] = _check_mode(os.environ.get("SEGLOSSES_CPU_KERNELS", "auto"), "SEGLOSSES_CPU_KERNELS")

@@ -22,69 +22,9 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seglosses.kernels import inductor as _inductor
-from seglosses.kernels import native as _native
 from seglosses.core.checks import compute_dtype, saturating_cast
-from seglosses.kernels.blocked import blocks, triton_kernels
-
-
-def index_block(t: torch.Tensor, ignore_index, num_classes=None):
-    """int64 class indices of a block (ignored pixels mapped to 0) and the valid mask (None: all valid).
-
-    With ``num_classes`` given, indices outside [0, C) count as ignored, as in the Triton and C kernels: where the
-    labels were not range-checked before the kernels (CUDA tensors, torch.compile: see
-    :func:`seglosses.core.checks.values_at_hand`) that is the rule; elsewhere (they raised an IndexError before
-    any kernel ran) it keeps a kernel called directly from reading out of bounds."""
-    v = valid_indices(t, ignore_index, num_classes)
-    if v is None:
-        return t.long(), None
-    return torch.where(v, t, torch.zeros_like(t)).long(), v
-
-
-def valid_indices(t: torch.Tensor, ignore_index, num_classes=None):
-    """The valid mask of class indices (None: all valid): not ``ignore_index``, and with ``num_classes`` given, in
-    [0, C) (see :func:`index_block`)."""
-    v = None if ignore_index is None else t != ignore_index
-    if num_classes is not None:
-        inside = (t >= 0) & (t < num_classes)
-        v = inside if v is None else v & inside
-    return v
-
-
-def dense_block(g: torch.Tensor, ignore_index, dtype):
-    """Dense target of a block in ``dtype`` (ignored elements set to 0) and the valid mask (None: all valid)."""
-    if ignore_index is None:
-        return g.to(dtype), None
-    v = g != ignore_index
-    return torch.where(v, g.to(dtype), torch.zeros((), dtype=dtype, device=g.device)), v
-
-
-def class_sums(out: torch.Tensor, t: torch.Tensor, src: torch.Tensor) -> None:
-    """``out[n, c] += sum_s src[n, s] [t[n, s] == c]`` for out (n, C), t and src (n, S).
-
-    scatter_add runs each row serially on the CPU, so long rows are first cut into up to 256 pieces (their partial
-    sums are then added), which lets every thread work when the batch is small.
-    """
-    n, s = t.shape
-    if n == 0:
-        return
-    k = 1
-    while n * k < 512 and s % (2 * k) == 0 and s // (2 * k) >= 1024:
-        k *= 2
-    if k == 1:
-        out.scatter_add_(1, t, src)
-        return
-    part = torch.zeros((n * k, out.shape[1]), dtype=out.dtype, device=out.device)
-    part.scatter_add_(1, t.reshape(n * k, s // k), src.reshape(n * k, s // k))
-    out += part.view(n, k, -1).sum(1)
-
-
-def activate(x: torch.Tensor, act: str) -> torch.Tensor:
-    if act == "sigmoid":
-        return torch.sigmoid(x)
-    if act == "softmax":
-        return torch.softmax(x, dim=1)
-    return x
+from seglosses.core.targets import activate, dense_block, index_block
+from seglosses.kernels.blocked import blocks, class_sums
 
 
 def _activate(x: torch.Tensor, act: str, out: torch.Tensor | None) -> torch.Tensor:
@@ -101,8 +41,8 @@ def _activate(x: torch.Tensor, act: str, out: torch.Tensor | None) -> torch.Tens
 def _block_scale(c: int, index: bool) -> float:
     """Block size factor of the region passes: class-index targets have per-pixel temporaries (blocks C times
     larger); dense targets run a chain of elementwise passes (sigmoid, p - g, |.|, sign) over each block, faster
-    when a block and its temporaries stay in a core's L2 cache (a quarter block: 1 MiB of float32 each; measured
-    on the reference CPU, binary Dice 8x1x512x512: medians 25% lower than whole blocks)."""
+    when a block and its temporaries stay in a core's L2 cache (a quarter block: 1 MiB of float32 each; figures:
+    docs/benchmarks.md, "Design measurements")."""
     return max(c, 1) if index else 0.25
 
 
@@ -111,7 +51,7 @@ def _part(buf, n0, n1, s0, s1, whole):
     return buf if buf is None or whole else buf[n0:n1, :, s0:s1]
 
 
-def _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image):
+def region_outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image):
     """Record the settings on ``ctx`` and return the sums, over the batch unless ``per_image`` (G takes no grad)."""
     ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
     if not per_image:
@@ -120,7 +60,7 @@ def _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image):
     return psum, msum, gsum
 
 
-class _RegionSums(torch.autograd.Function):
+class RegionSums(torch.autograd.Function):
     """``(P, M, G)`` of shape (N, C) with ``M = T`` (index targets) or ``D`` (dense); see the module doc."""
 
     @staticmethod
@@ -174,7 +114,7 @@ class _RegionSums(torch.autograd.Function):
         # Not under torch.compile: a ctx attribute is not tracked by AOTAutograd (the focal pass, traced that way,
         # gave a zero gradient under Inductor on CUDA).
         ctx.sbuf = None if torch.compiler.is_compiling() else sbuf
-        return _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
+        return region_outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
 
     @staticmethod
     @once_differentiable
@@ -246,8 +186,8 @@ def _targets_whole(x, target, index, ignore_index, dt):
     return dense_block(target, ignore_index, dt)
 
 
-def _sums_whole(x, target, act, index, ignore_index):
-    """``(P, M, G)`` of :class:`_RegionSums` in one unblocked pass (written for Inductor, which fuses it into one
+def sums_whole(x, target, act, index, ignore_index):
+    """``(P, M, G)`` of `RegionSums` in one unblocked pass (written for Inductor, which fuses it into one
     loop)."""
     dt = compute_dtype(x)
     tg, vb = _targets_whole(x, target, index, ignore_index, dt)
@@ -261,12 +201,12 @@ def _sums_whole(x, target, act, index, ignore_index):
         hit = tg if vb is None else tg & vb
         return p.sum(-1), torch.where(hit, p, 0).sum(-1), hit.sum(-1, dtype=dt)
     # sigmoid: recomputed for the second sum, so that Inductor fuses each sum with its own sigmoid instead of storing
-    # p (forward 25% faster on 8x1x512x512); a softmax is better computed once
+    # p (faster: docs/benchmarks.md, "Design measurements"); a softmax is better computed once
     return p.sum(-1), ((prob() if act == "sigmoid" else p) - tg).abs().sum(-1), tg.sum(-1)
 
 
-def _grad_whole(x, target, act, index, ignore_index, a, m):
-    """The gradient of :class:`_RegionSums`'s backward pass in one unblocked pass (for Inductor), recomputing p."""
+def grad_whole(x, target, act, index, ignore_index, a, m):
+    """The gradient of `RegionSums`'s backward pass in one unblocked pass (for Inductor), recomputing p."""
     dt = compute_dtype(x)
     a, m = a.to(dt).unsqueeze(-1), m.to(dt).unsqueeze(-1)
     tg, vb = _targets_whole(x, target, index, ignore_index, dt)
@@ -284,91 +224,3 @@ def _grad_whole(x, target, act, index, ignore_index, a, m):
     if vb is not None:  # selected: a NaN upstream gradient must not reach ignored pixels
         gx = torch.where(vb, gx, 0.0)
     return saturating_cast(gx, x.dtype)
-
-
-class _InductorKernels:
-    """The region passes compiled by Inductor for the CPU (same interface as :mod:`seglosses.kernels.triton`)."""
-
-    @staticmethod
-    def region_sums(x, target, act, index, ignore_index):
-        return _inductor.call("region", _sums_whole, x, target, act, index, ignore_index)
-
-    @staticmethod
-    def region_grad(x, target, act, index, ignore_index, a, m):
-        return _inductor.call("region_grad", _grad_whole, x, target, act, index, ignore_index, a, m)
-
-
-class _NativeKernels:
-    """The C kernels of :mod:`seglosses.kernels.native` (softmax with class indices, float32)."""
-
-    @staticmethod
-    def region_sums(x, target, act, index, ignore_index):
-        return _native.softmax_index_sums(x, target, ignore_index)
-
-    @staticmethod
-    def region_grad(x, target, act, index, ignore_index, a, m):
-        return _native.softmax_index_grad(x, target, ignore_index, a, m)
-
-
-class _KernelSums(torch.autograd.Function):
-    """:class:`_RegionSums` by fused kernels (Triton on GPUs, Inductor on the CPU): the forward pass keeps only the
-    logits and the target, the backward pass recomputes the probabilities in its one pass."""
-
-    @staticmethod
-    def forward(ctx, x, target, act, index, ignore_index, per_image, kernels):
-        psum, msum, gsum = kernels.region_sums(x, target, act, index, ignore_index)
-        ctx.save_for_backward(x, target)
-        ctx.kernels = kernels
-        return _outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g_p, g_m, _g_g):
-        x, target = ctx.saved_tensors
-        n, c, _ = x.shape
-        dt = compute_dtype(x)
-        a, m = ((torch.zeros((n, c), dtype=dt, device=x.device) if g is None else g.expand(n, c)) for g in (g_p, g_m))
-        grad = ctx.kernels.region_grad(x, target, ctx.act, ctx.index, ctx.ignore_index, a, m)
-        return saturating_cast(grad, x.dtype), None, None, None, None, None, None
-
-
-def _kernels(x, target, act, index, ignore_index):
-    """The fused kernels for this call, or None (the blocked torch passes): Triton where it covers the case
-    (sigmoid/probabilities with dense targets, softmax/probabilities with class indices) and applies; on the CPU,
-    where :mod:`seglosses.kernels.inductor`'s policy says so, the C kernels of :mod:`seglosses.kernels.native` for softmax with
-    class indices, Inductor's for the rest."""
-    if (act != "softmax" or index) and triton_kernels(x) is not None:
-        return triton_kernels(x)
-    if act == "softmax" and index and _native.applies(x, target) and _native.usable():
-        return _NativeKernels if _native.wanted("region", x, target, act, index, ignore_index) else None
-    # (where the C kernels cannot be built) softmax over fewer than 8 classes with class indices: the blocked passes,
-    # which keep the probabilities for the backward pass, measured as fast or faster than Inductor's that recompute
-    # them (4 classes: 2x256x256 and 2x64^3, medians 10-25% lower on the reference CPU; 8 and 150 classes: Inductor's
-    # 25-40% faster)
-    few_classes = act == "softmax" and index and x.shape[1] < 8
-    if not few_classes and _inductor.wants("region", x, target, act, index, ignore_index):
-        return _InductorKernels
-    return None
-
-
-def region_stats(x: torch.Tensor, target: torch.Tensor, *, act: str, index: bool, ignore_index=None,
-                 per_image: bool = True):
-    """Return ``(tp, fp, fn, G)``, float32 (float64 for float64 input); G is the target volume.
-
-    Args:
-        x: logits (``act`` "sigmoid"/"softmax") or probabilities (``act`` "identity") of shape (N, C, S).
-        target: class indices (N, S) when ``index`` else a dense target (N, C, S) in [0, 1].
-        ignore_index: target value whose elements are left out of every sum.
-        per_image: statistics of shape (N, C); False: summed over the batch, (1, C).
-
-    A statistic that is 0 may come out as -ulp (the L1 form's differences); the losses clamp at the end.
-    """
-    kernels = _kernels(x, target, act, index, ignore_index)
-    if kernels is None:
-        psum, msum, gsum = _RegionSums.apply(x, target, act, index, ignore_index, per_image)
-    else:
-        psum, msum, gsum = _KernelSums.apply(x, target, act, index, ignore_index, per_image, kernels)
-    if index:
-        return msum, psum - msum, gsum - msum, gsum
-    tp = (psum + gsum - msum) * 0.5
-    return tp, psum - tp, gsum - tp, gsum

@@ -1,7 +1,7 @@
 """Triton kernels of the focal losses: loss and analytic gradient in one pass over the logits.
 
-Chosen automatically for CUDA tensors when Triton is installed (see :func:`usable`); elsewhere the blocked torch path
-of :mod:`seglosses.losses.focal` runs. The kernels follow that path's formulas exactly (float32 arithmetic, the bounded
+Chosen by :func:`seglosses.kernels.dispatch.select` for CUDA tensors when Triton is installed; elsewhere the blocked
+torch passes (:mod:`seglosses.kernels.focal`, :mod:`seglosses.kernels.region`) run. The kernels follow that path's formulas exactly (float32 arithmetic, the bounded
 ratio ``p (1 - p) / (1 - p_t)`` in the gradient, ``1 - p`` from ``sigmoid(-x)`` / a series of ``-expm1(log p)``), and
 are tested on the CPU through Triton's interpreter (``TRITON_INTERPRET=1``) against it.
 
@@ -10,7 +10,7 @@ multiply) and either the loss map or per-program partial sums of the loss and of
 
 Invalid elements contribute nothing anywhere (loss, normaliser, region sums) and get a gradient of exactly 0: those
 whose target is ``ignore_index`` and, for class indices, labels outside [0, C) (checked on the host only for CPU
-tensors: here a check would be a host sync, so they count as ignored, as in :func:`seglosses.kernels.region.index_block`).
+tensors: here a check would be a host sync, so they count as ignored, as in :func:`seglosses.kernels.blocked.index_block`).
 Labels are range-checked as int64, before any narrowing or use, so nothing is ever read at an out-of-range index;
 invalid elements are removed by selection (``tl.where``, masked loads), never by multiplying with a 0/1 mask, so
 non-finite logits there (NaN * 0 = NaN) reach neither the loss nor the gradient.
@@ -23,14 +23,6 @@ import triton
 import triton.language as tl
 
 BLOCK = 1024
-TINY = 1.1754944e-38
-
-
-def usable(x: torch.Tensor) -> bool:
-    """True where the kernels apply: CUDA tensors (or any tensor under Triton's interpreter)."""
-    import os
-
-    return x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @triton.jit
@@ -146,9 +138,11 @@ def _vec(v, dtype, device, c=1):
     return torch.full((c,), float(v), dtype=dtype, device=device)
 
 
-def focal_pass(x, target, softmax, gamma, alpha, base, ignore_index, smoothing, reduce, need_grad):
-    """The Triton counterpart of ``seglosses.losses.focal._focal_pass`` for x (N, C, S): sigmoid with a dense target, or
-    softmax with class indices and no label smoothing. Returns (loss map or sum, normaliser, gradient or None)."""
+def focal_pass(x, target, spec, need_grad):
+    """The Triton counterpart of :func:`seglosses.kernels.focal.focal_pass` for x (N, C, S) and a
+    :class:`~seglosses.kernels.focal.FocalSpec`: sigmoid with a dense target, or softmax with class indices and no
+    label smoothing. Returns (loss map or sum, normaliser, gradient or None; flat loss map, float32 gradient)."""
+    softmax, _, gamma, alpha, base, ignore_index, smoothing, reduce = spec
     n, c, s = x.shape
     x = x.contiguous()
     target = target.contiguous()
@@ -310,7 +304,7 @@ def _index_grad_kernel(x_ptr, t_ptr, a_ptr, m_ptr, grad_ptr, C, S, ignore, SOFTM
 
 
 def region_sums(x, target, act, index, ignore_index):
-    """(P, M, G) of shape (N, C), float32: the Triton counterpart of ``seglosses.kernels.region._RegionSums.forward``
+    """(P, M, G) of shape (N, C), float32: the Triton counterpart of ``seglosses.kernels.region.RegionSums.forward``
     (M = D = sum |p - g| for dense targets, T = sum_{t = c} p_c for class indices). Deterministic: per-block partial
     sums, added in torch."""
     n, c, s = x.shape
@@ -330,7 +324,7 @@ def region_sums(x, target, act, index, ignore_index):
 
 
 def region_grad(x, target, act, index, ignore_index, a, m):
-    """dL/dx from the (N, C) gradients ``a`` = dL/dP and ``m`` = dL/dM, as ``_RegionSums.backward``."""
+    """dL/dx from the (N, C) gradients ``a`` = dL/dP and ``m`` = dL/dM, as ``RegionSums.backward``."""
     n, c, s = x.shape
     x, target = x.contiguous(), target.contiguous()
     a = a.to(torch.float32).contiguous()

@@ -13,24 +13,16 @@ outside its mask has no boundary and a zero map.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from seglosses.core.args import check_bool
-from seglosses.core.checks import (
-    check_classes,
-    check_ignore_index,
-    check_reduction,
-    check_scalar,
-    compute_dtype,
-    values_at_hand,
-    prepare,
-    take,
-    to_compute,
-)
+from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_reduction, check_scalar, check_spacing
+from seglosses.core.checks import activation, compute_dtype, prepare, take, to_compute, values_at_hand
 from seglosses.core.module import LossModule
-from seglosses.kernels.region import activate, valid_indices
-from seglosses.distance import BACKENDS, edt
+from seglosses.core.targets import activate, valid_indices
+from seglosses.distance import check_backend, edt
 
 
 def _spatial_shape(logits, mode):
@@ -38,16 +30,6 @@ def _spatial_shape(logits, mode):
     if mode == "binary" and not (len(shape) >= 2 and shape[1] == 1):
         return shape[1:]
     return shape[2:]
-
-
-def _check_spacing(spacing, nd):
-    if spacing is None:
-        return None
-    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
-        spacing = (spacing,) * nd
-    if not isinstance(spacing, (list, tuple)) or len(spacing) != nd:
-        raise ValueError(f"`spacing` must be a number or one value per spatial axis ({nd}); got {spacing!r}")
-    return tuple(check_scalar(f"spacing[{i}]", s, low=0.0, low_open=True) for i, s in enumerate(spacing))
 
 
 def _two_sided(mask, valid, spatial, spacing, backend, dtype):
@@ -69,21 +51,17 @@ def _two_sided(mask, valid, spatial, spacing, backend, dtype):
 
 
 def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, backend):
-    inp = prepare(logits, target, mode, ignore_index)
-    ignore_index = check_ignore_index(ignore_index)
+    inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
-    if backend not in BACKENDS:
-        raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}")
-    if backend == "auto" and torch.compiler.is_compiling():
+    if check_backend(backend) == "auto" and torch.compiler.is_compiling():
         backend = "torch"  # SciPy would break the graph
     spatial = _spatial_shape(logits, mode)
     if not 1 <= len(spatial) <= 3:
         raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for a distance-based loss; got shape "
                          f"{tuple(logits.shape)} for mode={mode!r}")
-    spacing = _check_spacing(spacing, len(spatial))
+    spacing = check_spacing(spacing, len(spatial))
     classes = check_classes(classes, inp.c)
     dt = compute_dtype(inp.x)
-    act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
     with torch.no_grad():
         if inp.index:
             t = inp.target
@@ -98,8 +76,9 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
             valid = (g != ignore_index) if ignore_index is not None else torch.ones_like(g, dtype=torch.bool)
             mask = (g > 0.5) & valid
     every = ignore_index is None and not (inp.index and not values_at_hand(inp.target))
+    # (ignored elements: a finite input, so that a NaN there reaches nothing)
     x = inp.x if every else torch.where(valid, inp.x, 0.0 if from_logits else 0.5)
-    p = activate(to_compute(x), act)  # (ignored elements: a finite input, so that a NaN there reaches nothing)
+    p = activate(to_compute(x), activation(mode, from_logits))
     if inp.index:
         g = mask.to(dt)
     else:
@@ -132,8 +111,10 @@ def _given_maps(name, maps, n, c, spatial, dt, device):
     return maps.to(device=device, dtype=dt).reshape(n, c, math.prod(spatial))
 
 
-def boundary_loss(logits, target, mode, *, classes=None, spacing=None, dist_maps=None, ignore_index=None,
-                  from_logits=True, reduction="mean", backend="auto"):
+def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, classes: Sequence[int] | None = None,
+                  spacing: float | Sequence[float] | None = None, dist_maps: torch.Tensor | None = None,
+                  ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                  backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Boundary loss (Kervadec et al. 2019, arXiv 1812.07032): the probabilities integrated against the signed
     distance map of the target.
 
@@ -190,8 +171,11 @@ def boundary_loss(logits, target, mode, *, classes=None, spacing=None, dist_maps
     return _pair_mean(phi * p, valid, classes, reduction, _map_shape(inp, spatial))
 
 
-def hausdorff_dt_loss(logits, target, mode, *, alpha=2.0, classes=None, spacing=None, target_dist=None,
-                      ignore_index=None, from_logits=True, reduction="mean", backend="auto"):
+def hausdorff_dt_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 2.0,
+                      classes: Sequence[int] | None = None, spacing: float | Sequence[float] | None = None,
+                      target_dist: torch.Tensor | None = None, ignore_index: int | None = None,
+                      from_logits: bool = True, reduction: Reduction = "mean",
+                      backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Hausdorff distance-transform loss (Karimi & Salcudean 2019, arXiv 1904.10030): squared errors weighted by
     the distance to the target's and to the prediction's boundaries.
 
@@ -251,9 +235,21 @@ class BoundaryLoss(LossModule):
 
     _fn = staticmethod(boundary_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, classes: Sequence[int] | None = None,
+                     spacing: float | Sequence[float] | None = None, ignore_index: int | None = None,
+                     from_logits: bool = True, reduction: Reduction = "mean",
+                     backend: Literal["auto", "torch", "scipy"] = "auto") -> None: ...
+
 
 class HausdorffDTLoss(LossModule):
     """Module form of :func:`hausdorff_dt_loss`; ``forward(logits, target, target_dist=None)``."""
 
     _fn = staticmethod(hausdorff_dt_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, alpha: float = 2.0, classes: Sequence[int] | None = None,
+                     spacing: float | Sequence[float] | None = None, ignore_index: int | None = None,
+                     from_logits: bool = True, reduction: Reduction = "mean",
+                     backend: Literal["auto", "torch", "scipy"] = "auto") -> None: ...
 

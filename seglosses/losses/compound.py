@@ -7,15 +7,19 @@ Tversky-like), as its paper defines it. For sums of your own choosing, compose M
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
 import torch
 
-from seglosses.core.args import check_bool
-from seglosses.core.checks import check_reduction, check_scalar, class_vector
+from seglosses.core.args import Mode, check_bool, check_reduction, check_scalar
+from seglosses.core.checks import class_vector
 from seglosses.core.formulas import dice_score, tversky_score
 from seglosses.core.module import LossModule
-from seglosses.core.pixel import pixels, target_sum, valid_count
-from seglosses.losses.cross_entropy import balanced_cross_entropy_loss, target_counts
-from seglosses.losses.region import _finish, _overlap, _stats, dice_loss
+from seglosses.core.pixel import pixels, reduce_pixels, target_counts, target_sum
+from seglosses.core.score import score_loss
+from seglosses.losses.cross_entropy import balanced_cross_entropy_loss
+from seglosses.losses.region import class_statistics, dice_loss, overlap_loss
 
 
 def _reduction(reduction):
@@ -26,16 +30,6 @@ def _reduction(reduction):
     return reduction
 
 
-def _pixel_mean(loss, px, reduction):
-    if px.valid is not None:
-        loss = torch.where(px.valid, loss, 0.0)
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    count = valid_count(px)
-    return total / torch.where(count > 0, count, 1.0)
-
-
 def _label_weights(freq):
     """``w_k = (sum_j f_j / f_k)^0.5``, 0 for a label without pixels."""
     total = freq.sum(-1, keepdim=True)
@@ -43,8 +37,11 @@ def _label_weights(freq):
     return torch.where(ok, (total / torch.where(ok, freq, 1.0)).sqrt(), 0.0)
 
 
-def exp_log_loss(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, gamma_cross=0.3, smooth=1.0,
-                 class_frequency=None, per_image=False, ignore_index=None, from_logits=True, reduction="mean"):
+def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_dice: float = 0.8, w_cross: float = 0.2,
+                 gamma_dice: float = 0.3, gamma_cross: float = 0.3, smooth: float = 1.0,
+                 class_frequency: Sequence[float] | torch.Tensor | None = None, per_image: bool = False,
+                 ignore_index: int | None = None, from_logits: bool = True,
+                 reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Exponential-logarithmic loss (Wong et al. 2018, arXiv 1809.00076): powers of -log Dice and of -log p.
 
     .. math::
@@ -91,9 +88,9 @@ def exp_log_loss(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.
     w_cross = check_scalar("w_cross", w_cross, low=0.0)
     gamma_dice = check_scalar("gamma_dice", gamma_dice, low=0.0)
     gamma_cross = check_scalar("gamma_cross", gamma_cross, low=0.0)
-    dice = _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=True,
-                    weight=None, classes=None, ignore_index=ignore_index, from_logits=from_logits,
-                    reduction=reduction, dist_sync=False, process_group=None, power=gamma_dice)
+    dice = overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=True,
+                        weight=None, classes=None, ignore_index=ignore_index, from_logits=from_logits,
+                        reduction=reduction, dist_sync=False, process_group=None, power=gamma_dice)
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
                 complement=mode != "multiclass")  # the softmax cross part needs only log p
     dt, c = px.logp.dtype, px.inp.c
@@ -124,11 +121,13 @@ def exp_log_loss(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.
         w = _label_weights(torch.stack([neg, pos], -1))  # (C, 2): weights of label 0 and label 1
         w0, w1 = w[:, 0].view(1, c, 1), w[:, 1].view(1, c, 1)
         cross = y * w1 * powered(-px.logp) + (1 - y) * w0 * powered(-px.log1mp)
-    return w_dice * dice + w_cross * _pixel_mean(cross, px, reduction)
+    return w_dice * dice + w_cross * reduce_pixels(cross, px, reduction)
 
 
-def combo_loss(logits, target, mode, *, alpha=0.5, beta=0.5, smooth=1.0, ignore_index=None, from_logits=True,
-               reduction="mean"):
+def combo_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.5,
+               beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5, smooth: float = 1.0,
+               ignore_index: int | None = None, from_logits: bool = True,
+               reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Combo loss (Taghanaki et al. 2019, arXiv 1805.02798): balanced cross-entropy plus the Dice loss.
 
     .. math::
@@ -168,8 +167,10 @@ def combo_loss(logits, target, mode, *, alpha=0.5, beta=0.5, smooth=1.0, ignore_
     return alpha * ce + (1 - alpha) * dice
 
 
-def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, asymmetric=True, background=0,
-                       smooth=1e-7, per_image=False, ignore_index=None, from_logits=True, reduction="mean"):
+def unified_focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, lam: float = 0.5, delta: float = 0.6,
+                       gamma: float = 0.5, asymmetric: bool = True, background: int = 0, smooth: float = 1e-7,
+                       per_image: bool = False, ignore_index: int | None = None, from_logits: bool = True,
+                       reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Unified Focal loss (Yeung et al. 2022, arXiv 2102.04525): a focal and a focal-Tversky part sharing
     delta and gamma, with the background suppressed and, in the asymmetric form, the foreground left unmodulated.
 
@@ -235,10 +236,10 @@ def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, a
         y = px.g
         focal = ((1 - y) * (1 - delta) * torch.exp(gamma * px.logp) * -px.log1mp
                  + y * delta * torch.exp(g_fg * px.log1mp) * -px.logp)
-    focal = _pixel_mean(focal, px, reduction)
+    focal = reduce_pixels(focal, px, reduction)
 
-    tp, fp, fn, _, _ = _stats(logits, target, mode, per_image=per_image, classes=None, weight=None,
-                              ignore_index=ignore_index, from_logits=from_logits)
+    tp, fp, fn, _, _ = class_statistics(logits, target, mode, per_image=per_image, classes=None, weight=None,
+                                        ignore_index=ignore_index, from_logits=from_logits)
     e_fg = 1 - gamma
     e_bg = 1.0 if asymmetric else e_fg
     if px.softmax:
@@ -250,8 +251,8 @@ def unified_focal_loss(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, a
         tp_bg = (count.to(tp.dtype) - tp - fp - fn).clamp_min(0.0)
         tp, fp, fn = torch.cat([tp_bg, tp], -1), torch.cat([fn, fp], -1), torch.cat([fp, fn], -1)
         power = torch.cat([tp.new_full((c,), e_bg), tp.new_full((c,), e_fg)])  # fills: no host copy
-    ft = _finish(tversky_score(1 - delta, delta)(tp, fp, fn, smooth), None, per_image=per_image, log_loss=False,
-                 reduction=reduction, power=power)
+    ft = score_loss(tversky_score(1 - delta, delta)(tp, fp, fn, smooth), None, per_image=per_image, log_loss=False,
+                    reduction=reduction, power=power)
     return lam * ft + (1 - lam) * focal
 
 
@@ -259,6 +260,13 @@ class ExpLogLoss(LossModule):
     """Module form of :func:`exp_log_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(exp_log_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, w_dice: float = 0.8, w_cross: float = 0.2, gamma_dice: float = 0.3,
+                     gamma_cross: float = 0.3, smooth: float = 1.0,
+                     class_frequency: Sequence[float] | torch.Tensor | None = None, per_image: bool = False,
+                     ignore_index: int | None = None, from_logits: bool = True,
+                     reduction: Literal["mean", "sum"] = "mean") -> None: ...
 
     def _high(self, key):  # shares of positives in [0, 1] for binary/multilabel; counts allowed for multiclass
         return 1.0 if key == "class_frequency" and self.mode != "multiclass" else None
@@ -269,8 +277,20 @@ class ComboLoss(LossModule):
 
     _fn = staticmethod(combo_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, alpha: float = 0.5,
+                     beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5, smooth: float = 1.0,
+                     ignore_index: int | None = None, from_logits: bool = True,
+                     reduction: Literal["mean", "sum"] = "mean") -> None: ...
+
 
 class UnifiedFocalLoss(LossModule):
     """Module form of :func:`unified_focal_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(unified_focal_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, lam: float = 0.5, delta: float = 0.6, gamma: float = 0.5,
+                     asymmetric: bool = True, background: int = 0, smooth: float = 1e-7, per_image: bool = False,
+                     ignore_index: int | None = None, from_logits: bool = True,
+                     reduction: Literal["mean", "sum"] = "mean") -> None: ...

@@ -2,17 +2,22 @@
 
 Plain cross-entropy is the focal loss at gamma = 0 and runs on its fused pass. The weighted and balanced forms put
 separate weights on the positive and the negative term of every class channel; in mode "multiclass" they are taken
-one-vs-rest over the softmax probabilities, with ``log(1 - p_c)`` computed from the logits (:mod:`seglosses.core.pixel`),
-so they stay finite at any logit.
+one-vs-rest over the softmax probabilities, with ``log(1 - p_c)`` computed from the logits
+(:mod:`seglosses.core.pixel`), so they stay finite at any logit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
 import torch
 
-from seglosses.core.checks import check_reduction, check_scalar, class_vector
+from seglosses.core.args import Mode, Reduction, beta_high, check_beta, check_reduction
+from seglosses.core.checks import class_vector
+from seglosses.core.docs import fill_doc
 from seglosses.core.module import LossModule
-from seglosses.core.pixel import pixels, smoothed, target_sum, valid_count
+from seglosses.core.pixel import pixels, reduce_pixels, smoothed, target_counts, target_sum
 from seglosses.losses.focal import focal_loss
 
 _ARGS = """
@@ -22,7 +27,7 @@ _ARGS = """
         target: "binary"/"multilabel": the logits' shape, values in [0, 1]; "multiclass": integer class indices
             ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
         mode: "binary", "multiclass" or "multilabel".
-        beta: {beta}
+        {beta}
         ignore_index: target value whose elements (pixels, for "multiclass") contribute nothing and get zero gradient.
         label_smoothing: e in [0, 1]: the target becomes ``y (1 - e) + e / 2`` (``+ e / C`` for "multiclass").
         from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] before the log.
@@ -34,8 +39,10 @@ _ARGS = """
 """
 
 
-def cross_entropy_loss(logits, target, mode, *, weight=None, ignore_index=None, label_smoothing=0.0, from_logits=True,
-                       reduction="mean"):
+def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
+                       weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
+                       label_smoothing: float = 0.0, from_logits: bool = True,
+                       reduction: Reduction = "mean") -> torch.Tensor:
     r"""Cross-entropy: sigmoid binary cross-entropy per element, or softmax cross-entropy per pixel.
 
     .. math::
@@ -60,14 +67,9 @@ def cross_entropy_loss(logits, target, mode, *, weight=None, ignore_index=None, 
 
 
 def _beta(beta, c, device, *, auto):
-    if isinstance(beta, str):
-        if auto and beta == "auto":
-            return "auto"
-        allowed = f", a sequence of {c} numbers or 'auto'" if auto else f" or a sequence of {c} numbers"
-        raise ValueError(f"`beta` must be a number{allowed}; got {beta!r}")
     if isinstance(beta, (torch.Tensor, list, tuple)):
-        return class_vector("beta", beta, c, device, high=1.0 if auto else None)
-    return check_scalar("beta", beta, low=0.0, high=1.0 if auto else None)
+        return class_vector("beta", beta, c, device, high=beta_high(auto))
+    return check_beta(beta, balanced=auto, num_classes=c)
 
 
 def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing, from_logits, reduction):
@@ -100,25 +102,14 @@ def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing,
     else:
         y = smoothed(px)
         loss = -(bvec * y * px.logp + neg * (1 - y) * px.log1mp)
-    if px.valid is not None:
-        loss = torch.where(px.valid, loss, 0.0)
-    if reduction == "none":
-        return loss.reshape(px.inp.out_shape)
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    count = valid_count(px)
-    return total / torch.where(count > 0, count, 1.0)
+    return reduce_pixels(loss, px, reduction)
 
 
-def target_counts(px, valid):
-    """Per-class pixel counts ``(C,)`` of class-index targets over the valid pixels (a scatter-add, no one-hot)."""
-    out = torch.zeros(px.inp.c, dtype=valid.dtype, device=valid.device)
-    return out.scatter_add_(0, px.t.reshape(-1), valid.reshape(-1))
-
-
-def weighted_cross_entropy_loss(logits, target, mode, *, beta=1.0, ignore_index=None, label_smoothing=0.0,
-                                from_logits=True, reduction="mean"):
+@fill_doc(args=_ARGS, beta="beta: weight of the positive term (>= 0): a number or one per class ``(C,)``.")
+def weighted_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
+                                beta: float | Sequence[float] | torch.Tensor = 1.0, ignore_index: int | None = None,
+                                label_smoothing: float = 0.0, from_logits: bool = True,
+                                reduction: Reduction = "mean") -> torch.Tensor:
     r"""Weighted cross-entropy (Jadon 2020, after Pihur et al. 2007): the positive term weighted by beta.
 
     .. math::
@@ -126,7 +117,9 @@ def weighted_cross_entropy_loss(logits, target, mode, *, beta=1.0, ignore_index=
 
     per class channel; beta > 1 lowers false negatives, beta < 1 false positives. In mode "multiclass" the terms
     are taken one-vs-rest over the softmax probabilities and summed over classes per pixel.
+
     {args}
+
     Example:
         >>> import torch, seglosses
         >>> x, y = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
@@ -139,8 +132,11 @@ def weighted_cross_entropy_loss(logits, target, mode, *, beta=1.0, ignore_index=
     return _posneg(logits, target, mode, beta, False, ignore_index, label_smoothing, from_logits, reduction)
 
 
-def balanced_cross_entropy_loss(logits, target, mode, *, beta=0.5, ignore_index=None, label_smoothing=0.0,
-                                from_logits=True, reduction="mean"):
+@fill_doc(args=_ARGS, beta='beta: in [0, 1]: a number, one per class ``(C,)``, or "auto".')
+def balanced_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
+                                beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5,
+                                ignore_index: int | None = None, label_smoothing: float = 0.0,
+                                from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
     r"""Balanced cross-entropy (Jadon 2020; Xie & Tu 2015): beta on the positive term, 1 - beta on the negative.
 
     .. math::
@@ -149,7 +145,9 @@ def balanced_cross_entropy_loss(logits, target, mode, *, beta=0.5, ignore_index=
     per class channel. ``beta="auto"`` sets, per class, beta to the share of (valid) negatives in the batch's
     target, as HED does (a constant for the gradient). In mode "multiclass" the terms are taken one-vs-rest over
     the softmax probabilities and summed over classes per pixel.
+
     {args}
+
     Example:
         >>> import torch, seglosses
         >>> x, y = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
@@ -163,18 +161,15 @@ def balanced_cross_entropy_loss(logits, target, mode, *, beta=0.5, ignore_index=
     return _posneg(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction)
 
 
-def _fill(fn, beta_doc):
-    fn.__doc__ = fn.__doc__.replace("    {args}\n", "\n" + _ARGS.strip("\n").replace("{beta}", beta_doc) + "\n")
-
-
-_fill(weighted_cross_entropy_loss, "weight of the positive term (>= 0): a number or one per class ``(C,)``.")
-_fill(balanced_cross_entropy_loss, 'in [0, 1]: a number, one per class ``(C,)``, or "auto".')
-
-
 class CrossEntropyLoss(LossModule):
     """Module form of :func:`cross_entropy_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(cross_entropy_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, weight: Sequence[float] | torch.Tensor | None = None,
+                     ignore_index: int | None = None, label_smoothing: float = 0.0, from_logits: bool = True,
+                     reduction: Reduction = "mean") -> None: ...
 
 
 class WeightedCrossEntropyLoss(LossModule):
@@ -182,11 +177,21 @@ class WeightedCrossEntropyLoss(LossModule):
 
     _fn = staticmethod(weighted_cross_entropy_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, beta: float | Sequence[float] | torch.Tensor = 1.0,
+                     ignore_index: int | None = None, label_smoothing: float = 0.0, from_logits: bool = True,
+                     reduction: Reduction = "mean") -> None: ...
+
 
 class BalancedCrossEntropyLoss(LossModule):
     """Module form of :func:`balanced_cross_entropy_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(balanced_cross_entropy_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5,
+                     ignore_index: int | None = None, label_smoothing: float = 0.0, from_logits: bool = True,
+                     reduction: Reduction = "mean") -> None: ...
 
     def _high(self, key):
         return 1.0 if key == "beta" else None

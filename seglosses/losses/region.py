@@ -1,7 +1,8 @@
 """Overlap (region) losses: Dice, Jaccard, Tversky, focal-Tversky and generalized Dice, all over one statistics core.
 
-Every loss here is a score of the per-class statistics of :mod:`seglosses.kernels.region` (tp, fp, fn per class, over the
-batch or per image), never of a one-hot tensor. See ``docs/semantics.md`` for the full contract.
+Data flow: :func:`class_statistics` (input checks, probabilities, the soft per-class tp, fp, fn of the fused region
+pass, over the batch or per image; never a one-hot tensor) -> a score per class (:mod:`seglosses.core.formulas`) ->
+loss and reduction (:mod:`seglosses.core.score`). See ``docs/semantics.md`` for the full contract.
 
 Empty-class policy: a class with no target and no predicted mass scores 1 (loss 0); a class absent from the target
 but predicted is penalised (its loss tends to 1), so false positives on absent classes count.
@@ -9,35 +10,37 @@ but predicted is penalised (its loss tends to 1), so false positives on absent c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
 import torch
 
-from seglosses.core.args import check_bool
-from seglosses.core.checks import (
+from seglosses.core.args import (
+    Mode,
+    Reduction,
+    check_bool,
     check_classes,
-    check_ignore_index,
     check_reduction,
     check_scalar,
-    class_vector,
-    prepare,
-    reduce_classes,
-    take,
+    check_weight_type,
 )
+from seglosses.core.checks import activation, class_vector, prepare, reduce_classes, take
 from seglosses.core.dist import all_reduce_sum, is_active
+from seglosses.core.docs import fill_doc
 from seglosses.core.formulas import check_alpha_beta, dice_score, tversky_score
 from seglosses.core.module import LossModule
-from seglosses.kernels.region import region_stats
+from seglosses.core.pixel import pixels
+from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows, score_loss
+from seglosses.kernels.ops import region_stats
 
-#: Floor under the score before ``-log(score)`` (``log_loss=True``), as smp does.
-LOG_EPS = 1e-7
-_TINY = torch.finfo(torch.float32).tiny
-
-_COMMON = """
+_ARGS = """
     Args:
         logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
             mode "binary".
         target: mode "binary"/"multilabel": the logits' shape, values in [0, 1] (hard or soft); "multiclass":
             integer class indices ``(N, *)`` (any integer dtype) or class probabilities ``(N, C, *)``.
         mode: "binary", "multiclass" or "multilabel".
+        weight_type: the class weights r_c: "square" (1 / G_c^2), "simple" (1 / G_c) or "uniform" (1).
         smooth: s, added to numerator and denominator (>= 0).
         r: weight of the sensitivity term in [0, 1].
         per_image: compute the statistics per image instead of over the whole batch.
@@ -52,55 +55,42 @@ _COMMON = """
             every rank computes the loss of the global batch and DDP's gradient averaging gives its exact gradient;
             the backward pass is then a collective. Without a process group: the local loss.
         process_group: the group for ``dist_sync`` (default: the default group).
+"""
 
+_RETURNS = """
     Returns:
         A scalar for "mean"/"sum"; for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
         ``per_image``, K being the number of kept classes. float32 for half-precision input.
 """
 
+_GDL_RETURNS = """
+    Returns:
+        A scalar for "mean"/"sum"; for "none" a 0-d tensor, or ``(N,)`` with ``per_image``. float32 for
+        half-precision input.
+"""
 
-def _args_of(fn, text):
-    """``text``'s Args entries for the parameters ``fn`` has (an entry: its line and the more indented ones)."""
-    import inspect
-
-    params = set(inspect.signature(fn).parameters)
-    out, keep = [], True
-    for line in text.split("\n"):
-        if line.startswith("        ") and not line.startswith("         "):
-            keep = line.strip().split(":")[0] in params
-        elif not line.startswith("         "):
-            keep = True
-        if keep:
-            out.append(line)
-    return "\n".join(out)
+#: Args and Returns of the losses with one value per class.
+_doc = fill_doc(args=_ARGS, returns=_RETURNS)
 
 
-def _doc(fn):
-    """Fill the Args/Returns section shared by the region losses into ``fn.__doc__``."""
-    gdl = _COMMON.replace(
-        '''for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
-        ``per_image``, K being the number of kept classes.''',
-        '''for "none" a 0-d tensor, or ``(N,)`` with ``per_image``.''')
-    fn.__doc__ = fn.__doc__.replace("    {args_gdl}\n", "\n" + _args_of(fn, gdl).strip("\n") + "\n").replace(
-        "    {args}\n", "\n" + _args_of(fn, _COMMON).strip("\n") + "\n")
-    return fn
+def class_statistics(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, dist_sync=False,
+                     process_group=None, volume_weights=None):
+    """Soft per-class statistics ``tp, fp, fn, g`` ``(R, K)`` (R = N with ``per_image``, else 1; K kept classes)
+    and the class weights ``w`` ``(K,)`` (None without ``weight``), in the statistics' dtype.
 
-
-def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, dist_sync=False,
-           process_group=None, gdl=None):
-    inp = prepare(logits, target, mode, ignore_index)
-    ignore_index = check_ignore_index(ignore_index)
+    ``g`` is the target volume of each class, or ``volume_weights(g)`` when given (generalized Dice: weights from all
+    C volumes, computed after the all-reduce and before the selection of ``classes``)."""
+    inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("per_image", per_image)
     check_bool("from_logits", from_logits)
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
-    act = "identity" if not from_logits else ("softmax" if mode == "multiclass" else "sigmoid")
-    tp, fp, fn, g = region_stats(inp.x, inp.target, act=act, index=inp.index, ignore_index=ignore_index,
-                                 per_image=per_image)
+    tp, fp, fn, g = region_stats(inp.x, inp.target, act=activation(mode, from_logits), index=inp.index,
+                                 ignore_index=ignore_index, per_image=per_image)
     if check_bool("dist_sync", dist_sync) and not per_image:  # one all-reduce of 4 x C numbers
         tp, fp, fn, g = all_reduce_sum(torch.stack([tp, fp, fn, g]), process_group).unbind(0)
-    if gdl is not None:  # generalized Dice: class weights from all C volumes, before any selection
-        g = _gdl_weights(g, gdl)
+    if volume_weights is not None:
+        g = volume_weights(g)
     if classes is not None:
         tp, fp, fn, g = (take(t, classes) for t in (tp, fp, fn, g))
         w = None if w is None else take(w, classes, 0)
@@ -109,70 +99,26 @@ def _stats(logits, target, mode, *, per_image, classes, weight, ignore_index, fr
     return tp, fp, fn, g, w
 
 
-def _ratio_loss(err, num, log_loss):
-    """A score ``num / (num + err)`` as a loss: ``1 - score`` computed as ``err / den`` and ``-log(max(score, 1e-7))``
-    from ``num / den``, so that nothing cancels near a perfect score nor near a score of 0; 0 where ``den`` is 0
-    (score 1)."""
-    den = num + err
-    ok = ~(den <= 0)  # (a NaN denominator is "ok": the NaN reaches the loss)
-    den = torch.where(ok, den, 1.0)
-    if log_loss:
-        return torch.where(ok, -torch.log((num / den).clamp(LOG_EPS, 1.0)), 0.0)
-    return (err / den).clamp_min(0.0)  # -ulp statistics could make a loss -ulp
-
-
-def _finish(err_den, w, *, per_image, log_loss, reduction, power=None, transform=None, sync=False, group=None):
-    loss = _ratio_loss(*err_den, log_loss)
-    if transform is not None:
-        loss = transform(loss)
-    if power is not None:
-        # 0 stays 0 (its power's slope is infinite for power < 1); a NaN (a NaN target or logit) stays NaN
-        powered = torch.where(loss != 0, loss.clamp_min(_TINY) ** power, torch.zeros_like(loss))
-        loss = torch.where(torch.isnan(loss), loss, powered)  # (NaN ** 0 is 1)
-    return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction, sync=sync, group=group)
-
-
-def _reduce_classes_rows(loss, w, *, per_image, reduction, sync=False, group=None):
-    """Per-class losses ``(R, K)`` (R = 1, or N with ``per_image``) weighted by ``w`` and reduced."""
-    if w is not None:
-        loss = loss * w
-    if not per_image:
-        return reduce_classes(loss[0], w, reduction)
-    return _reduce_rows(loss, w, reduction, sync, group)
-
-
-def _reduce_rows(loss, w, reduction, sync, group):
-    """Reduce per-image losses ``(N, ...)``; with ``sync`` (dist_sync, per_image) "mean" and "sum" run over the
-    images of every rank: the sum and the image count are all-reduced ("none" stays local)."""
-    if not sync or reduction == "none":
-        return reduce_classes(loss, w, reduction)
-    k = loss.shape[-1] if loss.dim() > 1 else 1
-    per_row = w.sum() if w is not None else torch.tensor(float(k), dtype=loss.dtype, device=loss.device)
-    total, count = all_reduce_sum(torch.stack([loss.sum(), per_row.to(loss.dtype) * loss.shape[0]]), group).unbind(0)
-    if reduction == "sum":
-        return total
-    return total / torch.where(count > 0, count, 1.0)
-
-
-def _overlap(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index, from_logits,
-             reduction, dist_sync, process_group, power=None, transform=None):
+def overlap_loss(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index,
+                 from_logits, reduction, dist_sync, process_group, power=None, transform=None):
+    """The loss of the score ``score(tp, fp, fn, smooth) -> (err, num)``: checks, :func:`class_statistics`,
+    :func:`score_loss`."""
     reduction = check_reduction(reduction)
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("log_loss", log_loss)
-    tp, fp, fn, _, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
-                              ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
-                              process_group=process_group)
-    return _finish(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
-                   power=power, transform=transform, sync=dist_sync and is_active(), group=process_group)
-
-
-
+    tp, fp, fn, _, w = class_statistics(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
+                                        ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
+                                        process_group=process_group)
+    return score_loss(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
+                      power=power, transform=transform, sync=dist_sync and is_active(), group=process_group)
 
 
 @_doc
-def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-              ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
-              process_group=None):
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
+              log_loss: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
+              classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+              reduction: Reduction = "mean", dist_sync: bool = False,
+              process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Dice loss (Milletari et al. 2016, arXiv 1606.04797), one minus the soft Dice score per class.
 
     .. math::
@@ -180,7 +126,11 @@ def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=Fa
 
     with tp, fp, fn the soft per-class statistics (sums of probabilities p against the target g over the valid
     pixels, L1 form for soft targets) and s = ``smooth``.
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])       # (N=1, C=2, S=2)
@@ -192,21 +142,27 @@ def dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=Fa
         Milletari, Navab, Ahmadi. V-Net. 3DV 2016. arXiv 1606.04797.
         Wang, Blaschko. Jaccard Metric Losses. JMLR 2023 (L1 form of the soft statistics).
     """
-    return _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image,
-                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                    process_group=process_group)
+    return overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image,
+                        log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                        from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                        process_group=process_group)
 
 
 @_doc
-def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-                 ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
-                 process_group=None):
+def jaccard_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5,
+                 per_image: bool = False, log_loss: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
+                 classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                 reduction: Reduction = "mean", dist_sync: bool = False,
+                 process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Jaccard (soft IoU) loss (Rahman & Wang 2016), one minus the soft IoU per class.
 
     .. math::
         \mathrm{J}_c = \frac{tp_c + s}{tp_c + fp_c + fn_c + s}, \qquad L_c = 1 - \mathrm{J}_c
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
@@ -216,16 +172,18 @@ def jaccard_loss(logits, target, mode, *, smooth=1e-5, per_image=False, log_loss
     References:
         Rahman, Wang. Optimizing Intersection-over-Union in Deep Neural Networks for Image Segmentation. ISVC 2016.
     """
-    return _overlap(logits, target, mode, tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
-                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                    process_group=process_group)
+    return overlap_loss(logits, target, mode, tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
+                        log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                        from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                        process_group=process_group)
 
 
 @_doc
-def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False,
-                 weight=None, classes=None, ignore_index=None, from_logits=True, reduction="mean", dist_sync=False,
-                 process_group=None):
+def tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7,
+                 smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                 weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                 ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                 dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Tversky loss (Salehi et al. 2017, arXiv 1706.05721): Dice with separate weights on errors.
 
     .. math::
@@ -233,7 +191,11 @@ def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_
 
     ``alpha`` weighs false positives and ``beta`` false negatives; alpha = beta = 0.5 is Dice, alpha = beta = 1 is
     Jaccard. The default (0.3, 0.7) favours recall.
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
@@ -245,17 +207,19 @@ def tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_
         deep networks. MLMI 2017. arXiv 1706.05721.
     """
     alpha, beta = check_alpha_beta(alpha, beta)
-    return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
-                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                    process_group=process_group)
+    return overlap_loss(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+                        log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                        from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
+                        process_group=process_group)
 
 
 @_doc
-def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False,
-                       log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
-                       reduction="mean", dist_sync=False,
-                       process_group=None):
+def focal_tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7,
+                       gamma: float = 0.75, smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                       weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                       ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                       dist_sync: bool = False,
+                       process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Focal Tversky loss (Abraham & Khan 2019, arXiv 1810.07842): the Tversky loss per class raised to gamma.
 
     .. math::
@@ -264,7 +228,11 @@ def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75,
     with :math:`T_c` the Tversky index of :func:`tversky_loss`. gamma < 1 (default 0.75) raises the loss of
     classes that are already well segmented less than of those that are not. The base loss is floored at the
     smallest normal float32 before the power, so the gradient stays finite where a class is perfect.
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
@@ -277,13 +245,10 @@ def focal_tversky_loss(logits, target, mode, *, alpha=0.3, beta=0.7, gamma=0.75,
     """
     alpha, beta = check_alpha_beta(alpha, beta)
     gamma = check_scalar("gamma", gamma, low=0.0)
-    return _overlap(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
-                    log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
-                    from_logits=from_logits, reduction=reduction, power=gamma, dist_sync=dist_sync,
-                    process_group=process_group)
-
-
-_WEIGHT_TYPES = ("square", "simple", "uniform")
+    return overlap_loss(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
+                        log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
+                        from_logits=from_logits, reduction=reduction, power=gamma, dist_sync=dist_sync,
+                        process_group=process_group)
 
 
 def _gdl_weights(g, weight_type):
@@ -300,11 +265,14 @@ def _gdl_weights(g, weight_type):
     return torch.where(present, r, fill.expand_as(r))
 
 
-@_doc
-def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=1e-5, per_image=False,
-                          log_loss=False, weight=None, classes=None, ignore_index=None, from_logits=True,
-                          reduction="mean", dist_sync=False,
-                          process_group=None):
+@fill_doc(args=_ARGS, returns=_GDL_RETURNS)
+def generalized_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
+                          weight_type: Literal["square", "simple", "uniform"] = "square", smooth: float = 1e-5,
+                          per_image: bool = False, log_loss: bool = False,
+                          weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                          ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                          dist_sync: bool = False,
+                          process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Generalized Dice loss (Sudre et al. 2017, arXiv 1707.03237): one Dice over all classes, each class weighted.
 
     .. math::
@@ -314,7 +282,11 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
     where :math:`G_c` is the target volume of class c. Infinite weights of classes absent from the target are
     replaced by the largest finite weight (by 1 if no class is present), so false positives on absent classes
     still count. ``weight`` multiplies :math:`r_c`.
-    {args_gdl}
+
+    {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> logits = torch.tensor([[[4.0, -4.0], [-4.0, 4.0]]])
@@ -326,23 +298,23 @@ def generalized_dice_loss(logits, target, mode, *, weight_type="square", smooth=
         highly unbalanced segmentations. DLMIA 2017. arXiv 1707.03237.
     """
     reduction = check_reduction(reduction)
-    if weight_type not in _WEIGHT_TYPES:
-        raise ValueError(f"`weight_type` must be one of {_WEIGHT_TYPES}; got {weight_type!r}")
+    check_weight_type(weight_type)
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("log_loss", log_loss)
-    tp, fp, fn, r, w = _stats(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
-                              ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
-                              process_group=process_group, gdl=weight_type)
+    tp, fp, fn, r, w = class_statistics(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
+                                        ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
+                                        process_group=process_group,
+                                        volume_weights=lambda g: _gdl_weights(g, weight_type))
     if w is not None:
         r = r * w
     err = (r * (fp + fn)).sum(-1)
-    loss = _ratio_loss(err, (r * (2 * tp)).sum(-1) + smooth, log_loss)
+    loss = ratio_loss(err, (r * (2 * tp)).sum(-1) + smooth, log_loss)
     if not per_image:
         return reduce_classes(loss[0], None, reduction)
     if reduction == "none":
         return loss
     # one value per image: the mean / sum over images (of every rank with dist_sync)
-    return _reduce_rows(loss.unsqueeze(-1), None, reduction, dist_sync and is_active(), process_group)
+    return reduce_rows(loss.unsqueeze(-1), None, reduction, dist_sync and is_active(), process_group)
 
 
 def _log_cosh(x):
@@ -351,8 +323,11 @@ def _log_cosh(x):
 
 
 @_doc
-def log_cosh_dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
-                       ignore_index=None, from_logits=True, reduction="mean", dist_sync=False, process_group=None):
+def log_cosh_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5,
+                       per_image: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
+                       classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                       reduction: Reduction = "mean", dist_sync: bool = False,
+                       process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Log-cosh Dice loss (Jadon 2020, arXiv 2006.14822): the Dice loss of each class through log(cosh(.)).
 
     .. math::
@@ -362,7 +337,11 @@ def log_cosh_dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, we
     far from it, a smoothed Dice loss whose gradient tanh is bounded. Jadon's code applies it to the Dice loss of
     the whole batch; for one class (mode "binary") that is the same. Computed as log1p(2 sinh(x / 2)^2), exact
     near 0. Options as :func:`dice_loss` without ``log_loss``.
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> x, t = torch.zeros(1, 1, 2), torch.tensor([[[1.0, 0.0]]])
@@ -372,16 +351,15 @@ def log_cosh_dice_loss(logits, target, mode, *, smooth=1e-5, per_image=False, we
     References:
         Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
     """
-    return _overlap(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=False,
-                    weight=weight, classes=classes, ignore_index=ignore_index, from_logits=from_logits,
-                    reduction=reduction, dist_sync=dist_sync, process_group=process_group, transform=_log_cosh)
+    return overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=False,
+                        weight=weight, classes=classes, ignore_index=ignore_index, from_logits=from_logits,
+                        reduction=reduction, dist_sync=dist_sync, process_group=process_group, transform=_log_cosh)
 
 
 def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_logits):
     """Per-class ``sum (g - p)^2 g``, ``sum (g - p)^2 (1 - g)``, ``sum g``, ``sum (1 - g)`` over the valid elements,
     per image ``(N, C)`` or over the batch ``(1, C)``; class-index targets through scatter-adds, no one-hot."""
-    from seglosses.core.pixel import pixels
-    from seglosses.kernels.region import class_sums
+    from seglosses.kernels.blocked import class_sums
 
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False)
     # probabilities as given with from_logits=False (as every region loss), no clamping
@@ -424,9 +402,12 @@ def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_l
 
 
 @_doc
-def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, per_image=False, weight=None,
-                                 classes=None, ignore_index=None, from_logits=True, reduction="mean",
-                                 dist_sync=False, process_group=None):
+def sensitivity_specificity_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, r: float = 0.05,
+                                 smooth: float = 1e-5, per_image: bool = False,
+                                 weight: Sequence[float] | torch.Tensor | None = None,
+                                 classes: Sequence[int] | None = None, ignore_index: int | None = None,
+                                 from_logits: bool = True, reduction: Reduction = "mean", dist_sync: bool = False,
+                                 process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Sensitivity-specificity loss (Brosch et al. 2015): squared errors on the positives and on the negatives of
     each class, each normalised by its own count.
 
@@ -436,7 +417,11 @@ def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, p
     over the valid elements of class c (g its one-vs-rest target, p its probability), 0/0 taken as 0. ``r`` is
     Brosch's "sensitivity ratio", the weight of the sensitivity term (0.05 in the paper: the negatives of a small
     structure are so many that each of their errors weighs little).
+
     {args}
+
+    {returns}
+
     Example:
         >>> import torch, seglosses
         >>> x, t = torch.zeros(1, 1, 2), torch.tensor([[[1.0, 0.0]]])   # p = 0.5, one positive, one negative
@@ -468,8 +453,8 @@ def sensitivity_specificity_loss(logits, target, mode, *, r=0.05, smooth=1e-5, p
         loss = take(loss, classes)
         w = None if w is None else take(w, classes, 0)
     w = None if w is None else w.to(loss.dtype)
-    return _reduce_classes_rows(loss, w, per_image=per_image, reduction=reduction,
-                                sync=dist_sync and is_active(), group=process_group)
+    return reduce_class_losses(loss, w, per_image=per_image, reduction=reduction,
+                               sync=dist_sync and is_active(), group=process_group)
 
 
 class DiceLoss(LossModule):
@@ -477,11 +462,23 @@ class DiceLoss(LossModule):
 
     _fn = staticmethod(dice_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+
 
 class JaccardLoss(LossModule):
     """Module form of :func:`jaccard_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(jaccard_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
 
 
 class TverskyLoss(LossModule):
@@ -489,11 +486,25 @@ class TverskyLoss(LossModule):
 
     _fn = staticmethod(tversky_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1e-5,
+                     per_image: bool = False, log_loss: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+
 
 class FocalTverskyLoss(LossModule):
     """Module form of :func:`focal_tversky_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(focal_tversky_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+                     smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
 
 
 class GeneralizedDiceLoss(LossModule):
@@ -501,14 +512,33 @@ class GeneralizedDiceLoss(LossModule):
 
     _fn = staticmethod(generalized_dice_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, weight_type: Literal["square", "simple", "uniform"] = "square",
+                     smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+
 
 class LogCoshDiceLoss(LossModule):
     """Module form of :func:`log_cosh_dice_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(log_cosh_dice_loss)
 
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+
 
 class SensitivitySpecificityLoss(LossModule):
     """Module form of :func:`sensitivity_specificity_loss`; takes the same keyword arguments."""
 
     _fn = staticmethod(sensitivity_specificity_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, r: float = 0.05, smooth: float = 1e-5, per_image: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...

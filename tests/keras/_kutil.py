@@ -42,3 +42,40 @@ def backend_share(i: int) -> bool:
     """Whether sweep case number ``i`` runs on the active backend: case i on backend i mod 3, so the three runs
     together cover the whole sweep once and each backend gets a third of it."""
     return i % len(BACKENDS) == BACKENDS.index(keras.backend.backend())
+
+
+# ------------------------------------------------------------------------------------ losses by registry name ---
+def keras_class(name: str):
+    """The Keras class of the registry's loss ``name`` (seglosses._registry): ``keras_class("dice") is DiceLoss``."""
+    import seglosses.keras
+    from seglosses._registry import BY_NAME
+
+    return getattr(seglosses.keras, BY_NAME[name].cls)
+
+
+def keras_function(name: str):
+    """The Keras function of the registry's loss ``name``: ``keras_function("dice") is dice_loss``."""
+    import seglosses.keras
+    from seglosses._registry import BY_NAME
+
+    return getattr(seglosses.keras, BY_NAME[name].function)
+
+
+def torch_function(name: str):
+    """The PyTorch function of the registry's loss ``name``: ``torch_function("dice") is seglosses.dice_loss``."""
+    import seglosses
+    from seglosses._registry import BY_NAME
+
+    return getattr(seglosses, BY_NAME[name].function)
+
+
+def oracle_function(name: str):
+    """The float64 NumPy oracle of the registry's loss ``name``: ``tests/oracle.py`` (the losses of
+    docs/semantics.md) or ``tests/oracle_survey.py`` (the survey losses), each function named as the loss."""
+    import oracle
+    import oracle_survey
+
+    for module in (oracle, oracle_survey):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 import seglosses.keras as K
-from _kutil import to_numpy, value_and_grad
+from _kutil import keras_class, to_numpy, value_and_grad
+from seglosses._registry import LOSSES
 
-CLASSES = [K.FocalLoss, K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.GeneralizedDiceLoss,
-           K.LovaszLoss]
-SURVEY = [K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss, K.SensitivitySpecificityLoss,
-          K.LogCoshDiceLoss, K.ExpLogLoss, K.ComboLoss, K.UnifiedFocalLoss]
-ALL = CLASSES + SURVEY
+#: Every loss class of seglosses._registry but the distance-based ones (tests/keras/test_boundary.py, and with these
+#: in tests/keras/test_input_rules.py).
+ALL = [keras_class(loss.name) for loss in LOSSES if loss.family != "boundary"]
 #: Options that take a loss near a power's or a log's edge, tried at saturated logits besides the defaults.
 EDGE_OPTIONS = {K.FocalLoss: {"gamma": 0.5}, K.FocalTverskyLoss: {"gamma": 0.5},
                 K.BalancedCrossEntropyLoss: {"beta": "auto", "label_smoothing": 0.1},

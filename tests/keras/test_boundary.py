@@ -11,16 +11,16 @@ import pytest
 import torch
 from scipy.ndimage import distance_transform_edt
 
-import oracle_survey as O
 import seglosses as S
 import seglosses.keras as K
-from _kutil import to_numpy, value_and_grad
+from _kutil import keras_class, keras_function, oracle_function, to_numpy, torch_function, value_and_grad
 from cases import IGNORE, make_case, oracle_inputs
+from seglosses._registry import LOSSES
 from seglosses.keras import _distance
 
-KERAS = {"boundary": K.BoundaryLoss, "hausdorff_dt": K.HausdorffDTLoss}
-TORCH = {"boundary": S.boundary_loss, "hausdorff_dt": S.hausdorff_dt_loss}
-ORACLE = {"boundary": O.boundary, "hausdorff_dt": O.hausdorff_dt}
+#: The losses swept here: the distance-based family of seglosses._registry (oracle: tests/oracle_survey.py).
+NAMES = [loss.name for loss in LOSSES if loss.family == "boundary"]
+CLASSES = [keras_class(name) for name in NAMES]
 SP2, SP3 = (2.0, 0.5), (1.5, 1.0, 0.7)
 
 #: (kind, mode, logits shape (N, C, *spatial), options): 2-D and 3-D, every mode, ignore, spacing, classes, soft
@@ -104,12 +104,13 @@ def test_equals_oracle_and_torch(i):
     kind, mode, shape, opts, axis = CASES[i]
     logits, target, opts = oracle_inputs(kind, mode, shape, opts)
     runs = [("boundary", {})] + [("hausdorff_dt", extra) for extra in (HD_OPTIONS if i % 3 == 0 else [{}])]
-    losses = [KERAS[name](mode, axis=axis, **_keras_options(opts), **extra) for name, extra in runs]
+    losses = [keras_class(name)(mode, axis=axis, **_keras_options(opts), **extra) for name, extra in runs]
     y_true, y_pred = _keras_inputs(logits, target, mode, axis)
     got = _run(lambda t, x: tuple(loss(t, x) for loss in losses), y_true, y_pred)  # one compilation
     for (name, extra), value in zip(runs, got):
-        expected = ORACLE[name](logits, target, mode, reduction="mean", **opts, **extra)
-        torch_value = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts, **extra)
+        expected = oracle_function(name)(logits, target, mode, reduction="mean", **opts, **extra)
+        torch_value = torch_function(name)(torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts,
+                                           **extra)
         np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-5, err_msg=f"oracle {name} {opts} {extra}")
         np.testing.assert_allclose(value, float(torch_value), rtol=1e-4, atol=1e-5,
                                    err_msg=f"torch {name} {opts} {extra}")
@@ -122,7 +123,7 @@ def test_map_sum_and_sample_weight_equal_torch(mode):
     y_true, y_pred = _keras_inputs(logits, target, mode)
     opts = dict(ignore_class=IGNORE, from_logits=True, spacing=[1.0, 2.0])
     weights = np.array([2.0, 0.0])
-    calls = [(getattr(K, name + "_loss"), KERAS[name](mode, reduction="sum", **opts)) for name in sorted(KERAS)]
+    calls = [(keras_function(name), keras_class(name)(mode, reduction="sum", **opts)) for name in sorted(NAMES)]
     t_first, x_first = _keras_inputs(logits, target, mode, axis=1)
 
     def run(t, x, t_cf, x_cf):
@@ -132,10 +133,10 @@ def test_map_sum_and_sample_weight_equal_torch(mode):
         return out
 
     got = _run(run, y_true, y_pred, t_first, x_first)
-    for i, name in enumerate(sorted(KERAS)):
+    for i, name in enumerate(sorted(NAMES)):
         values, total, weighted = got[i]
-        ref = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, ignore_index=IGNORE,
-                          spacing=(1.0, 2.0), reduction="none").numpy()
+        ref = torch_function(name)(torch.from_numpy(logits).float(), torch.from_numpy(target), mode,
+                                   ignore_index=IGNORE, spacing=(1.0, 2.0), reduction="none").numpy()
         np.testing.assert_allclose(values, _channels_last(ref), rtol=1e-4, atol=1e-5, err_msg=name)
         if mode == "binary":
             flat, first = got[len(calls) + i]
@@ -166,7 +167,7 @@ def test_ignored_region_is_never_a_nearest_point():
     logits, target = make_case("random", "multiclass", (1, 3, 8, 12), seed=2)
     t_ign = target.copy()
     t_ign[..., 6:] = IGNORE
-    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in KERAS.values()]
+    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in CLASSES]
     whole = _run(lambda t, x: [loss(t, x) for loss in losses], *_keras_inputs(logits, t_ign, "multiclass"))
     half = _run(lambda t, x: [loss(t, x) for loss in losses], *_keras_inputs(logits[..., :6], target[..., :6],
                                                                              "multiclass"))
@@ -272,13 +273,13 @@ def test_mixed_float16_is_finite_float32():
     keras.mixed_precision.set_global_policy("mixed_float16")
     logits, target = make_case("ignored", "multiclass", (2, 3, 5, 6), seed=9)
     y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in KERAS.values()]
+    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in CLASSES]
     values = _run(lambda t, x: [loss(t, keras.ops.cast(x, "float16")) for loss in losses], y_true, y_pred)
     assert all(v.dtype == np.float32 and np.isfinite(v) for v in values)
 
 
 def test_empty_batch_is_zero():
-    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in KERAS.values()]
+    losses = [cls("multiclass", from_logits=True, ignore_class=IGNORE) for cls in CLASSES]
     y_true, y_pred = np.zeros((0, 5, 6), np.int32), np.zeros((0, 5, 6, 3), np.float32)
     assert _run(lambda t, x: [loss(t, x) for loss in losses], y_true, y_pred) == [0.0, 0.0]
 
@@ -315,7 +316,7 @@ def test_bad_arguments_raise(make, error, match):
         make()
 
 
-@pytest.mark.parametrize("cls", list(KERAS.values()))
+@pytest.mark.parametrize("cls", CLASSES)
 def test_bad_inputs_raise(cls):
     logits, target = make_case("random", "multiclass", (2, 3, 5, 6), seed=0)
     y_true, y_pred = _keras_inputs(logits, target, "multiclass")

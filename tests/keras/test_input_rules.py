@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import seglosses.keras as K
-from _kutil import to_numpy, value_and_grad
+from _kutil import keras_class, to_numpy, value_and_grad
+from seglosses._registry import LOSSES
 from test_behaviour import ALL, MODES, _data
 
-DISTANCE = [K.BoundaryLoss, K.HausdorffDTLoss]
+DISTANCE = [keras_class(loss.name) for loss in LOSSES if loss.family == "boundary"]
+#: Every loss class of seglosses._registry.
 EVERY = ALL + DISTANCE
 #: Losses with one value per image under per_image=True (sample_weight then weighs images).
 PER_IMAGE = [K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.GeneralizedDiceLoss, K.LovaszLoss,
@@ -31,6 +33,12 @@ def _keras_rule(values, valid, weights, reduction):
 
 
 # ------------------------------------------------------------------------------------------- sample_weight ---
+def test_every_loss_has_its_kind_of_values():
+    """Each loss of the registry is in PER_IMAGE, in ELEMENTWISE, or gives one value per batch only (ComboLoss)."""
+    kinds = PER_IMAGE + ELEMENTWISE + [K.ComboLoss]
+    assert sorted(c.__name__ for c in kinds) == sorted(c.__name__ for c in EVERY)
+
+
 def test_sample_weight_n_by_1_hand_numbers():
     """Two images, binary, smooth 0: Dice losses 1/2 (tp = fp = fn = 1/2) and 1/3 (tp = 1, fn = 1), weights 1 and 3
     given as (2, 1): Keras squeezes them to (2,); an outer product would give (1/2 + 1/3)(1 + 3) / 4 = 5/6."""

@@ -7,16 +7,24 @@ import torch
 import oracle
 import seglosses as S
 import seglosses.keras as K
-from _kutil import backend_share
+from _kutil import backend_share, keras_class, oracle_function, torch_function
 from cases import CASES, IGNORE, make_case, oracle_inputs
+from seglosses._registry import BY_NAME, LOSSES
 from test_oracle import _options
 
-KERAS = {"focal": K.FocalLoss, "dice": K.DiceLoss, "jaccard": K.JaccardLoss, "tversky": K.TverskyLoss,
-         "focal_tversky": K.FocalTverskyLoss, "generalized_dice": K.GeneralizedDiceLoss, "lovasz": K.LovaszLoss}
-TORCH = {"focal": S.focal_loss, "dice": S.dice_loss, "jaccard": S.jaccard_loss, "tversky": S.tversky_loss,
-         "focal_tversky": S.focal_tversky_loss, "generalized_dice": S.generalized_dice_loss, "lovasz": S.lovasz_loss}
-ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
-          "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice, "lovasz": oracle.lovasz}
+#: The losses swept here: those of docs/semantics.md, whose oracle is in tests/oracle.py (options from
+#: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py.
+NAMES = [loss.name for loss in LOSSES if hasattr(oracle, loss.name)]
+
+
+def test_every_loss_is_swept():
+    """Every loss of the registry is in exactly one of the three sweeps against the float64 oracle and the PyTorch
+    front end (here, test_survey.py, test_boundary.py): a new loss cannot be left out silently."""
+    import test_boundary
+    import test_survey
+
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES
+    assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 
 def _params():
@@ -24,7 +32,7 @@ def _params():
     other one on the rest; the sweep is shared out between the three backends (each case runs on one of them, every
     backend sees every loss, kind and mode)."""
     i = 0
-    for name in KERAS:
+    for name in NAMES:
         for kind, mode, shape in CASES:
             for j, opts in enumerate(_options(name, mode, shape[1])):
                 if j % 2 and kind not in ("ignored", "saturated"):  # every other option set on the plain kinds
@@ -43,14 +51,14 @@ def _channels_last(a, dense):
 def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
     logits, target, opts = oracle_inputs(kind, mode, shape, opts)
     from_logits = opts.get("from_logits", True)
-    expected = ORACLE[name](logits, target, mode, reduction="mean", **opts)
-    torch_value = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts)
+    expected = oracle_function(name)(logits, target, mode, reduction="mean", **opts)
+    torch_value = torch_function(name)(torch.from_numpy(logits).float(), torch.from_numpy(target), mode, **opts)
     kopts = {("ignore_class" if k == "ignore_index" else k): v for k, v in opts.items()}
     kopts["from_logits"] = from_logits
     index = mode == "multiclass" and target.ndim == logits.ndim - 1
     y_true = target.astype(np.int32) if index else _channels_last(target.astype(np.float32), True)
     y_pred = _channels_last(logits.astype(np.float32), True)
-    got = float(KERAS[name](mode, **kopts)(y_true, y_pred))
+    got = float(keras_class(name)(mode, **kopts)(y_true, y_pred))
     # float32: p = sigmoid(30) rounds to 1, so a focal-Tversky power gamma < 1 of a ~1e-13 loss (1e-4 in float64)
     # comes out 0 (docs/semantics.md, "Precision"); the PyTorch front end in float32 does the same
     atol = 2e-4 if name == "focal_tversky" and opts.get("gamma", 0.75) < 1 and kind == "saturated" else 2e-6

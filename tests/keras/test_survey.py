@@ -6,30 +6,21 @@ import pytest
 import torch
 
 import oracle_survey as O
-import seglosses as S
 import seglosses.keras as K
-from _kutil import backend_share, to_numpy
+from _kutil import backend_share, keras_class, keras_function, oracle_function, to_numpy, torch_function
 from cases import _SHAPES, CASES, IGNORE, KINDS, make_case, oracle_inputs
+from seglosses._registry import LOSSES
 from test_survey_oracle import _options
 
-KERAS = {"cross_entropy": K.CrossEntropyLoss, "weighted_cross_entropy": K.WeightedCrossEntropyLoss,
-         "balanced_cross_entropy": K.BalancedCrossEntropyLoss, "sensitivity_specificity": K.SensitivitySpecificityLoss,
-         "log_cosh_dice": K.LogCoshDiceLoss, "exp_log": K.ExpLogLoss, "combo": K.ComboLoss,
-         "unified_focal": K.UnifiedFocalLoss}
-TORCH = {"cross_entropy": S.cross_entropy_loss, "weighted_cross_entropy": S.weighted_cross_entropy_loss,
-         "balanced_cross_entropy": S.balanced_cross_entropy_loss,
-         "sensitivity_specificity": S.sensitivity_specificity_loss, "log_cosh_dice": S.log_cosh_dice_loss,
-         "exp_log": S.exp_log_loss, "combo": S.combo_loss, "unified_focal": S.unified_focal_loss}
-ORACLE = {"cross_entropy": O.cross_entropy, "weighted_cross_entropy": O.weighted_cross_entropy,
-          "balanced_cross_entropy": O.balanced_cross_entropy, "sensitivity_specificity": O.sensitivity_specificity,
-          "log_cosh_dice": O.log_cosh_dice, "exp_log": O.exp_log, "combo": O.combo, "unified_focal": O.unified_focal}
-
+#: The losses swept here: the survey losses but the distance-based ones (test_boundary.py), whose oracle is in
+#: tests/oracle_survey.py (options from tests/test_survey_oracle.py).
+NAMES = [loss.name for loss in LOSSES if hasattr(O, loss.name) and loss.family != "boundary"]
 
 def _params():
     """A third of the sweep of tests/test_survey_oracle.py (every option set on every kind x mode, on one of the
     three shapes in turn), shared out between the three backends: each case runs on one of them."""
     i = 0
-    for name in KERAS:
+    for name in NAMES:
         for kind, mode, shape in CASES:
             rank = _SHAPES[mode].index(shape)
             for j, opts in enumerate(_options(name, mode, shape[1])):
@@ -59,14 +50,15 @@ def _keras_options(opts):
 @pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))
 def test_equals_oracle_and_torch(name, kind, mode, shape, opts):
     logits, target, opts = oracle_inputs(kind, mode, shape, opts)
-    expected = ORACLE[name](logits, target, mode, reduction="mean", **opts)
+    expected = oracle_function(name)(logits, target, mode, reduction="mean", **opts)
     # the PyTorch front end's float32 sensitivity-specificity on class indices takes sum_{t != c} p_c^2 as a
     # difference of sums, whose rounding residue (~1e-6) is divided by `smooth` where class c covers every pixel;
     # this port takes that sum as 0 there: compare with its float64 values
     dtype = torch.float64 if name == "sensitivity_specificity" and mode == "multiclass" else torch.float32
-    torch_value = float(TORCH[name](torch.from_numpy(logits).to(dtype), torch.from_numpy(target), mode, **opts))
+    torch_value = float(torch_function(name)(torch.from_numpy(logits).to(dtype), torch.from_numpy(target), mode,
+                                             **opts))
     y_true, y_pred = _keras_inputs(logits, target, mode)
-    got = float(KERAS[name](mode, **_keras_options(opts))(y_true, y_pred))
+    got = float(keras_class(name)(mode, **_keras_options(opts))(y_true, y_pred))
     np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-6, err_msg=f"oracle {name} {opts}")
     np.testing.assert_allclose(got, torch_value, rtol=2e-4, atol=2e-6, err_msg=f"torch {name} {opts}")
 
@@ -79,23 +71,22 @@ def test_pixel_map_equals_torch(name, opts, mode):
     c = 1 if mode == "binary" else 3
     logits, target = make_case("ignored", mode, (2, c, 4, 5), seed=3)
     y_true, y_pred = _keras_inputs(logits, target, mode)
-    got = to_numpy(getattr(K, name + "_loss")(y_true, y_pred, mode, from_logits=True, ignore_class=IGNORE, **opts))
-    ref = TORCH[name](torch.from_numpy(logits).float(), torch.from_numpy(target), mode, ignore_index=IGNORE,
+    got = to_numpy(keras_function(name)(y_true, y_pred, mode, from_logits=True, ignore_class=IGNORE, **opts))
+    ref = torch_function(name)(torch.from_numpy(logits).float(), torch.from_numpy(target), mode, ignore_index=IGNORE,
                       reduction="none", **opts).numpy()
     np.testing.assert_allclose(got, ref if mode == "multiclass" else _channels_last(ref), rtol=2e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cls,opts", [(K.ExpLogLoss, {}), (K.UnifiedFocalLoss, {}),
-                                      (K.SensitivitySpecificityLoss, {}), (K.LogCoshDiceLoss, {})])
-def test_per_image_values_average_to_the_loss_and_weigh_images(cls, opts):
+@pytest.mark.parametrize("name,opts", [("exp_log", {}), ("unified_focal", {}), ("sensitivity_specificity", {}),
+                                       ("log_cosh_dice", {})])
+def test_per_image_values_average_to_the_loss_and_weigh_images(name, opts):
+    cls = keras_class(name)
     logits, target = make_case("ignored", "multiclass", (3, 3, 4, 5), seed=5)
     y_true, y_pred = _keras_inputs(logits, target, "multiclass")
     loss = cls("multiclass", per_image=True, from_logits=True, ignore_class=IGNORE, **opts)
     values = to_numpy(loss.call(y_true, y_pred))
     assert values.shape == (3,)
-    name = {K.ExpLogLoss: "exp_log", K.UnifiedFocalLoss: "unified_focal", K.SensitivitySpecificityLoss:
-            "sensitivity_specificity", K.LogCoshDiceLoss: "log_cosh_dice"}[cls]
-    expected = ORACLE[name](logits, target, "multiclass", per_image=True, ignore_index=IGNORE, **opts)
+    expected = oracle_function(name)(logits, target, "multiclass", per_image=True, ignore_index=IGNORE, **opts)
     np.testing.assert_allclose(float(loss(y_true, y_pred)), expected, rtol=2e-5)
     np.testing.assert_allclose(values.mean(), expected, rtol=2e-5)
     summed = cls("multiclass", per_image=True, from_logits=True, ignore_class=IGNORE, reduction="sum")
@@ -112,7 +103,7 @@ def test_sample_weight_refused_on_batch_values(cls):
 
 
 def test_log1m_softmax_is_finite_and_exact_at_saturation():
-    from seglosses.keras._survey import log1m_softmax
+    from seglosses.keras._ops import log1m_softmax
 
     x = np.array([[[1e4, -1e4, 0.0]], [[50.0, 50.0, -3.0]]], dtype=np.float32)  # (B, S, C)
     logp = torch.log_softmax(torch.from_numpy(x), -1).numpy()

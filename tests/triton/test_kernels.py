@@ -17,7 +17,9 @@ if DEVICE == "cuda" and not torch.cuda.is_available():
     raise RuntimeError("SEGLOSSES_TRITON_DEVICE=cuda but CUDA is not available")
 
 import seglosses as S  # noqa: E402
-from seglosses.losses import focal  # noqa: E402
+from seglosses.kernels import dispatch, ops  # noqa: E402
+
+SELECT = ops.select  # (the real one, whatever a test patched)
 
 MODES = ("binary", "multilabel", "multiclass")
 
@@ -44,7 +46,8 @@ def _both(fn, x, t, monkeypatch, **kw):
     """(value, gradient) by the Triton kernel and by the torch path."""
     out = []
     for use in (True, False):
-        monkeypatch.setattr(focal, "_triton_applies", (lambda *a: use) if not use else focal._triton_applies)
+        # the torch path: every pass on the blocked backend
+        monkeypatch.setattr(ops, "select", SELECT if use else (lambda *a: dispatch.BLOCKED))
         xx = x.detach().clone().requires_grad_(True)
         loss = fn(xx, t, **kw)
         (g,) = torch.autograd.grad(loss.sum(), xx)
@@ -106,14 +109,12 @@ REGION_OPTIONS = [{}, {"per_image": True}, {"ignore_index": 255}, {"from_logits"
 
 
 def _region_both(fn, x, t, monkeypatch, **kw):
-    from seglosses.kernels import region as _stats
-
     calls = []
-    real = _stats._KernelSums.forward
-    monkeypatch.setattr(_stats._KernelSums, "forward", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    real = ops._KernelSums.forward
+    monkeypatch.setattr(ops._KernelSums, "forward", staticmethod(lambda *a: calls.append(1) or real(*a)))
     out = []
     for use in (True, False):
-        monkeypatch.setattr(_stats, "_kernels", (lambda *a: None) if not use else _stats._kernels)
+        monkeypatch.setattr(ops, "select", SELECT if use else (lambda *a: dispatch.BLOCKED))
         xx = x.detach().clone().requires_grad_(True)
         loss = fn(xx, t, **kw)
         (g,) = torch.autograd.grad(loss.sum(), xx)

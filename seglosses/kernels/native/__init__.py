@@ -5,16 +5,15 @@ and generalized Dice losses) are bound by the softmax's exponentials, not by mem
 compute each exponential two or three times (a pass for the per-pixel sum over classes, another for the per-class
 sums over pixels, the backward pass again), the blocked torch passes keep the probabilities and run an ATen kernel
 per step. The C kernel computes the softmax of a block of pixels once, keeps it in cache and takes every sum from
-it; its backward pass does the same with the gradient. Measured on the reference CPU (2 threads, the two passes
-alone, Inductor's -> these): 4x8x256x256 3.8 -> 2.2 ms, 2x150x128x128 19 -> 8.4 ms, 2x4x96^3 53 -> 12 ms.
+it; its backward pass does the same with the gradient (figures: docs/benchmarks.md, "Design measurements").
 
 Lovasz-softmax with class indices: one kernel turns every error into a packed sort key (``key << 32 | position``,
-the order of :func:`seglosses.losses.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
+the order of :func:`seglosses.kernels.lovasz._sort_keys_cpu`), NumPy sorts them, and a second kernel walks the sorted keys
 once for every row's loss and its derivative (in place of torch's gather, cumsum, scatter chain).
 
-The kernels run by the policy of :func:`seglosses.set_cpu_kernels`: never with ``"eager"``; with ``"auto"`` and
-``"inductor"``, for every call they apply to, built at the first one (they take any shape: the build is per machine,
-not per shape). The shared library is cached under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed
+The kernels run by the policy of :func:`seglosses.set_cpu_kernels` (:func:`seglosses.kernels.dispatch.select` says
+which inputs they take): never with ``"eager"``; with ``"auto"`` and ``"inductor"``, for every call they apply to,
+built at the first one (they take any shape: the build is per machine, not per shape). The shared library is cached under ``$SEGLOSSES_CACHE_DIR`` (default ``~/.cache/seglosses``), keyed
 by the source, the flags, the compiler and the CPU; a build takes about a second. Without a working C compiler, one
 RuntimeWarning, and the other paths run.
 
@@ -168,32 +167,6 @@ def library():
     return _state["lib"]
 
 
-def applies(x: torch.Tensor, target: torch.Tensor) -> bool:
-    """Whether the softmax/class-index kernels take these inputs: CPU float32 logits (N, C, S) and integer targets
-    (N, S), both contiguous, outside torch.compile."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and target.dtype in TARGET_TYPES
-            and x.is_contiguous() and target.is_contiguous() and target.device.type == "cpu"
-            and not torch.compiler.is_compiling())
-
-
-def usable() -> bool:
-    """False once building the kernels failed (:func:`seglosses.set_cpu_kernels` retries)."""
-    return _state["error"] is None
-
-
-def wanted(name, *args) -> bool:
-    """Whether the pass ``name`` on ``args`` runs these kernels, by :mod:`seglosses.kernels.inductor`'s policy: never under
-    ``"eager"``; once built, every call; before, a call that is due (:func:`seglosses.kernels.inductor.due`), which builds
-    them."""
-    from seglosses.kernels import inductor as _inductor
-
-    if _state["error"] is not None or _inductor.get_cpu_kernels() == "eager":
-        return False
-    if _state["lib"] is not None:
-        return True
-    return _inductor.due(name, *args) and library() is not None
-
-
 def _ignore(ignore_index):
     return (0, 0) if ignore_index is None else (int(ignore_index), 1)
 
@@ -232,13 +205,6 @@ def softmax_index_grad(x, target, ignore_index, a, m):
               torch.get_num_threads()), c, ignore_index)
     _state["calls"] += 1
     return grad
-
-
-def lovasz_applies(q: torch.Tensor, label: torch.Tensor) -> bool:
-    """Whether the Lovasz-softmax kernels take these rows: CPU float32 probabilities (N, C, S) and int16 labels
-    (N, 1, S), both contiguous, positions within 32 bits, outside torch.compile."""
-    return (q.device.type == "cpu" and q.dtype == torch.float32 and label.dtype == torch.int16 and q.is_contiguous()
-            and label.is_contiguous() and q.shape[0] * q.shape[2] < 2 ** 32 and not torch.compiler.is_compiling())
 
 
 def lovasz_index_rows(q, label, valid, cols, per_image, sort_rows):
