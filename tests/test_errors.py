@@ -111,3 +111,28 @@ def test_validate():
     S.validate(torch.zeros(2, 1, 4), torch.full((2, 1, 4), 255.0), "binary", ignore_index=255)
     with pytest.raises(ValueError, match=r"must sum to 1 over the class axis: 8 pixels"):
         S.validate(x, torch.full((2, 3, 4), 0.5), "multiclass")
+
+
+@pytest.mark.parametrize("name, option", [("tversky", "alpha"), ("focal_tversky", "beta"), ("hausdorff_dt", "alpha"),
+                                          ("combo", "alpha")])
+def test_module_refuses_a_scalar_option_given_per_class_as_the_function_does(name, option):
+    # only the options the function annotates as per-class vectors become buffers; a list for a scalar option is the
+    # function's error, with the function's message (it used to become a buffer, then fail with another message)
+    x = torch.randn(1, 3, 4, 4)
+    t = torch.randint(0, 3, (1, 4, 4))
+    kw = {option: [0.1, 0.2, 0.3]}
+    with pytest.raises(TypeError) as fn_error:
+        LOSSES[name](x, t, "multiclass", **kw)
+    module = MODULES[name]("multiclass", **kw)
+    assert option not in dict(module.named_buffers())
+    with pytest.raises(TypeError) as module_error:
+        module(x, t)
+    assert str(module_error.value) == str(fn_error.value)
+
+
+def test_per_class_options_are_those_the_signature_types_as_vectors():
+    got = {name: set(cls.per_class_options()) for name, cls in MODULES.items() if cls.per_class_options()}
+    assert got == {"focal": {"alpha", "weight"}, "weighted_cross_entropy": {"beta"},
+                   "balanced_cross_entropy": {"beta"}, "combo": {"beta"}, "exp_log": {"class_frequency"},
+                   **{n: {"weight"} for n in ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
+                                              "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice")}}

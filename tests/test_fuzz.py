@@ -51,7 +51,7 @@ from _fuzz import (
     tolerances,
     with_dense_nan,
 )
-from _losses import COMPOUND, DISTANCE, LOSSES
+from _losses import COMPOUND, DISTANCE, LOSSES, MODULES
 from seglosses import _registry
 
 NAMES = sorted(LOSSES)
@@ -349,7 +349,6 @@ _NUMERIC = {  # numeric options (>= 0 for every loss), and those bounded by 1
 }
 _AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
                 ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma")}
-_PER_CLASS = ("weight", "alpha", "beta", "class_frequency")
 
 
 def numeric_keys(name):
@@ -376,8 +375,7 @@ def bad_options(draw, name, r):
         kinds += ["nonfinite", "negative", "string"]
     if any(_at_most_one(name, mode, k) for k in num):
         kinds += ["above_one"]
-    vec = [k for k in _PER_CLASS if k in p and not (name in ("tversky", "focal_tversky", "combo", "hausdorff_dt")
-                                                     and k in ("alpha", "beta"))]
+    vec = list(MODULES[name].per_class_options())  # the options the signature types as per-class vectors
     if vec and c > 0:
         kinds += ["vector_nonfinite", "vector_negative", "vector_length"]
     bools = [k for k in ("per_image", "log_loss", "from_logits", "asymmetric") if k in p]

@@ -12,15 +12,16 @@ from torch import nn
 from seglosses.core.args import Mode, check_mode, check_values
 from seglosses.core.compose import Composable, module_config
 
-#: Keyword arguments that may be per-class vectors: kept as buffers so ``.to(device)`` moves them.
-_TENSOR_OPTIONS = ("weight", "alpha", "beta", "class_frequency")
+#: How the loss function's signature marks an option that may be a per-class vector (kept as a buffer): a sequence of
+#: numbers or a tensor (``spacing``, a sequence but no tensor, and ``dist_maps``, a tensor but no sequence, are not).
+_PER_CLASS_HINT = "Sequence[float] | torch.Tensor"
 
 
 class LossModule(Composable, nn.Module):
     """Stores a loss function's keyword arguments; ``forward(logits, target)`` calls the function with them.
 
-    Per-class vectors (``weight``, a sequence ``alpha``) become buffers, so they follow ``.to()`` and appear in
-    ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
+    Per-class vectors (the options the function annotates ``Sequence[float]``: ``weight``, the focal ``alpha``, ...)
+    become buffers, so they follow ``.to()`` and appear in ``state_dict``; the call itself validates every argument, so a bad setting fails at the first call with the
     function's message (and at construction for the mode). Losses compose with ``+``, ``-``, ``*``, ``/``
     (:mod:`seglosses.core.compose`) and write themselves to a JSON-safe dict with :meth:`to_config`.
 
@@ -31,6 +32,8 @@ class LossModule(Composable, nn.Module):
 
     #: The loss function, ``staticmethod(<name>_loss)`` in each subclass.
     _fn: Any = None
+    #: :meth:`per_class_options`, read from ``_fn``'s signature once per subclass.
+    _per_class: tuple[str, ...] | None = None
 
     def __init__(self, mode: Mode | None = None, **options: Any) -> None:
         super().__init__()
@@ -38,10 +41,11 @@ class LossModule(Composable, nn.Module):
             check_mode(mode)
         self.mode = mode
         self._options: dict[str, Any] = {}
+        per_class = self.per_class_options()
         for key, value in options.items():
-            if key in _TENSOR_OPTIONS and isinstance(value, torch.Tensor):
+            if key in per_class and isinstance(value, torch.Tensor):
                 self.register_buffer(key, value.clone() if value.is_floating_point() else value.double())
-            elif key in _TENSOR_OPTIONS and isinstance(value, Sequence) and not isinstance(value, str):
+            elif key in per_class and isinstance(value, Sequence) and not isinstance(value, str):
                 # the function's value checks, now (the buffer's are repeated at each CPU call); float64, as the
                 # function takes a list: float64 input must not get float32-rounded weights
                 self.register_buffer(key, torch.tensor(check_values(key, value, low=0.0, high=self._high(key)),
@@ -52,6 +56,18 @@ class LossModule(Composable, nn.Module):
     def _high(self, key: str) -> float | None:
         """The upper bound the function puts on the per-class option ``key`` (None: none)."""
         return None
+
+    @classmethod
+    def per_class_options(cls) -> tuple[str, ...]:
+        """The options that may be per-class vectors: those the function's signature annotates
+        ``Sequence[float] | torch.Tensor`` (a scalar option of the same name elsewhere, such as Tversky's ``alpha``,
+        stays a setting)."""
+        found = cls.__dict__.get("_per_class")
+        if found is None:
+            params = inspect.signature(cls._fn).parameters.values()
+            found = tuple(p.name for p in params if _PER_CLASS_HINT in str(p.annotation))  # in signature order
+            cls._per_class = found
+        return found
 
     @classmethod
     def keywords(cls) -> frozenset[str]:
@@ -76,5 +92,6 @@ class LossModule(Composable, nn.Module):
     def extra_repr(self) -> str:
         parts = [] if self.mode is None else [repr(self.mode)]
         parts += [f"{k}={v!r}" for k, v in self._options.items()]
-        parts += [f"{k}=<buffer {tuple(b.shape)}>" for k in _TENSOR_OPTIONS if (b := self._buffers.get(k)) is not None]
+        parts += [f"{k}=<buffer {tuple(b.shape)}>" for k in self.per_class_options()
+                  if (b := self._buffers.get(k)) is not None]
         return ", ".join(parts)

@@ -49,23 +49,19 @@ Layout (private modules, one per family of :mod:`seglosses.losses`): ``_focal``,
 front end (:mod:`seglosses.core.args`, :mod:`seglosses.core.formulas`).
 """
 
-# The public names, one import per family module; __all__ reads them from the registry (tests/keras/test_api.py
-# checks that dir() shows these and nothing else).
+# The public names: each registry row's class and function from its family module (seglosses._registry; a new loss
+# needs no line here), the base class and the weighted sum. tests/keras/test_api.py checks that dir() shows these
+# and nothing else.
+from importlib import import_module as _import_module
+
 from seglosses._registry import LOSSES as _LOSSES
 from seglosses.keras._base import SegLoss
-from seglosses.keras._boundary import BoundaryLoss, HausdorffDTLoss, boundary_loss, hausdorff_dt_loss
 from seglosses.keras._compose import WeightedSum
-from seglosses.keras._compound import ComboLoss, ExpLogLoss, UnifiedFocalLoss, combo_loss, exp_log_loss
-from seglosses.keras._compound import unified_focal_loss
-from seglosses.keras._cross_entropy import BalancedCrossEntropyLoss, CrossEntropyLoss, WeightedCrossEntropyLoss
-from seglosses.keras._cross_entropy import balanced_cross_entropy_loss, cross_entropy_loss
-from seglosses.keras._cross_entropy import weighted_cross_entropy_loss
-from seglosses.keras._focal import FocalLoss, focal_loss
-from seglosses.keras._lovasz import LovaszLoss, lovasz_loss
-from seglosses.keras._region import DiceLoss, FocalTverskyLoss, GeneralizedDiceLoss, JaccardLoss, LogCoshDiceLoss
-from seglosses.keras._region import SensitivitySpecificityLoss, TverskyLoss, dice_loss, focal_tversky_loss
-from seglosses.keras._region import generalized_dice_loss, jaccard_loss, log_cosh_dice_loss
-from seglosses.keras._region import sensitivity_specificity_loss, tversky_loss
+
+for _row in _LOSSES:
+    _family = _import_module(f"seglosses.keras._{_row.family}")
+    globals()[_row.cls], globals()[_row.function] = getattr(_family, _row.cls), getattr(_family, _row.function)
+del _row, _family
 
 #: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum.
 __all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum"]
