@@ -16,3 +16,18 @@ os.environ.setdefault("SEGLOSSES_CPU_KERNELS", "eager")
 
 # The C kernels (seglosses/kernels/native) are built into a fresh cache, not the user's ~/.cache/seglosses.
 os.environ.setdefault("SEGLOSSES_CACHE_DIR", tempfile.mkdtemp(prefix="seglosses-test-cache-"))
+
+
+def pytest_collection_finish(session):
+    """Start the suites that need a fresh process (tests/_subsuites.py) now, beside the main suite."""
+    import sys
+
+    if session.config.option.collectonly:
+        return
+
+    tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import _subsuites
+
+    _subsuites.start_selected(item.nodeid for item in session.items)
