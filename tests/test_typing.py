@@ -81,6 +81,11 @@ def test_constructor_is_the_functions_options(loss):
     assert [type(g[3]) for g in got] == [type(e[3]) for e in expected]  # 1 is not 1.0, nor True 1
     assert ast.unparse(stub.returns) == "None"
     assert got[0][:3] == ("mode", inspect.Parameter.POSITIONAL_OR_KEYWORD, "Mode")
+    # and what help() and inspect.signature show at run time
+    cls = getattr(seglosses, loss.cls)
+    assert set(cls._inputs) == INPUTS.get(loss.name, set())
+    shown = inspect.signature(cls).parameters.values()
+    assert [(p.name, p.kind, _normal(p.annotation), p.default) for p in shown] == expected
 
 
 @pytest.mark.parametrize("name", sorted(seglosses.__all__))

@@ -34,6 +34,17 @@ class LossModule(Composable, nn.Module):
     _fn: Any = None
     #: :meth:`per_class_options`, read from ``_fn``'s signature once per subclass.
     _per_class: tuple[str, ...] | None = None
+    #: Per-batch tensors the function takes that are inputs of ``forward``, not settings (``dist_maps``).
+    _inputs: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # the signature help() and inspect.signature show: (mode, *, <the function's options>), as type checkers see
+        # the declared constructor (the run-time one is the generic (mode=None, **options) below)
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_fn") is not None:
+            params = list(inspect.signature(cls._fn).parameters.values())[2:]
+            shown = inspect.Signature([p for p in params if p.name not in cls._inputs])
+            setattr(cls, "__signature__", shown)  # (read by inspect; not a declared attribute of type)
 
     def __init__(self, mode: Mode | None = None, **options: Any) -> None:
         super().__init__()

@@ -234,6 +234,7 @@ class BoundaryLoss(LossModule):
     """Module form of :func:`boundary_loss`; ``forward(logits, target, dist_maps=None)``."""
 
     _fn = staticmethod(boundary_loss)
+    _inputs = ("dist_maps",)
 
     if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
         def __init__(self, mode: Mode, *, classes: Sequence[int] | None = None,
@@ -246,6 +247,7 @@ class HausdorffDTLoss(LossModule):
     """Module form of :func:`hausdorff_dt_loss`; ``forward(logits, target, target_dist=None)``."""
 
     _fn = staticmethod(hausdorff_dt_loss)
+    _inputs = ("target_dist",)
 
     if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
         def __init__(self, mode: Mode, *, alpha: float = 2.0, classes: Sequence[int] | None = None,
