@@ -32,17 +32,19 @@ class LossModule(Composable, nn.Module):
 
     #: The loss function, ``staticmethod(<name>_loss)`` in each subclass.
     _fn: Any = None
-    #: :meth:`per_class_options`, read from ``_fn``'s signature once per subclass.
-    _per_class: tuple[str, ...] | None = None
+    #: :meth:`per_class_options`, read from ``_fn``'s signature when the subclass is defined.
+    _per_class: tuple[str, ...] = ()
     #: Per-batch tensors the function takes that are inputs of ``forward``, not settings (``dist_maps``).
     _inputs: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # the signature help() and inspect.signature show: (mode, *, <the function's options>), as type checkers see
-        # the declared constructor (the run-time one is the generic (mode=None, **options) below)
+        # read once from the function: the per-class options, and the signature help() and inspect.signature show,
+        # (mode, *, <the function's options>), as type checkers see the declared constructor (the run-time one is
+        # the generic (mode=None, **options) below)
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("_fn") is not None:
             params = list(inspect.signature(cls._fn).parameters.values())[2:]
+            cls._per_class = tuple(p.name for p in params if _PER_CLASS_HINT in str(p.annotation))
             shown = inspect.Signature([p for p in params if p.name not in cls._inputs])
             setattr(cls, "__signature__", shown)  # (read by inspect; not a declared attribute of type)
 
@@ -73,12 +75,7 @@ class LossModule(Composable, nn.Module):
         """The options that may be per-class vectors: those the function's signature annotates
         ``Sequence[float] | torch.Tensor`` (a scalar option of the same name elsewhere, such as Tversky's ``alpha``,
         stays a setting)."""
-        found = cls.__dict__.get("_per_class")
-        if found is None:
-            params = inspect.signature(cls._fn).parameters.values()
-            found = tuple(p.name for p in params if _PER_CLASS_HINT in str(p.annotation))  # in signature order
-            cls._per_class = found
-        return found
+        return cls._per_class
 
     @classmethod
     def keywords(cls) -> frozenset[str]:
