@@ -37,8 +37,17 @@ class Loss(NamedTuple):
         """The PyTorch module that defines the function and its Module class."""
         return f"seglosses.losses.{self.family}"
 
+    @property
+    def spatial(self) -> bool:
+        """Whether the loss needs 1 to 3 spatial axes (it reads the image's structure, not pixels one by one)."""
+        return self.family in SPATIAL_FAMILIES
+
 
 _COMPOUND = ("mean", "sum")
+
+#: The families whose losses read the image's structure (distances, skeletons, windows, contours): their inputs need
+#: 1 to 3 spatial axes, where every other loss takes 0 to 3.
+SPATIAL_FAMILIES = ("boundary", "topology", "structure", "contour")
 
 #: Every loss, in the order of the docs (the family order of docs/semantics.md).
 LOSSES: tuple[Loss, ...] = (

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 if __package__:  # loaded as a plugin (-p tests._fuzz): the tests' helper modules are imported top-level
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _losses import COMPOUND, DISTANCE, LOSSES  # noqa: E402
+from _losses import COMPOUND, DISTANCE, LOSSES, SPATIAL  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------- profiles
 _BASE = dict(deadline=None, database=None, print_blob=True,
@@ -279,7 +279,7 @@ def shapes(draw, name: str, mode: str, *, sizes=SIZES, max_elems=None, allow_n0=
     """(n, c, spatial)."""
     dist = name in DISTANCE
     if ndims is None:
-        ndims = (1, 2, 3) if dist else (0, 1, 2, 3)
+        ndims = (1, 2, 3) if name in SPATIAL else (0, 1, 2, 3)
     nd = draw(st.sampled_from(ndims))
     n = draw(st.sampled_from((1, 2, 3, 0) if allow_n0 else (1, 2, 3)))
     if mode == "binary":

@@ -28,6 +28,8 @@ CLASSES = _taking("classes")
 WEIGHTED = _taking("weight")
 #: Distance-based losses (1 to 3 spatial axes; SciPy or torch distance transforms).
 DISTANCE = {row.name for row in _registry.LOSSES if row.family == "boundary"}
+#: Losses that need 1 to 3 spatial axes (distances, skeletons, windows, contours): no 0-D case.
+SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.
