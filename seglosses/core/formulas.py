@@ -35,3 +35,43 @@ def check_alpha_beta(alpha, beta):
         raise ValueError(f"`alpha` + `beta` must be > 0 (they weigh false positives and negatives); "
                          f"got {alpha} + {beta}")
     return alpha, beta
+
+
+def mcc_loss(tp, fp, fn, tn, s, xp):
+    """``1 - MCC`` per class from the soft statistics, with ``xp`` the array namespace (``torch`` or ``keras.ops``:
+    ``where``, ``sqrt``, ``logical_not``).
+
+    With the four margins ``d1 = tp + fp + s`` (predicted), ``d2 = tp + fn + s`` (target), ``d3 = tn + fp + s``
+    (target negatives) and ``d4 = tn + fn + s`` (predicted negatives), the smoothed coefficient is
+    ``MCC = ((tp + s)(tn + s) - fp fn) / sqrt(d1 d2 d3 d4)``, that is ``A B - F`` with
+    ``A = (tp + s) / sqrt(d1 d2)``, ``B = (tn + s) / sqrt(d3 d4)``, ``F = fp fn / sqrt(d1 d2 d3 d4)``, and the loss is
+    written as a sum of terms that are each >= 0, so that no difference of two near-equal numbers is formed:
+
+        1 - MCC = (1 - A) + A (1 - B) + F,   1 - A = (e1 + r1 e2) / (1 + A),   1 - B = (e3 + r3 e4) / (1 + B)
+
+    with ``e1 = fp / d1``, ``e2 = fn / d2``, ``e3 = fp / d3``, ``e4 = fn / d4`` and ``r_i = 1 - e_i`` computed as its
+    own ratio (``r1 = (tp + s) / d1``, ``r3 = (tn + s) / d3``). A ratio 0/0 (a margin of 0, possible with s = 0 only)
+    is taken as its limit for s -> 0+ (``e = 0``, ``r = 1``): a class absent from the target and the prediction
+    scores 1; a factor of A, B or F whose margin is 0 is 0 (1 when both of its margins are 0), its value there, with
+    no gradient through it (the true one is infinite: sqrt at 0). A NaN statistic gives a NaN loss."""
+    def ok(den):  # den > 0, or NaN (a NaN statistic reaches the loss)
+        return xp.logical_not(den <= 0)
+
+    def ratio(num, den, empty):
+        good = ok(den)
+        return xp.where(good, num / xp.where(good, den, 1.0), empty)
+
+    def root(den):  # sqrt(den), 1 where den is 0 (the branch where() drops: no infinite slope there)
+        return xp.sqrt(xp.where(ok(den), den, 1.0))
+
+    def factor(num, da, db, empty):  # num / sqrt(da db); num is 0 where a margin is 0: 0 there, ``empty`` if both are
+        both = xp.logical_not(xp.logical_or(da <= 0, db <= 0))
+        fill = xp.where(xp.logical_or(ok(da), ok(db)), xp.zeros_like(num), xp.zeros_like(num) + empty)
+        return xp.where(both, num / (root(da) * root(db)), fill)
+
+    d1, d2, d3, d4 = tp + fp + s, tp + fn + s, tn + fp + s, tn + fn + s
+    a, b = factor(tp + s, d1, d2, 1.0), factor(tn + s, d3, d4, 1.0)
+    one_minus_a = (ratio(fp, d1, 0.0) + ratio(tp + s, d1, 1.0) * ratio(fn, d2, 0.0)) / (1 + a)
+    one_minus_b = (ratio(fp, d3, 0.0) + ratio(tn + s, d3, 1.0) * ratio(fn, d4, 0.0)) / (1 + b)
+    f = factor(fp, d1, d3, 0.0) * factor(fn, d2, d4, 0.0)
+    return one_minus_a + a * one_minus_b + f

@@ -1,0 +1,417 @@
+"""Losses over the whole confusion matrix: the Matthews correlation coefficient (tp, fp, fn and tn per class) and the
+generalized Wasserstein Dice (errors weighed by a distance between classes).
+
+Data flow: input checks (:func:`seglosses.core.checks.prepare`) -> the soft per-class tp, fp, fn of the fused region
+pass (:func:`seglosses.kernels.ops.region_stats`, every backend) and tn as its own sum in log space (MCC), or the
+per-class transport sums of the Wasserstein Dice (plain torch, no one-hot) -> one all-reduce with ``dist_sync`` ->
+score (:func:`seglosses.core.formulas.mcc_loss`, :func:`seglosses.core.score.ratio_loss`) -> reduction. See
+``docs/semantics.md`` for the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction
+from seglosses.core.args import check_scalar
+from seglosses.core.checks import (
+    activation,
+    class_vector,
+    compute_dtype,
+    prepare,
+    reduce_classes,
+    take,
+    to_compute,
+    to_device,
+    values_at_hand,
+)
+from seglosses.core.dist import all_reduce_sum, is_active
+from seglosses.core.formulas import mcc_loss as mcc_formula
+from seglosses.core.module import LossModule
+from seglosses.core.pixel import log1m_softmax
+from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows
+from seglosses.core.targets import dense_block, index_block
+from seglosses.kernels.blocked import class_sums
+from seglosses.kernels.ops import region_stats
+
+#: The weightings of the generalized Wasserstein Dice (MONAI's ``weighting_mode``).
+WEIGHTINGS = ("default", "GDL")
+
+_COMMON = """
+        smooth: s >= 0 (default 1e-5).
+        per_image: compute the statistics per image instead of over the whole batch.
+        ignore_index: target value whose pixels (elements, for binary/multilabel) are left out of every sum.
+        from_logits: the input holds logits (sigmoid/softmax applied here); False: probabilities used as given.
+        dist_sync: with ``torch.distributed`` initialized, all-reduce the statistics over the ranks of
+            ``process_group`` before the score (``per_image``: the mean or sum runs over every rank's images), so
+            every rank computes the loss of the global batch; the backward pass is then a collective. Without a
+            process group: the local loss.
+        process_group: the group for ``dist_sync`` (default: the default group)."""
+
+
+def _valid_input(x, valid, from_logits):
+    """The input with a finite value at ignored elements (selected: a NaN there reaches nothing)."""
+    return x if valid is None else torch.where(valid, x, 0.0 if from_logits else 0.5)
+
+
+def _true_negatives(inp, mode, ignore_index, from_logits):
+    """Per-image tn ``(N, C)``: ``sum min(1 - p, 1 - g)`` over the valid elements (hard targets: (1 - p)(1 - g); the
+    L1 form of the region pass, so tp + fp + fn + tn is the valid count), with 1 - p from log space (the sigmoid of
+    -x, and for the softmax ``log(1 - p)`` from the other classes' logsumexp): its own sum, no V - tp - fp - fn."""
+    dt = compute_dtype(inp.x)
+    if inp.index:
+        t, valid = index_block(inp.target, ignore_index, inp.c)
+        v = None if valid is None else valid.unsqueeze(1)
+    else:
+        g, v = dense_block(inp.target, ignore_index, dt)
+    x = _valid_input(inp.x, v, from_logits)
+    if not from_logits:
+        q = 1 - x.to(dt)  # probabilities as given, as the region pass reads them
+    elif mode == "multiclass":
+        x = to_compute(x)
+        q = log1m_softmax(x, torch.log_softmax(x, 1)).exp()
+    else:
+        q = F.logsigmoid(-to_compute(x)).exp()
+    q = q.scatter(1, t.unsqueeze(1), 0.0) if inp.index else torch.minimum(q, 1 - g)  # the target class: no negative
+    if v is not None:
+        q = torch.where(v, q, 0.0)
+    return q.sum(-1)
+
+
+def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
+             weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+             ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+             dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
+    r"""Matthews correlation coefficient loss (Abhishek & Hamarneh 2021), one minus the soft MCC per class.
+
+    .. math::
+        \mathrm{MCC}_c = \frac{(tp_c + s)(tn_c + s) - fp_c\, fn_c}
+        {\sqrt{(tp_c + fp_c + s)(tp_c + fn_c + s)(tn_c + fp_c + s)(tn_c + fn_c + s)}}, \qquad
+        L_c = 1 - \mathrm{MCC}_c \in [0, 2]
+
+    with tp, fp, fn the soft statistics of :func:`~seglosses.dice_loss` and tn the soft true negatives, each a sum
+    over the valid elements of class c (hard targets: :math:`tp = \sum p g`, :math:`fp = \sum p (1 - g)`,
+    :math:`fn = \sum (1 - p) g`, :math:`tn = \sum (1 - p)(1 - g)`; soft targets: the L1 form, tn =
+    :math:`\sum \min(1 - p, 1 - g)`), and s = ``smooth``. At s = 0 it is the paper's MCC; s keeps it defined where a
+    margin is 0: a class absent from target and prediction scores 1 (loss 0), as in the region losses; a class that
+    fills every valid element (no negatives) loses the tn factors and scores :math:`\sqrt{(tp + s)/(tp + fn + s)}`
+    times ~0, so only its exact prediction scores 1. The loss is computed as a sum of non-negative terms
+    (:func:`seglosses.core.formulas.mcc_loss`), exact near MCC = 1, with a finite gradient everywhere for s > 0.
+
+    Args:
+        logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
+            mode "binary".
+        target: mode "binary"/"multilabel": the logits' shape, values in [0, 1] (hard or soft); "multiclass":
+            integer class indices ``(N, *)`` or class probabilities ``(N, C, *)``.
+        mode: "binary", "multiclass" or "multilabel".
+        weight: per-class weights ``(C,)``; "mean" is the weighted mean ``sum_c w_c L_c / sum_c w_c``.
+        classes: class indices to keep (for example all but background); None keeps all.
+        reduction: "mean", "sum" or "none".{common}
+
+    Returns:
+        A scalar for "mean"/"sum"; for "none" the weighted per-class losses ``(K,)``, or ``(N, K)`` with
+        ``per_image``, K being the number of kept classes. float32 for half-precision input.
+
+    Example:
+        >>> import torch, seglosses
+        >>> x = torch.tensor([[[9.0, -9.0, 9.0, -9.0]]])         # (N=1, C=1, S=4), p = sigmoid(+-9)
+        >>> t = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
+        >>> round(seglosses.mcc_loss(x, t, "binary").item(), 4)  # tp = tn ~ 2, fp = fn ~ 2 sigmoid(-9)
+        0.0002
+
+    References:
+        Abhishek, Hamarneh. Matthews Correlation Coefficient Loss for Deep Convolutional Networks: Application to
+        Skin Lesion Segmentation. IEEE ISBI 2021. arXiv 2010.13454.
+        Matthews. Comparison of the predicted and observed secondary structure of T4 phage lysozyme. BBA 1975.
+    """
+    reduction = check_reduction(reduction)
+    smooth = check_scalar("smooth", smooth, low=0.0)
+    inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
+    check_bool("per_image", per_image)
+    check_bool("from_logits", from_logits)
+    sync = check_bool("dist_sync", dist_sync)
+    classes = check_classes(classes, inp.c)
+    w = class_vector("weight", weight, inp.c, logits.device)
+    tp, fp, fn, _ = region_stats(inp.x, inp.target, act=activation(mode, from_logits), index=inp.index,
+                                 ignore_index=ignore_index, per_image=per_image)
+    tn = _true_negatives(inp, mode, ignore_index, from_logits).to(tp.dtype)
+    if not per_image:
+        tn = tn.sum(0, keepdim=True)
+    if sync and not per_image:  # one all-reduce of 4 x C numbers
+        tp, fp, fn, tn = all_reduce_sum(torch.stack([tp, fp, fn, tn]), process_group).unbind(0)
+    if classes is not None:
+        tp, fp, fn, tn = (take(z, classes) for z in (tp, fp, fn, tn))
+        w = None if w is None else take(w, classes, 0)
+    # (a statistic that is 0 may come out as -ulp from the region pass's differences)
+    loss = mcc_formula(*(z.clamp_min(0.0) for z in (tp, fp, fn, tn)), smooth, torch)
+    w = None if w is None else w.to(loss.dtype)
+    return reduce_class_losses(loss, w, per_image=per_image, reduction=reduction, sync=sync and is_active(),
+                               group=process_group)
+
+
+mcc_loss.__doc__ = (mcc_loss.__doc__ or "").replace("{common}", _COMMON)
+
+
+# ------------------------------------------------------------------------------- generalized Wasserstein Dice ---
+def distance_matrix_tensor(value: Any, k: int, device=None) -> torch.Tensor | None:
+    """The checked ``(k, k)`` distance matrix as a floating tensor on ``device`` (None stays None): finite, >= 0,
+    0 on the diagonal, not all 0 (values checked where they are at hand: Python, NumPy, CPU tensors; a GPU tensor's
+    values are not read, that would sync)."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        m = value
+        if not (m.is_floating_point() or m.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"`distance_matrix` must hold real numbers; got dtype {m.dtype}")
+        rows = m.tolist() if m.dim() == 2 and values_at_hand(m) else None
+    else:
+        if hasattr(value, "tolist") and not isinstance(value, Sequence):  # NumPy
+            value = value.tolist()
+        if not isinstance(value, Sequence) or isinstance(value, str) or not all(
+                isinstance(r, Sequence) and not isinstance(r, str) for r in value):
+            raise TypeError(f"`distance_matrix` must be a ({k}, {k}) matrix (nested sequences or a tensor); got "
+                            f"{type(value).__name__}")
+        rows = [[check_scalar(f"distance_matrix[{i}][{j}]", v, low=0.0) for j, v in enumerate(r)]
+                for i, r in enumerate(value)]
+        if any(len(r) != len(rows) for r in rows):
+            raise ValueError(f"`distance_matrix` must be a square ({k}, {k}) matrix; got rows of lengths "
+                             f"{[len(r) for r in rows]}")
+        m = torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(rows))
+    if m.dim() != 2 or tuple(m.shape) != (k, k):
+        raise ValueError(f"`distance_matrix` must have shape ({k}, {k}): one row and column per class ({k} = C for "
+                         f"mode='multiclass', 2 states (absent, present) for 'binary'/'multilabel'); got "
+                         f"{tuple(m.shape)}")
+    if rows is not None:
+        flat = [float(v) for r in rows for v in r]
+        for i, v in enumerate(flat):
+            check_scalar(f"distance_matrix[{i // k}][{i % k}]", v, low=0.0)
+        if any(rows[i][i] != 0 for i in range(k)):
+            raise ValueError(f"`distance_matrix` must be 0 on its diagonal (a distance between classes); got "
+                             f"{[rows[i][i] for i in range(k)]}")
+        if max(flat) <= 0:
+            raise ValueError("`distance_matrix` must hold a positive distance (it is normalised by its largest "
+                             "entry); got all zeros")
+    m = m.to(m.dtype if m.is_floating_point() else torch.float64)
+    return m if device is None else to_device(m, device)
+
+
+def _two_state_sums(inp, ignore_index, from_logits, m):
+    """Binary/multilabel: each element is a two-state problem (absent, present), prediction (1 - p, p), target
+    (1 - g, g). Per-image sums ``(N, C, 2)`` by target state k: A (mass kept or moved into k, times 1 - M[k, .]),
+    B (mass moved into k, times M[k, .]) and the volume V = sum (1 - g), sum g."""
+    dt = compute_dtype(inp.x)
+    g, v = dense_block(inp.target, ignore_index, dt)
+    x = _valid_input(inp.x, v, from_logits)
+    if from_logits:
+        x = to_compute(x)
+        p, q = F.logsigmoid(x).exp(), F.logsigmoid(-x).exp()
+    else:
+        p = x.to(dt)
+        q = 1 - p
+    h = 1 - g
+    # the optimal transport plan of (q, p) onto (h, g): keep min at each state, move the excess across; each moved
+    # mass written from the side where it is accurate (p where g = 0, q = 1 - p where g = 1)
+    keep0, keep1 = torch.minimum(q, h), torch.minimum(p, g)
+    move01, move10 = (p - g).clamp_min(0.0), (q - h).clamp_min(0.0)  # predicted present -> absent, and back
+    if m is None:
+        a0, a1, b0, b1 = keep0, keep1, move01, move10
+    else:
+        m01, m10 = m[0, 1].to(dt), m[1, 0].to(dt)
+        a0, a1 = keep0 + (1 - m01) * move01, keep1 + (1 - m10) * move10
+        b0, b1 = m01 * move01, m10 * move10
+    sums = [torch.where(v, z, 0.0) if v is not None else z for z in (a0, a1, b0, b1, h, g)]
+    a0, a1, b0, b1, h, g = (z.sum(-1) for z in sums)
+    return torch.stack([a0, a1], -1), torch.stack([b0, b1], -1), torch.stack([h, g], -1)
+
+
+def _multiclass_sums(inp, ignore_index, from_logits, m):
+    """Multiclass: per-image sums ``(N, C)`` by target class t of A = sum (1 - M[t, .]) . p, B = sum M[t, .] . p
+    (the Wasserstein distance W of Fidon et al.'s eq. 6) and the class volume V; class probabilities as targets:
+    the 0-1 distance only (the plan keeps min(p_c, g_c) in place)."""
+    dt = compute_dtype(inp.x)
+    n, c, s = inp.x.shape
+    if not inp.index:
+        if m is not None:
+            raise ValueError("`distance_matrix` needs class-index targets (N, *) in mode='multiclass': between two "
+                             "class distributions the Wasserstein distance of a general matrix has no closed form; "
+                             "with class probabilities as targets use distance_matrix=None (the 0-1 distance)")
+        g, v = dense_block(inp.target, ignore_index, dt)
+        x = _valid_input(inp.x, v, from_logits)
+        if from_logits:
+            x = to_compute(x)
+            logp = torch.log_softmax(x, 1)
+            p, q = logp.exp(), log1m_softmax(x, logp).exp()
+        else:
+            p = x.to(dt)
+            q = 1 - p
+        a, b = torch.minimum(p, g), (q - (1 - g)).clamp_min(0.0)  # kept; moved into c (accurate where g = 1)
+        sums = [z if v is None else torch.where(v, z, 0.0) for z in (a, b, g)]
+        return tuple(z.sum(-1) for z in sums)
+    t, valid = index_block(inp.target, ignore_index, c)
+    x = _valid_input(inp.x, None if valid is None else valid.unsqueeze(1), from_logits)
+    ti = t.unsqueeze(1)
+    if m is None:  # W = 1 - p_t, from log p_t where it is accurate
+        if from_logits:
+            logpt = torch.log_softmax(to_compute(x), 1).gather(1, ti).squeeze(1)
+            a, b = logpt.exp(), -torch.expm1(logpt)
+        else:
+            pt = x.to(dt).gather(1, ti).squeeze(1)
+            a, b = pt, 1 - pt
+    else:
+        p = torch.softmax(to_compute(x), 1) if from_logits else x.to(dt)
+        mm = m.to(dt)
+        b = (mm[t].transpose(1, 2) * p).sum(1)        # W = sum_c M[t, c] p_c, rows gathered: no C x C x S tensor
+        a = ((1 - mm)[t].transpose(1, 2) * p).sum(1)  # 1 - W, as its own sum
+    ones = torch.ones_like(a)
+    if valid is not None:
+        a, b, ones = (torch.where(valid, z, 0.0) for z in (a, b, ones))
+    out = []
+    for z in (a, b, ones):
+        acc = torch.zeros(n, c, dtype=z.dtype, device=z.device)
+        class_sums(acc, t, z)
+        out.append(acc)
+    return tuple(out)
+
+
+def generalized_wasserstein_dice_loss(
+        logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
+        distance_matrix: Sequence[Sequence[float]] | torch.Tensor | None = None,
+        weighting_mode: Literal["default", "GDL"] = "default", smooth: float = 1e-5, per_image: bool = False,
+        ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+        dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
+    r"""Generalized Wasserstein Dice loss (Fidon et al. 2017): a Dice whose errors are weighed by a distance between
+    classes, so that confusing two close classes costs less than confusing far ones.
+
+    .. math::
+        W_i = \sum_c M_{t_i c}\, p_{ic}, \qquad TP = \sum_i \alpha_{t_i} (1 - W_i), \qquad
+        L = 1 - \frac{2\,TP + s}{2\,TP + \sum_i \beta_{t_i} W_i + s}
+
+    over the valid pixels i, with :math:`t_i` the target class, p the softmax, M the ``distance_matrix`` divided by
+    its largest entry, and the weights ("default", the paper's) :math:`\alpha_0 = 0` for the background (class 0),
+    :math:`\alpha_c = 1` otherwise, :math:`\beta = 1`; or ("GDL", Tilborghs et al. 2020)
+    :math:`\alpha_c = \beta_c = 1 / (V_c + 1)`, :math:`V_c` the volume of class c (per image with ``per_image``,
+    else over the batch). This is MONAI's ``GeneralizedWassersteinDiceLoss`` (with ``smooth_nr = smooth_dr = s`` and
+    ``per_image=True``, its only setting). The loss is computed as ``err / den`` (:func:`~seglosses.core.score.
+    ratio_loss`), exact near 0.
+
+    ``distance_matrix=None`` is the 0-1 distance (M = 1 - I): W = 1 - p_t, the total variation. With class
+    probabilities as targets (0-1 distance only), W is the total variation between prediction and target and TP
+    sums :math:`\alpha_c \min(p_c, g_c)`, the mass the optimal plan keeps in place.
+
+    Modes "binary" and "multilabel": each element is a two-state problem, absent (0, background) or present (1),
+    prediction (1 - p, p) against target (1 - g, g), and ``distance_matrix`` is the (2, 2) matrix between the states
+    (the labels of "multilabel" are not exclusive, so no mass moves between labels: there is no distance between
+    them); the sums run over every element (of every label), one score. With the 0-1 distance and "default"
+    weighting this is the Dice loss of the foreground pooled over the elements; soft targets are transported exactly
+    (two states: keep min, move the excess).
+
+    Args:
+        logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
+            mode "binary".
+        target: "multiclass": class indices ``(N, *)`` (any ``distance_matrix``) or class probabilities
+            ``(N, C, *)`` (``distance_matrix=None``); "binary"/"multilabel": the logits' shape, values in [0, 1].
+        mode: "binary", "multiclass" or "multilabel".
+        distance_matrix: the ``(C, C)`` distances between classes ("multiclass"; ``(2, 2)`` between absent and
+            present otherwise): finite, >= 0, 0 on the diagonal; normalised by its largest entry. None: 0-1.
+        weighting_mode: "default" (the paper: background 0, other classes 1) or "GDL" (1 / (volume + 1)).
+        reduction: "mean", "sum" or "none".{common}
+
+    Returns:
+        A scalar for "mean"/"sum"; for "none" a 0-d tensor, or ``(N,)`` with ``per_image``. float32 for
+        half-precision input.
+
+    Example:
+        >>> import torch, seglosses
+        >>> m = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]]
+        >>> x = torch.tensor([[[0.0], [9.0], [9.0]]])             # (N=1, C=3, S=1): p = (~0, 1/2, 1/2)
+        >>> round(seglosses.generalized_wasserstein_dice_loss(x, torch.tensor([[1]]), "multiclass",
+        ...       distance_matrix=m).item(), 4)                      # W = 1/4, TP = 3/4: 1 - 1.5 / 1.75
+        0.1429
+
+    References:
+        Fidon, Li, Garcia-Peraza-Herrera, Ekanayake, Kitchen, Ourselin, Vercauteren. Generalised Wasserstein Dice
+        Score for Imbalanced Multi-class Segmentation using Holistic Convolutional Networks. BrainLes 2017.
+        arXiv 1707.00478.
+        Tilborghs et al. Comparative study of deep learning methods for the automatic segmentation of lung, lesion
+        and lesion type in CT scans of COVID-19 patients. arXiv 2007.15546 (the "GDL" weighting).
+    """
+    reduction = check_reduction(reduction)
+    check_one_of("weighting_mode", weighting_mode, WEIGHTINGS)
+    smooth = check_scalar("smooth", smooth, low=0.0)
+    inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
+    check_bool("per_image", per_image)
+    check_bool("from_logits", from_logits)
+    sync = check_bool("dist_sync", dist_sync)
+    two_state = mode != "multiclass"
+    m = distance_matrix_tensor(distance_matrix, 2 if two_state else inp.c, logits.device)
+    if m is not None:
+        m = m / m.max()  # MONAI's normalisation (a no-op for a matrix whose largest entry is 1)
+    if two_state:
+        a, b, vol = _two_state_sums(inp, ignore_index, from_logits, m)
+    else:
+        a, b, vol = _multiclass_sums(inp, ignore_index, from_logits, m)
+    if not per_image:
+        a, b, vol = (z.sum(0, keepdim=True) for z in (a, b, vol))
+    if sync and not per_image:  # one all-reduce: the weights need the global volumes
+        a, b, vol = all_reduce_sum(torch.stack([a, b, vol]), process_group).unbind(0)
+    if weighting_mode == "GDL":
+        alpha = beta = 1 / (vol + 1)
+        err = (beta * b).flatten(1).sum(-1)
+    else:
+        alpha = torch.ones_like(vol)
+        alpha[..., 0] = 0.0  # the background (class 0, or the absent state) has no true positives
+        err = b.flatten(1).sum(-1)
+    tp = (alpha * a).flatten(1).sum(-1)
+    loss = ratio_loss(err.clamp_min(0.0), 2 * tp.clamp_min(0.0) + smooth, False)
+    if not per_image:
+        return reduce_classes(loss[0], None, reduction)
+    if reduction == "none":
+        return loss
+    return reduce_rows(loss.unsqueeze(-1), None, reduction, sync and is_active(), process_group)
+
+
+generalized_wasserstein_dice_loss.__doc__ = (generalized_wasserstein_dice_loss.__doc__ or "").replace(
+    "{common}", _COMMON)
+
+
+class MCCLoss(LossModule):
+    """Module form of :func:`mcc_loss`; takes the same keyword arguments."""
+
+    _fn = staticmethod(mcc_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
+                     weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+
+
+class GeneralizedWassersteinDiceLoss(LossModule):
+    """Module form of :func:`generalized_wasserstein_dice_loss`; takes the same keyword arguments. The
+    ``distance_matrix`` is checked here and kept as a buffer (it follows ``.to()``)."""
+
+    _fn = staticmethod(generalized_wasserstein_dice_loss)
+
+    if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
+        def __init__(self, mode: Mode, *, distance_matrix: Sequence[Sequence[float]] | torch.Tensor | None = None,
+                     weighting_mode: Literal["default", "GDL"] = "default", smooth: float = 1e-5,
+                     per_image: bool = False, ignore_index: int | None = None, from_logits: bool = True,
+                     reduction: Reduction = "mean", dist_sync: bool = False,
+                     process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
+    else:
+        def __init__(self, mode=None, **options):
+            matrix = options.pop("distance_matrix", None)
+            super().__init__(mode, **options)
+            if matrix is not None:
+                if isinstance(matrix, torch.Tensor):
+                    k = matrix.shape[0] if matrix.dim() == 2 else -1
+                else:
+                    matrix = matrix.tolist() if hasattr(matrix, "tolist") and not isinstance(matrix, Sequence) \
+                        else matrix
+                    k = len(matrix) if isinstance(matrix, Sequence) else -1
+                t = distance_matrix_tensor(matrix, k)
+                self.register_buffer("distance_matrix", t.clone() if isinstance(matrix, torch.Tensor) else t)
