@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import oracle
+import oracle_confusion
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
@@ -26,6 +27,15 @@ def _options(name, mode, c):
                 {"label_smoothing": 0.1}, {"weight": w}, {"from_logits": False},
                 {"weight": w, "label_smoothing": 0.2, "alpha": 0.4, "from_logits": False}]
         return opts
+    if name == "mcc":
+        return [{}, {"per_image": True}, {"smooth": 0.0}, {"smooth": 1.0, "per_image": True},
+                {"classes": [c - 1, 0] if c > 1 else [0]}, {"weight": w}, {"from_logits": False},
+                {"per_image": True, "weight": w, "smooth": 0.0, "from_logits": False}]
+    if name == "generalized_wasserstein_dice":  # (C, C) matrices: tests/test_confusion.py (index targets only)
+        two = [[0.0, 1.0], [0.25, 0.0]] if mode != "multiclass" else None
+        return [{}, {"per_image": True}, {"weighting_mode": "GDL"}, {"smooth": 0.0, "per_image": True},
+                {"from_logits": False, "weighting_mode": "GDL", "per_image": True},
+                {"distance_matrix": two, "weighting_mode": "GDL"}, {"distance_matrix": two, "smooth": 0.0}]
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
@@ -45,7 +55,8 @@ def _options(name, mode, c):
 #: ``{registry name: float64 oracle}``, written by hand: the oracle is the independent source.
 _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
-           "lovasz": oracle.lovasz}
+           "lovasz": oracle.lovasz, "mcc": oracle_confusion.mcc,
+           "generalized_wasserstein_dice": oracle_confusion.generalized_wasserstein_dice}
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

@@ -1,9 +1,10 @@
 """Losses over the whole confusion matrix: the Matthews correlation coefficient (tp, fp, fn and tn per class) and the
 generalized Wasserstein Dice (errors weighed by a distance between classes).
 
-Data flow: input checks (:func:`seglosses.core.checks.prepare`) -> the soft per-class tp, fp, fn of the fused region
-pass (:func:`seglosses.kernels.ops.region_stats`, every backend) and tn as its own sum in log space (MCC), or the
-per-class transport sums of the Wasserstein Dice (plain torch, no one-hot) -> one all-reduce with ``dist_sync`` ->
+Data flow: input checks (:func:`seglosses.core.checks.prepare`) -> per-class sums in plain torch, no one-hot: the soft
+tp, fp, fn and tn of MCC, each its own sum of non-negative terms with 1 - p from log space (the fused region pass
+gives fp and fn as differences of sums, whose rounding residue MCC's ratios amplify at an empty margin), or the
+transport sums of the Wasserstein Dice -> one all-reduce with ``dist_sync`` ->
 score (:func:`seglosses.core.formulas.mcc_loss`, :func:`seglosses.core.score.ratio_loss`) -> reduction. See
 ``docs/semantics.md`` for the contract.
 """
@@ -19,7 +20,6 @@ import torch.nn.functional as F
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction
 from seglosses.core.args import check_scalar
 from seglosses.core.checks import (
-    activation,
     class_vector,
     compute_dtype,
     prepare,
@@ -36,7 +36,6 @@ from seglosses.core.pixel import log1m_softmax
 from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows
 from seglosses.core.targets import dense_block, index_block
 from seglosses.kernels.blocked import class_sums
-from seglosses.kernels.ops import region_stats
 
 #: The weightings of the generalized Wasserstein Dice (MONAI's ``weighting_mode``).
 WEIGHTINGS = ("default", "GDL")
@@ -58,28 +57,52 @@ def _valid_input(x, valid, from_logits):
     return x if valid is None else torch.where(valid, x, 0.0 if from_logits else 0.5)
 
 
-def _true_negatives(inp, mode, ignore_index, from_logits):
-    """Per-image tn ``(N, C)``: ``sum min(1 - p, 1 - g)`` over the valid elements (hard targets: (1 - p)(1 - g); the
-    L1 form of the region pass, so tp + fp + fn + tn is the valid count), with 1 - p from log space (the sigmoid of
-    -x, and for the softmax ``log(1 - p)`` from the other classes' logsumexp): its own sum, no V - tp - fp - fn."""
+def _confusion_sums(inp, mode, ignore_index, from_logits):
+    """Per-image soft ``tp, fp, fn, tn`` ``(N, C)``, each its own sum of non-negative terms over the valid elements:
+    class indices: ``sum_{t = c} p_c``, ``sum_{t != c} p_c``, ``sum_{t = c} (1 - p_c)``, ``sum_{t != c} (1 - p_c)``;
+    dense targets (the L1 form of the region losses): ``sum min(p, g)``, ``sum max(p - g, 0)``,
+    ``sum max(g - p, 0)``, ``sum min(1 - p, 1 - g)``, so tp + fp + fn + tn is the valid count. 1 - p comes from log
+    space (the sigmoid of -x; for the softmax the other classes' logsumexp), and no statistic is a difference of two
+    sums (V - tp - fp - fn, or the region pass's P - T): a statistic that is 0 is exactly 0, which the ratios of MCC
+    need where a margin is 0 (fp / (tn + fp) with tn = 0 turns a rounding residue into 1). No one-hot: the target
+    class is picked by gathers and scatter-adds, and zeroed by one scatter."""
     dt = compute_dtype(inp.x)
+    n, c, _ = inp.x.shape
     if inp.index:
-        t, valid = index_block(inp.target, ignore_index, inp.c)
+        t, valid = index_block(inp.target, ignore_index, c)
         v = None if valid is None else valid.unsqueeze(1)
     else:
         g, v = dense_block(inp.target, ignore_index, dt)
     x = _valid_input(inp.x, v, from_logits)
     if not from_logits:
-        q = 1 - x.to(dt)  # probabilities as given, as the region pass reads them
+        p = x.to(dt)  # probabilities as given, as the region losses read them
+        q = 1 - p
     elif mode == "multiclass":
         x = to_compute(x)
-        q = log1m_softmax(x, torch.log_softmax(x, 1)).exp()
+        logp = torch.log_softmax(x, 1)
+        p, q = logp.exp(), log1m_softmax(x, logp).exp()
     else:
-        q = F.logsigmoid(-to_compute(x)).exp()
-    q = q.scatter(1, t.unsqueeze(1), 0.0) if inp.index else torch.minimum(q, 1 - g)  # the target class: no negative
-    if v is not None:
-        q = torch.where(v, q, 0.0)
-    return q.sum(-1)
+        x = to_compute(x)
+        p, q = F.logsigmoid(x).exp(), F.logsigmoid(-x).exp()
+    if inp.index:
+        ti = t.unsqueeze(1)
+        pos = []
+        for z in (p, q):
+            zt = z.gather(1, ti).squeeze(1)
+            if valid is not None:
+                zt = torch.where(valid, zt, 0.0)
+            acc = torch.zeros(n, c, dtype=zt.dtype, device=zt.device)
+            class_sums(acc, t, zt)
+            pos.append(acc)
+        neg = [z.scatter(1, ti, 0.0) for z in (p, q)]  # the target class is no negative of its own
+        if v is not None:
+            neg = [torch.where(v, z, 0.0) for z in neg]
+        return pos[0], neg[0].sum(-1), pos[1], neg[1].sum(-1)
+    h = 1 - g
+    terms = (torch.minimum(p, g), (p - g).clamp_min(0.0), (q - h).clamp_min(0.0), torch.minimum(q, h))
+    if v is not None:  # (g - p as (1 - p) - (1 - g): exact where g = 1, p near 1)
+        terms = tuple(torch.where(v, z, 0.0) for z in terms)
+    return tuple(z.sum(-1) for z in terms)
 
 
 def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
@@ -136,18 +159,15 @@ def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: 
     sync = check_bool("dist_sync", dist_sync)
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
-    tp, fp, fn, _ = region_stats(inp.x, inp.target, act=activation(mode, from_logits), index=inp.index,
-                                 ignore_index=ignore_index, per_image=per_image)
-    tn = _true_negatives(inp, mode, ignore_index, from_logits).to(tp.dtype)
+    tp, fp, fn, tn = _confusion_sums(inp, mode, ignore_index, from_logits)
     if not per_image:
-        tn = tn.sum(0, keepdim=True)
+        tp, fp, fn, tn = (z.sum(0, keepdim=True) for z in (tp, fp, fn, tn))
     if sync and not per_image:  # one all-reduce of 4 x C numbers
         tp, fp, fn, tn = all_reduce_sum(torch.stack([tp, fp, fn, tn]), process_group).unbind(0)
     if classes is not None:
         tp, fp, fn, tn = (take(z, classes) for z in (tp, fp, fn, tn))
         w = None if w is None else take(w, classes, 0)
-    # (a statistic that is 0 may come out as -ulp from the region pass's differences)
-    loss = mcc_formula(*(z.clamp_min(0.0) for z in (tp, fp, fn, tn)), smooth, torch)
+    loss = mcc_formula(tp, fp, fn, tn, smooth, torch)
     w = None if w is None else w.to(loss.dtype)
     return reduce_class_losses(loss, w, per_image=per_image, reduction=reduction, sync=sync and is_active(),
                                group=process_group)
