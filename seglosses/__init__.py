@@ -43,6 +43,11 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         boundary_loss as boundary_loss, BoundaryLoss as BoundaryLoss, hausdorff_dt_loss as hausdorff_dt_loss,
         HausdorffDTLoss as HausdorffDTLoss,
     )
+    from seglosses.losses.confusion import (
+        mcc_loss as mcc_loss, MCCLoss as MCCLoss,
+        generalized_wasserstein_dice_loss as generalized_wasserstein_dice_loss,
+        GeneralizedWassersteinDiceLoss as GeneralizedWassersteinDiceLoss,
+    )
     from seglosses.distance import (
         edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,
         distance_maps as distance_maps,

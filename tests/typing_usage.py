@@ -46,6 +46,9 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.boundary_loss(x, t, mode, classes=[1, 2], spacing=(1.0, 0.5)),
         seglosses.boundary_loss(xb, tb, "binary", dist_maps=seglosses.distance_maps(tb, "binary", batched=True)),
         seglosses.hausdorff_dt_loss(x, t, mode, alpha=2.0, spacing=1.0, backend="torch"),
+        seglosses.mcc_loss(x, t, mode, smooth=1e-5, per_image=True, weight=[1.0, 2.0, 1.0], classes=[1, 2]),
+        seglosses.generalized_wasserstein_dice_loss(x, t, mode, distance_matrix=[[0.0, 1.0, 1.0], [1.0, 0.0, 0.5],
+                                                    [1.0, 0.5, 0.0]], weighting_mode="GDL", ignore_index=255),
     ]
 
 
@@ -70,6 +73,8 @@ def _modules() -> list[nn.Module]:
         seglosses.UnifiedFocalLoss(mode, asymmetric=False),
         seglosses.BoundaryLoss(mode, classes=[1, 2]),
         seglosses.HausdorffDTLoss(mode, alpha=1.0),
+        seglosses.MCCLoss(mode, classes=[1, 2]),
+        seglosses.GeneralizedWassersteinDiceLoss(mode, distance_matrix=torch.ones(3, 3) - torch.eye(3)),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules

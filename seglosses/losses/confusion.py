@@ -423,7 +423,7 @@ class GeneralizedWassersteinDiceLoss(LossModule):
                      reduction: Reduction = "mean", dist_sync: bool = False,
                      process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
     else:
-        def __init__(self, mode=None, **options):
+        def __init__(self, mode: Mode | None = None, **options: Any) -> None:
             matrix = options.pop("distance_matrix", None)
             super().__init__(mode, **options)
             if matrix is not None:
