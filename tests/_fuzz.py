@@ -382,6 +382,14 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
             kw["background"] = draw(st.integers(0, c - 1))
     if name == "hausdorff_dt":
         kw["alpha"] = draw(st.sampled_from((2.0, 0.0, 1.0, 0.5)))
+    if name == "generalized_wasserstein_dice":
+        kw["weighting_mode"] = draw(st.sampled_from(("default", "GDL")))
+        k = c if mode == "multiclass" else 2
+        if k >= 2 and draw(st.booleans()):  # a distance: 0 on the diagonal, >= 0, one entry > 0 (recipes() drops it
+            m = [[0.0 if i == j else draw(st.sampled_from((1.0, 0.5, 0.0, 3.0))) for j in range(k)]  # for dense
+                 for i in range(k)]                                                                # multiclass)
+            m[0][1] = draw(st.sampled_from((1.0, 0.25, 4.0)))
+            kw["distance_matrix"] = tuple(tuple(r) for r in m)
     if name in DISTANCE:
         sp = draw(st.sampled_from(("none", "number", "axes")))
         if sp == "number":
@@ -445,6 +453,8 @@ def recipes(draw, name: str, mode: str | None = None, *, dtypes=FLOAT_DTYPES, la
         fracs = (0.3, 1.0) if require_ignore else (0.3, 0.0) if min_ignore_free else (0.3, 0.0, 1.0)
         frac = draw(st.sampled_from(fracs))
     options = draw(options_for(name, mode, c, len(spatial), class_counts=class_counts))
+    if name == "generalized_wasserstein_dice" and mode == "multiclass" and kind != "index":
+        options = tuple(kv for kv in options if kv[0] != "distance_matrix")  # class probabilities: 0-1 distance only
     seed = draw(st.integers(0, 2 ** 16))
     return Recipe(name, mode, n, c, spatial, dtype, layout, binary_flat, target_squeeze, scale, fl, exact01, kind,
                   tdtype, pattern, target_layout, ignore_index, frac, options, seed)

@@ -57,6 +57,16 @@ def _valid_input(x, valid, from_logits):
     return x if valid is None else torch.where(valid, x, 0.0 if from_logits else 0.5)
 
 
+def _per_class(t, z, c):
+    """``out[n, k] = sum_s z[n, s] [t[n, s] == k]`` ``(N, C)`` by scatter-adds (no one-hot); an empty input gives
+    zeros that keep the graph."""
+    out = torch.zeros(t.shape[0], c, dtype=z.dtype, device=z.device)
+    if z.numel() == 0:
+        return out + z.sum(-1, keepdim=True)
+    class_sums(out, t, z)
+    return out
+
+
 def _confusion_sums(inp, mode, ignore_index, from_logits):
     """Per-image soft ``tp, fp, fn, tn`` ``(N, C)``, each its own sum of non-negative terms over the valid elements:
     class indices: ``sum_{t = c} p_c``, ``sum_{t != c} p_c``, ``sum_{t = c} (1 - p_c)``, ``sum_{t != c} (1 - p_c)``;
@@ -89,11 +99,7 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
         pos = []
         for z in (p, q):
             zt = z.gather(1, ti).squeeze(1)
-            if valid is not None:
-                zt = torch.where(valid, zt, 0.0)
-            acc = torch.zeros(n, c, dtype=zt.dtype, device=zt.device)
-            class_sums(acc, t, zt)
-            pos.append(acc)
+            pos.append(_per_class(t, zt if valid is None else torch.where(valid, zt, 0.0), c))
         neg = [z.scatter(1, ti, 0.0) for z in (p, q)]  # the target class is no negative of its own
         if v is not None:
             neg = [torch.where(v, z, 0.0) for z in neg]
@@ -278,9 +284,9 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
         if from_logits:
             logpt = torch.log_softmax(to_compute(x), 1).gather(1, ti).squeeze(1)
             a, b = logpt.exp(), -torch.expm1(logpt)
-        else:
-            pt = x.to(dt).gather(1, ti).squeeze(1)
-            a, b = pt, 1 - pt
+        else:  # probabilities as given: W = the other classes' mass (every class read: a NaN there is not hidden)
+            p = x.to(dt)
+            a, b = p.gather(1, ti).squeeze(1), p.scatter(1, ti, 0.0).sum(1)
     else:
         p = torch.softmax(to_compute(x), 1) if from_logits else x.to(dt)
         mm = m.to(dt)
@@ -289,12 +295,7 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
     ones = torch.ones_like(a)
     if valid is not None:
         a, b, ones = (torch.where(valid, z, 0.0) for z in (a, b, ones))
-    out = []
-    for z in (a, b, ones):
-        acc = torch.zeros(n, c, dtype=z.dtype, device=z.device)
-        class_sums(acc, t, z)
-        out.append(acc)
-    return tuple(out)
+    return tuple(_per_class(t, z, c) for z in (a, b, ones))
 
 
 def generalized_wasserstein_dice_loss(
@@ -382,8 +383,8 @@ def generalized_wasserstein_dice_loss(
         alpha = beta = 1 / (vol + 1)
         err = (beta * b).flatten(1).sum(-1)
     else:
-        alpha = torch.ones_like(vol)
-        alpha[..., 0] = 0.0  # the background (class 0, or the absent state) has no true positives
+        # the background (class 0, or the absent state) has no true positives
+        alpha = torch.cat([torch.zeros_like(vol[..., :1]), torch.ones_like(vol[..., 1:])], -1)
         err = b.flatten(1).sum(-1)
     tp = (alpha * a).flatten(1).sum(-1)
     loss = ratio_loss(err.clamp_min(0.0), 2 * tp.clamp_min(0.0) + smooth, False)
