@@ -77,6 +77,20 @@ def test_loss_specific_errors():
         S.generalized_dice_loss(X, T, "multiclass", weight_type="cubic")
     with pytest.raises(ValueError, match=r"`classes` must be None, 'present' or 'all'.*got 'some'"):
         S.lovasz_loss(X, T, "multiclass", classes="some")
+    with pytest.raises(ValueError, match=r"`weighting_mode` must be one of \('default', 'GDL'\); got 'gdl'"):
+        S.generalized_wasserstein_dice_loss(X, T, "multiclass", weighting_mode="gdl")
+    with pytest.raises(ValueError, match=r"`distance_matrix` must have shape \(3, 3\).*got \(2, 2\)"):
+        S.generalized_wasserstein_dice_loss(X, T, "multiclass", distance_matrix=[[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"`distance_matrix` must be 0 on its diagonal"):
+        S.generalized_wasserstein_dice_loss(X, T, "multiclass", distance_matrix=torch.ones(3, 3))
+    with pytest.raises(ValueError, match=r"`distance_matrix\[1\]\[0\]` must be >= 0.0; got -1.0"):
+        S.generalized_wasserstein_dice_loss(X, T, "multiclass", distance_matrix=[[0, 1, 1], [-1, 0, 1], [1, 1, 0]])
+    with pytest.raises(ValueError, match=r"`distance_matrix` must hold a positive distance"):
+        S.GeneralizedWassersteinDiceLoss("multiclass", distance_matrix=torch.zeros(3, 3))(X, T)
+    with pytest.raises(ValueError, match=r"`distance_matrix` needs class-index targets"):
+        S.generalized_wasserstein_dice_loss(X, torch.softmax(X, 1), "multiclass", distance_matrix=1 - torch.eye(3))
+    with pytest.raises(TypeError, match=r"`distance_matrix` must be a \(3, 3\) matrix"):
+        S.generalized_wasserstein_dice_loss(X, T, "multiclass", distance_matrix=[0.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"`alpha` must have shape \(3,\)"):
         S.focal_loss(X, T, "multiclass", alpha=[0.1, 0.2])
     with pytest.raises(TypeError, match=r"`gamma` must be a number; got str"):
