@@ -27,6 +27,32 @@ def tversky_score(alpha, beta):
     return score
 
 
+def check_distance_matrix(value, k=None):
+    """A distance matrix between classes (nested sequences of numbers, or anything with ``tolist()``) as a list of
+    lists of floats: square, ``(k, k)`` when ``k`` is given, finite, >= 0, 0 on the diagonal, not all 0 (it is
+    normalised by its largest entry)."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        value = value.tolist()
+    shape = f"({k}, {k})" if k is not None else "(C, C)"
+    if not isinstance(value, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in value):
+        raise TypeError(f"`distance_matrix` must be a {shape} matrix (nested sequences or a tensor); got "
+                        f"{type(value).__name__}")
+    got = (len(value),) + ((len(value[0]),) if value else ())
+    if any(len(r) != len(value) for r in value) or (k is not None and len(value) != k):
+        raise ValueError(f"`distance_matrix` must have shape {shape}: one row and column per class (C for "
+                         f"mode='multiclass', 2 states (absent, present) for 'binary'/'multilabel'); got {got} "
+                         f"(row lengths {[len(r) for r in value]})")
+    rows = [[check_scalar(f"distance_matrix[{i}][{j}]", v, low=0.0) for j, v in enumerate(r)]
+            for i, r in enumerate(value)]
+    if any(rows[i][i] != 0 for i in range(len(rows))):
+        raise ValueError(f"`distance_matrix` must be 0 on its diagonal (a distance between classes); got "
+                         f"{[rows[i][i] for i in range(len(rows))]}")
+    if not any(v > 0 for r in rows for v in r):
+        raise ValueError("`distance_matrix` must hold a positive distance (it is normalised by its largest entry); "
+                         "got all zeros")
+    return rows
+
+
 def check_alpha_beta(alpha, beta):
     """Tversky's weights: each >= 0, not both 0."""
     alpha = check_scalar("alpha", alpha, low=0.0)

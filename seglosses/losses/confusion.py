@@ -30,7 +30,7 @@ from seglosses.core.checks import (
     values_at_hand,
 )
 from seglosses.core.dist import all_reduce_sum, is_active
-from seglosses.core.formulas import mcc_loss as mcc_formula
+from seglosses.core.formulas import check_distance_matrix, mcc_loss as mcc_formula
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import log1m_softmax
 from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows
@@ -183,45 +183,22 @@ mcc_loss.__doc__ = (mcc_loss.__doc__ or "").replace("{common}", _COMMON)
 
 
 # ------------------------------------------------------------------------------- generalized Wasserstein Dice ---
-def distance_matrix_tensor(value: Any, k: int, device=None) -> torch.Tensor | None:
-    """The checked ``(k, k)`` distance matrix as a floating tensor on ``device`` (None stays None): finite, >= 0,
-    0 on the diagonal, not all 0 (values checked where they are at hand: Python, NumPy, CPU tensors; a GPU tensor's
-    values are not read, that would sync)."""
+def distance_matrix_tensor(value: Any, k: int | None, device=None) -> torch.Tensor | None:
+    """The checked ``(k, k)`` distance matrix (:func:`~seglosses.core.formulas.check_distance_matrix`) as a floating
+    tensor on ``device`` (None stays None). A tensor's values are checked where they are at hand (CPU, outside
+    torch.compile); a GPU tensor's only for shape (reading its values would sync)."""
     if value is None:
         return None
-    if isinstance(value, torch.Tensor):
-        m = value
-        if not (m.is_floating_point() or m.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"`distance_matrix` must hold real numbers; got dtype {m.dtype}")
-        rows = m.tolist() if m.dim() == 2 and values_at_hand(m) else None
-    else:
-        if hasattr(value, "tolist") and not isinstance(value, Sequence):  # NumPy
-            value = value.tolist()
-        if not isinstance(value, Sequence) or isinstance(value, str) or not all(
-                isinstance(r, Sequence) and not isinstance(r, str) for r in value):
-            raise TypeError(f"`distance_matrix` must be a ({k}, {k}) matrix (nested sequences or a tensor); got "
-                            f"{type(value).__name__}")
-        rows = [[check_scalar(f"distance_matrix[{i}][{j}]", v, low=0.0) for j, v in enumerate(r)]
-                for i, r in enumerate(value)]
-        if any(len(r) != len(rows) for r in rows):
-            raise ValueError(f"`distance_matrix` must be a square ({k}, {k}) matrix; got rows of lengths "
-                             f"{[len(r) for r in rows]}")
-        m = torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(rows))
-    if m.dim() != 2 or tuple(m.shape) != (k, k):
-        raise ValueError(f"`distance_matrix` must have shape ({k}, {k}): one row and column per class ({k} = C for "
-                         f"mode='multiclass', 2 states (absent, present) for 'binary'/'multilabel'); got "
-                         f"{tuple(m.shape)}")
-    if rows is not None:
-        flat = [float(v) for r in rows for v in r]
-        for i, v in enumerate(flat):
-            check_scalar(f"distance_matrix[{i // k}][{i % k}]", v, low=0.0)
-        if any(rows[i][i] != 0 for i in range(k)):
-            raise ValueError(f"`distance_matrix` must be 0 on its diagonal (a distance between classes); got "
-                             f"{[rows[i][i] for i in range(k)]}")
-        if max(flat) <= 0:
-            raise ValueError("`distance_matrix` must hold a positive distance (it is normalised by its largest "
-                             "entry); got all zeros")
-    m = m.to(m.dtype if m.is_floating_point() else torch.float64)
+    if not isinstance(value, torch.Tensor):
+        return to_device(torch.tensor(check_distance_matrix(value, k), dtype=torch.float64), device or "cpu")
+    if not (value.is_floating_point() or value.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"`distance_matrix` must hold real numbers; got dtype {value.dtype}")
+    if value.dim() == 2 and values_at_hand(value):
+        check_distance_matrix(value.tolist(), k)
+    elif value.dim() != 2 or value.shape[0] != value.shape[1] or (k is not None and value.shape[0] != k):
+        kk = k if k is not None else "C"
+        raise ValueError(f"`distance_matrix` must have shape ({kk}, {kk}); got {tuple(value.shape)}")
+    m = value if value.is_floating_point() else value.double()
     return m if device is None else to_device(m, device)
 
 
@@ -427,12 +404,6 @@ class GeneralizedWassersteinDiceLoss(LossModule):
         def __init__(self, mode: Mode | None = None, **options: Any) -> None:
             matrix = options.pop("distance_matrix", None)
             super().__init__(mode, **options)
-            if matrix is not None:
-                if isinstance(matrix, torch.Tensor):
-                    k = matrix.shape[0] if matrix.dim() == 2 else -1
-                else:
-                    matrix = matrix.tolist() if hasattr(matrix, "tolist") and not isinstance(matrix, Sequence) \
-                        else matrix
-                    k = len(matrix) if isinstance(matrix, Sequence) else -1
-                t = distance_matrix_tensor(matrix, k)
-                self.register_buffer("distance_matrix", t.clone() if isinstance(matrix, torch.Tensor) else t)
+            if matrix is not None:  # checked now (its size against C at the call); a buffer: it follows .to()
+                t = distance_matrix_tensor(matrix, None)
+                self.register_buffer("distance_matrix", t.clone() if t is matrix else t)
