@@ -149,7 +149,7 @@ def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: 
         >>> import torch, seglosses
         >>> x = torch.tensor([[[9.0, -9.0, 9.0, -9.0]]])         # (N=1, C=1, S=4), p = sigmoid(+-9)
         >>> t = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
-        >>> round(seglosses.mcc_loss(x, t, "binary").item(), 4)  # tp = tn ~ 2, fp = fn ~ 2 sigmoid(-9)
+        >>> round(seglosses.mcc_loss(x, t, "binary").item(), 4)  # 1 - MCC = 2 sigmoid(-9)
         0.0002
 
     References:
