@@ -33,10 +33,10 @@ def test_case_table(setting):
     peers = Peers(eager=False)  # looks the peers up, imports none
     cases = build_cases(setting, seglosses, peers)
     expected = {
-        "binary": ["focal", *REGION, "lovasz"],
-        "multiclass": ["focal", *REGION, "lovasz"],
-        "manyclass": ["focal", *REGION],
-        "multiclass3d": ["focal", *REGION],
+        "binary": ["focal", *REGION, "lovasz", "mcc"],
+        "multiclass": ["focal", *REGION, "lovasz", "mcc", "generalized_wasserstein_dice"],
+        "manyclass": ["focal", *REGION, "mcc"],
+        "multiclass3d": ["focal", *REGION, "mcc", "generalized_wasserstein_dice"],
         "distance2d": ["hausdorff_dt", "boundary"],
         "distance3d": ["hausdorff_dt", "boundary"],
     }[setting]

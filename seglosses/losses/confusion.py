@@ -32,7 +32,6 @@ from seglosses.core.checks import (
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.formulas import check_distance_matrix, mcc_loss as mcc_formula
 from seglosses.core.module import LossModule
-from seglosses.core.pixel import log1m_softmax
 from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows
 from seglosses.core.targets import dense_block, index_block
 from seglosses.kernels.blocked import class_sums
@@ -55,6 +54,19 @@ _COMMON = """
 def _valid_input(x, valid, from_logits):
     """The input with a finite value at ignored elements (selected: a NaN there reaches nothing)."""
     return x if valid is None else torch.where(valid, x, 0.0 if from_logits else 0.5)
+
+
+def _softmax_and_complement(x):
+    """``(p, 1 - p)`` of the softmax over dim 1, each accurate to its own rounding: 1 - p_c is ``-expm1(log p_c)``
+    where p_c <= 1/2 and, for a class whose logit is the unique largest, the sum of the other classes' p (the
+    complement of a p near 1, which ``1 - p`` and ``-expm1`` lose below the rounding of p). Cheaper than
+    :func:`seglosses.core.pixel.log1m_softmax` (no argmax, no second logsumexp), the same values."""
+    logp = torch.log_softmax(x, 1)
+    p = logp.exp()
+    top = x == x.amax(1, keepdim=True)
+    top = top & (top.sum(1, keepdim=True) == 1)  # (tied largest logits: each p <= 1/2, -expm1 is accurate)
+    others = torch.where(top, 0.0, p).sum(1, keepdim=True)
+    return p, torch.where(top, others, -torch.expm1(logp))
 
 
 def _per_class(t, z, c):
@@ -88,9 +100,7 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
         p = x.to(dt)  # probabilities as given, as the region losses read them
         q = 1 - p
     elif mode == "multiclass":
-        x = to_compute(x)
-        logp = torch.log_softmax(x, 1)
-        p, q = logp.exp(), log1m_softmax(x, logp).exp()
+        p, q = _softmax_and_complement(to_compute(x))
     else:
         x = to_compute(x)
         p, q = F.logsigmoid(x).exp(), F.logsigmoid(-x).exp()
@@ -245,9 +255,7 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
         g, v = dense_block(inp.target, ignore_index, dt)
         x = _valid_input(inp.x, v, from_logits)
         if from_logits:
-            x = to_compute(x)
-            logp = torch.log_softmax(x, 1)
-            p, q = logp.exp(), log1m_softmax(x, logp).exp()
+            p, q = _softmax_and_complement(to_compute(x))
         else:
             p = x.to(dt)
             q = 1 - p
