@@ -234,3 +234,19 @@ def test_mcc_gradient_is_finite_at_saturated_logits_and_empty_margins(smooth, mo
         gx, = torch.autograd.grad(loss, x)
         assert torch.isfinite(loss) and 0 <= loss.item() <= 2
         assert torch.isfinite(gx).all()
+
+
+def test_gwdl_with_a_matrix_compiles_without_graph_breaks():
+    # (tests/test_compile_grad.py compiles every loss at its defaults; here the (C, C) matrix path, list and tensor)
+    x, t = _case(seed=11)
+    t[0, 0] = 255
+    for m in (M3, torch.tensor(M3)):
+        def fn(z, y, m=m):
+            return S.generalized_wasserstein_dice_loss(z, y, "multiclass", distance_matrix=m, weighting_mode="GDL",
+                                                       ignore_index=255)
+        z = x.clone().requires_grad_(True)
+        got = torch.compile(fn, fullgraph=True, backend="eager")(z, t)
+        want = fn(x, t)
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(torch.autograd.grad(got, z)[0],
+                                   torch.autograd.grad(fn(z, t), z)[0])
