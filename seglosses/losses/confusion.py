@@ -97,7 +97,7 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
         g, v = dense_block(inp.target, ignore_index, dt)
     x = _valid_input(inp.x, v, from_logits)
     if not from_logits:
-        p = x.to(dt)  # probabilities as given, as the region losses read them
+        p = to_compute(x)  # probabilities as given, as the region losses read them
         q = 1 - p
     elif mode == "multiclass":
         p, q = _softmax_and_complement(to_compute(x))
@@ -223,7 +223,7 @@ def _two_state_sums(inp, ignore_index, from_logits, m):
         x = to_compute(x)
         p, q = F.logsigmoid(x).exp(), F.logsigmoid(-x).exp()
     else:
-        p = x.to(dt)
+        p = to_compute(x)
         q = 1 - p
     h = 1 - g
     # the optimal transport plan of (q, p) onto (h, g): keep min at each state, move the excess across; each moved
@@ -257,7 +257,7 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
         if from_logits:
             p, q = _softmax_and_complement(to_compute(x))
         else:
-            p = x.to(dt)
+            p = to_compute(x)
             q = 1 - p
         a, b = torch.minimum(p, g), (q - (1 - g)).clamp_min(0.0)  # kept; moved into c (accurate where g = 1)
         sums = [z if v is None else torch.where(v, z, 0.0) for z in (a, b, g)]
@@ -270,10 +270,10 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
             logpt = torch.log_softmax(to_compute(x), 1).gather(1, ti).squeeze(1)
             a, b = logpt.exp(), -torch.expm1(logpt)
         else:  # probabilities as given: W = the other classes' mass (every class read: a NaN there is not hidden)
-            p = x.to(dt)
+            p = to_compute(x)
             a, b = p.gather(1, ti).squeeze(1), p.scatter(1, ti, 0.0).sum(1)
     else:
-        p = torch.softmax(to_compute(x), 1) if from_logits else x.to(dt)
+        p = torch.softmax(to_compute(x), 1) if from_logits else to_compute(x)
         mm = m.to(dt)
         b = (mm[t].transpose(1, 2) * p).sum(1)        # W = sum_c M[t, c] p_c, rows gathered: no C x C x S tensor
         a = ((1 - mm)[t].transpose(1, 2) * p).sum(1)  # 1 - W, as its own sum

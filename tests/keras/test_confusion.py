@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import oracle_confusion as O
-import seglosses as S
 import seglosses.keras as K
 from _kutil import backend_share, keras_class, oracle_function, to_numpy, torch_function, value_and_grad
 from cases import _SHAPES, CASES, KINDS, make_case, oracle_inputs
