@@ -415,3 +415,7 @@ class GeneralizedWassersteinDiceLoss(LossModule):
             if matrix is not None:  # checked now (its size against C at the call); a buffer: it follows .to()
                 t = distance_matrix_tensor(matrix, None)
                 self.register_buffer("distance_matrix", t.clone() if t is matrix else t)
+
+        def extra_repr(self) -> str:
+            b = self._buffers.get("distance_matrix")
+            return super().extra_repr() + ("" if b is None else f", distance_matrix=<buffer {tuple(b.shape)}>")
