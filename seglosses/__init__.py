@@ -43,6 +43,12 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         boundary_loss as boundary_loss, BoundaryLoss as BoundaryLoss, hausdorff_dt_loss as hausdorff_dt_loss,
         HausdorffDTLoss as HausdorffDTLoss,
     )
+    from seglosses.losses.contour import (
+        distance_penalized_cross_entropy_loss as distance_penalized_cross_entropy_loss,
+        DistancePenalizedCrossEntropyLoss as DistancePenalizedCrossEntropyLoss,
+        shape_aware_loss as shape_aware_loss, ShapeAwareLoss as ShapeAwareLoss,
+        boundary_dou_loss as boundary_dou_loss, BoundaryDoULoss as BoundaryDoULoss, contour_maps as contour_maps,
+    )
     from seglosses.distance import (
         edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,
         distance_maps as distance_maps,

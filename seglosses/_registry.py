@@ -68,6 +68,9 @@ LOSSES: tuple[Loss, ...] = (
     Loss("unified_focal", "UnifiedFocalLoss", "compound", _COMPOUND),
     Loss("boundary", "BoundaryLoss", "boundary"),
     Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
+    Loss("distance_penalized_cross_entropy", "DistancePenalizedCrossEntropyLoss", "contour"),
+    Loss("shape_aware", "ShapeAwareLoss", "contour"),
+    Loss("boundary_dou", "BoundaryDoULoss", "contour"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}
@@ -79,6 +82,7 @@ TOOLS: dict[str, str] = {
     "signed_distance": "seglosses.distance",
     "boundary_distance": "seglosses.distance",
     "distance_maps": "seglosses.distance",
+    "contour_maps": "seglosses.losses.contour",
     "validate": "seglosses.core.validate",
     "set_cpu_kernels": "seglosses.kernels.policy",
     "get_cpu_kernels": "seglosses.kernels.policy",

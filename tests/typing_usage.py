@@ -46,6 +46,12 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.boundary_loss(x, t, mode, classes=[1, 2], spacing=(1.0, 0.5)),
         seglosses.boundary_loss(xb, tb, "binary", dist_maps=seglosses.distance_maps(tb, "binary", batched=True)),
         seglosses.hausdorff_dt_loss(x, t, mode, alpha=2.0, spacing=1.0, backend="torch"),
+        seglosses.distance_penalized_cross_entropy_loss(x, t, mode, spacing=(1.0, 0.5), backend="torch"),
+        seglosses.distance_penalized_cross_entropy_loss(
+            xb, tb, "binary", dist_maps=seglosses.contour_maps(tb, "binary", kind="penalty")),
+        seglosses.shape_aware_loss(x, t, mode, ignore_index=None, reduction="sum"),
+        seglosses.shape_aware_loss(x, t, mode, dist_maps=seglosses.contour_maps(t, mode, num_classes=3, kind="contour")),
+        seglosses.boundary_dou_loss(x, t, mode, per_image=True, classes=[1, 2]),
     ]
 
 
@@ -70,6 +76,9 @@ def _modules() -> list[nn.Module]:
         seglosses.UnifiedFocalLoss(mode, asymmetric=False),
         seglosses.BoundaryLoss(mode, classes=[1, 2]),
         seglosses.HausdorffDTLoss(mode, alpha=1.0),
+        seglosses.DistancePenalizedCrossEntropyLoss(mode, spacing=1.0),
+        seglosses.ShapeAwareLoss(mode, backend="torch"),
+        seglosses.BoundaryDoULoss(mode, per_image=True),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules
