@@ -115,6 +115,8 @@ def boundary_dou(logits, target, mode, *, per_image=False, classes=None, ignore_
     for i, ns in enumerate(rows):
         for c in range(r.C):
             v = valid[ns, c]
+            if not v.any():
+                continue  # no valid pixel: no statistic, loss 0
             err = (_g_minus_p(g[ns, c], p[ns, c], q[ns, c]) ** 2)[v].sum()
             inter = (p[ns, c] * g[ns, c])[v].sum()
             size = masks[ns, c].sum()

@@ -74,6 +74,8 @@ def _masks(t, g, valid, n, c, s):
 def _contour(mask, spatial):
     """Mask elements ``(B, S)`` with a face neighbour outside the mask (or beyond the border): the inner contour."""
     nd = len(spatial)
+    if mask.numel() == 0:
+        return mask
     m = mask.reshape(-1, *spatial)
     padded = F.pad(m.to(torch.uint8), (1, 1) * nd)  # zeros beyond the border: outside
     inner = m
@@ -329,7 +331,8 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     target pixels of the class (``t == c``, or ``g > 0.5``) and C the number of them on the target's contour (a
     face neighbour outside the mask or beyond the border: the official cross-shaped kernel with zero padding,
     generalised to 1-3 axes; ignored pixels count as outside). alpha and the boundary come from the target only and
-    carry no gradient. A class absent from the target (S = 0) has loss 1 and zero gradient, as in the official code.
+    carry no gradient. A class absent from the target (S = 0) has loss 1 and zero gradient, as in the official code;
+    a row (the batch, or an image with ``per_image``) with no valid pixel has loss 0 (an empty input gives 0).
 
     Args:
         logits: ``(N, C, *spatial)`` logits (probabilities with ``from_logits=False``), 1 to 3 spatial axes;
@@ -373,9 +376,10 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         edge = _contour(mask, spatial).sum(dims).to(dt)
         size = mask.sum(dims).to(dt)
         alpha = (1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH)).clamp_max(DOU_ALPHA_MAX)
+        seen = valid.sum(dims) > 0
     num = err + DOU_SMOOTH
-    loss = num / (num + (1 - alpha) * inter)
-    loss = take(loss.reshape(-1, inp.c), classes)
+    loss = torch.where(seen, num / (num + (1 - alpha) * inter), 0.0)  # no valid pixel: no statistic, 0
+    loss = take(loss.reshape(inp.n if per_image else 1, inp.c), classes)
     return reduce_class_losses(loss, None, per_image=per_image, reduction=reduction)
 
 
