@@ -2,7 +2,7 @@
 
 - distance_penalized_cross_entropy: Caliva et al., MIDL 2019 (arXiv 1908.03679): CE weighted by 1 + phi, phi the
   target's distance map inverted and normalised per side of the boundary (SegLoss ``compute_edts_forPenalizedLoss``:
-  ``(max(d) - d) / max(d)`` inside and outside).
+  ``inv = max(d) - d``, then ``inv / max(inv)``, inside and outside).
 - shape_aware: Jadon 2020, eqs. 15-16: CE weighted by 1 + E, E the mean over the predicted contour's points of the
   distance to the nearest target contour point (a brute-force search over the points here, no distance transform).
 - boundary_dou: Sun et al., MICCAI 2023, official code ``_adaptive_size``: (z + y - 2 I + s) / (z + y - (1 + a) I
@@ -43,8 +43,9 @@ def _penalty(m, v, spacing):
     d_in = distance_transform_edt(~outside, **kw)   # inside: distance to the nearest valid outside element
     d_out = distance_transform_edt(~inside, **kw)   # outside: distance to the nearest valid inside element
     phi = np.zeros(m.shape)
-    phi[inside] = (d_in[inside].max() - d_in[inside]) / d_in[inside].max()
-    phi[outside] = (d_out[outside].max() - d_out[outside]) / d_out[outside].max()
+    for side, d in ((inside, d_in), (outside, d_out)):
+        inv = d[side].max() - d[side]  # inverted: largest next to the boundary
+        phi[side] = inv / inv.max() if inv.max() > 0 else 1.0  # all equally near: all on the boundary
     return phi
 
 
@@ -127,10 +128,10 @@ def boundary_dou(logits, target, mode, *, per_image=False, classes=None, ignore_
 
 
 def _selfcheck():
-    # hand-derived: 1-D binary [0, 1, 1, 1, 0, 0]: phi = [.5, .5, 0, .5, .5, 0]; at p = 1/2 the loss is 8 ln 2 / 6
+    # hand-derived: 1-D binary [0, 1, 1, 1, 0, 0]: phi = [1, 1, 0, 1, 1, 0]; at p = 1/2 the loss is 10 ln 2 / 6
     t = np.array([[[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]])
     got = distance_penalized_cross_entropy(np.zeros((1, 1, 6)), t, "binary")
-    assert abs(got - 8 * np.log(2) / 6) < 1e-12, got
+    assert abs(got - 10 * np.log(2) / 6) < 1e-12, got
     # contour distances: prediction [0, 0, 0, 1, 1] has contour {3, 4}, target [0, 1, 1, 1, 0] contour {1, 3}
     assert _mean_contour_distance(np.array([0, 0, 0, 1, 1], bool), np.array([0, 1, 1, 1, 0], bool), None) == 0.5
     # Boundary DoU at p = 1/2 on [0, 1, 1, 1, 0]: S = 3, C = 2, alpha ~ -1/3, err = 1.25, I = 1.5

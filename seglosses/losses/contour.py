@@ -88,15 +88,20 @@ def _contour(mask, spatial):
 
 
 def _penalty(mask, valid, spatial, spacing, backend, dt):
-    """phi ``(N, C, S)``: on each side of each class boundary, ``1 - d / max d`` with d the distance to the nearest
-    valid element on the other side (the inverted, normalised distance map); 0 where a slice has no boundary."""
+    """phi ``(N, C, S)``: on each side of each class boundary, ``(max d - d) / (max d - min d)`` with d the distance
+    to the nearest valid element on the other side (the inverted map, min-max normalised: 1 next to the boundary, 0
+    at the farthest elements; 1 where every element of the side is equally near); 0 where a slice has no boundary."""
     d_out, d_in, inside, outside, has = _two_sided(mask, valid, spatial, spacing, backend, dt)
 
     def inverted(d, side):
         side = side & has
-        d = torch.where(side, d, 0.0)
-        top = d.amax(-1, keepdim=True) if d.shape[-1] else d.sum(-1, keepdim=True)
-        return torch.where(side, 1 - d / torch.where(top > 0, top, 1.0), 0.0)
+        if d.shape[-1] == 0:
+            return torch.zeros_like(d)
+        hi = torch.where(side, d, 0.0).amax(-1, keepdim=True)
+        lo = torch.where(side, d, hi).amin(-1, keepdim=True)
+        span = hi - lo
+        phi = torch.where(span > 0, (hi - torch.where(side, d, hi)) / torch.where(span > 0, span, 1.0), 1.0)
+        return torch.where(side, phi, 0.0)
 
     return inverted(d_out, outside) + inverted(d_in, inside)
 
@@ -118,9 +123,10 @@ def contour_maps(target: torch.Tensor, mode: Mode, *, num_classes: int | None = 
     r"""The target maps of the contour losses, ``(N, C, *spatial)`` float32, to pass as their ``dist_maps``.
 
     - ``kind="penalty"``: phi of :func:`distance_penalized_cross_entropy_loss`, per class c with mask M_c,
-      :math:`\phi_c(x) = 1 - d(x) / \max_y d(y)` where d is the distance to the nearest valid element on the other
-      side of the boundary of M_c and the maximum runs over the elements on x's side (in [0, 1), largest next to the
-      boundary); 0 on a slice whose valid elements are all inside or all outside M_c.
+      :math:`\phi_c(x) = (\max d - d(x)) / (\max d - \min d)` where d is the distance to the nearest valid element
+      on the other side of the boundary of M_c and the max and min run over the elements on x's side (in [0, 1]:
+      1 next to the boundary, 0 at the farthest elements; 1 on a side whose elements are all equally near); 0 on a
+      slice whose valid elements are all inside or all outside M_c.
     - ``kind="contour"``: the distance of every element to the nearest contour element of M_c (:mod:`module docs
       <seglosses.losses.contour>`), for :func:`shape_aware_loss`; 0 on a slice where M_c is empty.
 
@@ -140,7 +146,7 @@ def contour_maps(target: torch.Tensor, mode: Mode, *, num_classes: int | None = 
         >>> import torch, seglosses
         >>> t = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]])        # inside d = [1, 2, 1], outside [1, 1, 2]
         >>> seglosses.contour_maps(t, "binary")[0, 0].tolist()
-        [0.5, 0.5, 0.0, 0.5, 0.5, 0.0]
+        [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]
     """
     kind = check_one_of("kind", kind, _KINDS)
     if not isinstance(target, torch.Tensor):
@@ -204,13 +210,16 @@ def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Te
         \ell(x) = -\sum_c \big(1 + \phi_c(x)\big)\, y_c(x) \log p_c(x) \;\;\text{(multiclass)}, \qquad
         \ell_c(x) = -\big(1 + \phi_c(x)\big)\big[y_c \log p_c + (1 - y_c) \log(1 - p_c)\big]
 
-    with :math:`\phi_c(x) = 1 - d_c(x) / \max d_c` on each side of the boundary of the target mask
-    :math:`M_c` (``t == c``, or ``g > 0.5``): d_c the Euclidean distance (in ``spacing`` units) to the nearest valid
-    element on the other side, the maximum taken over the elements of x's side in the same image. So phi is in
-    [0, 1): ``1 - 1 / max`` next to the boundary on both sides, 0 at the farthest elements, and 0 everywhere on an
-    image where the class has no boundary. This is the map of the SegLoss reference
-    (``compute_edts_forPenalizedLoss``: both sides, each inverted as ``max - d`` and divided by its max); the
-    weight ``1 + phi`` is detached (computed from the target under ``no_grad``).
+    with :math:`\phi_c(x) = (\max d_c - d_c(x)) / (\max d_c - \min d_c)` on each side of the boundary of the target
+    mask :math:`M_c` (``t == c``, or ``g > 0.5``): d_c the Euclidean distance (in ``spacing`` units) to the nearest
+    valid element on the other side, the max and min taken over the elements of x's side in the same image. So phi
+    is in [0, 1]: 1 next to the boundary on both sides (the weight doubles there), 0 at the farthest elements, 1 on
+    a side whose elements are all equally near the boundary (a one-pixel-thin structure; SegLoss divides 0 by 0
+    there), and 0 everywhere on an image where the class has no boundary. The paper's text describes the map only
+    as the target's distance transform, inverted so that the boundary weighs most; the exact map is SegLoss's
+    (Jun Ma, ``compute_edts_forPenalizedLoss``, the implementation Jadon's survey points to: each side inverted as
+    ``max - d`` and divided by its own max, which is ``max d - min d``), tested equal to it. The weight
+    ``1 + phi`` is detached (computed from the target under ``no_grad``).
 
     Args:
         logits: ``(N, C, *spatial)`` logits (probabilities with ``from_logits=False``), 1 to 3 spatial axes;
@@ -232,9 +241,9 @@ def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Te
     Example:
         >>> import torch, seglosses
         >>> x = torch.zeros(1, 1, 6)                                  # p = 1/2: every term is ln 2
-        >>> t = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]])      # phi = [.5, .5, 0, .5, .5, 0]
-        >>> round(seglosses.distance_penalized_cross_entropy_loss(x, t, "binary").item(), 6)  # 8 ln 2 / 6
-        0.924196
+        >>> t = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]])      # phi = [1, 1, 0, 1, 1, 0]
+        >>> round(seglosses.distance_penalized_cross_entropy_loss(x, t, "binary").item(), 6)  # 10 ln 2 / 6
+        1.155245
 
     References:
         Caliva, Iriondo, Martinez, Majumdar, Pedoia. Distance Map Loss Penalty Term for Semantic Segmentation.
