@@ -375,7 +375,11 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                             "Boundary DoU")
     inp, dt = px.inp, px.logp.dtype
     classes = check_classes(classes, inp.c)
-    p, q = px.logp.exp(), px.log1mp.exp()  # q = 1 - p from the logits (exact near p = 1)
+    if from_logits:
+        p, q = px.logp.exp(), px.log1mp.exp()  # q = 1 - p from the logits (exact near p = 1)
+    else:  # probabilities as given, as every region loss (0.5 at ignored elements: nothing NaN reaches the sums)
+        p = torch.where(valid, inp.x.to(dt), 0.5)
+        q = 1 - p
     g = mask.to(dt) if px.t is not None else px.g
     diff = torch.where(g > 0.5, q - (1 - g), p - g)
     dims = (-1,) if per_image else (0, -1)
