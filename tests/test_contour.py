@@ -85,8 +85,9 @@ def test_contour_is_the_official_cross_kernel_in_2d_and_face_neighbours_in_3d():
 
 # ------------------------------------------------------------------------------- distance penalty, SegLoss's map
 def _segloss_weights(gt):
-    """JunMa11/SegLoss, losses_pytorch/boundary_loss.py, ``compute_edts_forPenalizedLoss`` (+ 1, as DisPenalizedCE
-    adds it): per image, both sides of the boundary inverted (max - d) and normalised by their max."""
+    """JunMa11/SegLoss (SegLossOdyssey), losses_pytorch/boundary_loss.py, ``compute_edts_forPenalizedLoss`` (+ 1, as
+    its DisPenalizedCE adds it): per image, both sides of the boundary inverted (max - d) and normalised by their
+    max."""
     res = np.zeros(gt.shape)
     for i in range(gt.shape[0]):
         posmask = gt[i]

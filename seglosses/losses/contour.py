@@ -217,7 +217,7 @@ def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Te
     a side whose elements are all equally near the boundary (a one-pixel-thin structure; SegLoss divides 0 by 0
     there), and 0 everywhere on an image where the class has no boundary. The paper's text describes the map only
     as the target's distance transform, inverted so that the boundary weighs most; the exact map is SegLoss's
-    (Jun Ma, ``compute_edts_forPenalizedLoss``, the implementation Jadon's survey points to: each side inverted as
+    (JunMa11/SegLoss, ``losses_pytorch/boundary_loss.py: compute_edts_forPenalizedLoss``: each side inverted as
     ``max - d`` and divided by its own max, which is ``max d - min d``), tested equal to it. The weight
     ``1 + phi`` is detached (computed from the target under ``no_grad``).
 
