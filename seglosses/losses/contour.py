@@ -371,12 +371,12 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     """
     reduction = check_reduction(reduction)
     check_bool("per_image", per_image)
-    px, spatial, _, _, mask, valid = _setup(logits, target, mode, ignore_index, from_logits, None, "auto", True,
+    px, spatial, _, _, mask, valid = _setup(logits, target, mode, ignore_index, from_logits, None, "auto", False,
                                             "Boundary DoU")
     inp, dt = px.inp, px.logp.dtype
     classes = check_classes(classes, inp.c)
     if from_logits:
-        p, q = px.logp.exp(), px.log1mp.exp()  # q = 1 - p from the logits (exact near p = 1)
+        p, q = px.logp.exp(), -torch.expm1(px.logp)  # q = 1 - p, accurate near p = 1
     else:  # probabilities as given, as every region loss (0.5 at ignored elements: nothing NaN reaches the sums)
         p = torch.where(valid, inp.x.to(dt), 0.5)
         q = 1 - p

@@ -14,6 +14,7 @@ from ..data import Inputs
 from ..peers import Peers
 from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE
 from .base import Builder, Case, Impl, LossFn
+from .contour import contour_cases
 from .distance import distance_cases
 from .focal import focal_cases
 from .lovasz import lovasz_cases
@@ -26,7 +27,7 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     """All cases of a setting, deterministic: the memory workers rebuild them and pick one implementation by name."""
     b = Builder(setting, ours, peers)
     if setting in DISTANCE_SETTINGS:
-        return distance_cases(b)
+        return distance_cases(b) + contour_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
 
 
