@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_spacing)
 from seglosses.core.checks import prepare, take
+from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels, reduce_pixels, target_sum
 from seglosses.core.score import reduce_class_losses
@@ -326,7 +327,8 @@ def shape_aware_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
 
 def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, per_image: bool = False,
                       classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
-                      reduction: Reduction = "mean") -> torch.Tensor:
+                      reduction: Reduction = "mean", dist_sync: bool = False,
+                      process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Boundary Difference over Union loss (Sun et al. 2023, arXiv 2308.00220), per class.
 
     .. math::
@@ -354,6 +356,9 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         ignore_index: target value whose pixels count nowhere: no statistic, zero gradient.
         from_logits: False: the input holds probabilities.
         reduction: "mean" over kept classes (and images), "sum", or "none": ``(K,)``, ``(N, K)`` with ``per_image``.
+        dist_sync: with ``torch.distributed`` initialized, all-reduce the sums (and alpha's counts) over the ranks of
+            ``process_group`` before the ratio (``per_image``: the mean or sum runs over every rank's images).
+        process_group: the group for ``dist_sync`` (default: the default group).
 
     Returns:
         A scalar, or the per-class losses for "none"; float32 for half-precision input.
@@ -388,12 +393,16 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     with torch.no_grad():
         edge = _contour(mask, spatial).sum(dims).to(dt)
         size = mask.sum(dims).to(dt)
-        alpha = (1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH)).clamp_max(DOU_ALPHA_MAX)
-        seen = valid.sum(dims) > 0
+        seen = valid.sum(dims).to(dt)
+    if check_bool("dist_sync", dist_sync) and not per_image:  # one all-reduce of 5 x C numbers
+        err, inter, edge, size, seen = all_reduce_sum(torch.stack([err, inter, edge, size, seen]),
+                                                      process_group).unbind(0)
+    alpha = (1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH)).clamp_max(DOU_ALPHA_MAX).detach()
     num = err + DOU_SMOOTH
-    loss = torch.where(seen, num / (num + (1 - alpha) * inter), 0.0)  # no valid pixel: no statistic, 0
+    loss = torch.where(seen > 0, num / (num + (1 - alpha) * inter), 0.0)  # no valid pixel: no statistic, 0
     loss = take(loss.reshape(inp.n if per_image else 1, inp.c), classes)
-    return reduce_class_losses(loss, None, per_image=per_image, reduction=reduction)
+    return reduce_class_losses(loss, None, per_image=per_image, reduction=reduction,
+                               sync=dist_sync and is_active(), group=process_group)
 
 
 class DistancePenalizedCrossEntropyLoss(LossModule):
@@ -427,5 +436,5 @@ class BoundaryDoULoss(LossModule):
 
     if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
         def __init__(self, mode: Mode, *, per_image: bool = False, classes: Sequence[int] | None = None,
-                     ignore_index: int | None = None, from_logits: bool = True,
-                     reduction: Reduction = "mean") -> None: ...
+                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> None: ...
