@@ -180,3 +180,23 @@ def test_contour_maps_errors():
         S.contour_maps(t.numpy(), "multiclass", num_classes=2)
     with pytest.raises(ValueError, match="spatial"):
         S.contour_maps(torch.zeros(2, 3), "multilabel")
+
+
+@pytest.mark.parametrize("mode", ["binary", "multiclass", "multilabel"])
+def test_zero_maps_give_the_cross_entropy(mode):
+    # limit identity: phi = 0 (or d = 0, so E = 0) leaves F.cross_entropy / BCE, soft multiclass targets included
+    g = torch.Generator().manual_seed(5)
+    c = 1 if mode == "binary" else 3
+    x = torch.randn(2, c, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    if mode == "multiclass":
+        t = torch.softmax(torch.randn(2, c, 4, 5, generator=g, dtype=torch.float64), 1)
+        ref = F.cross_entropy(x, t)
+    else:
+        t = torch.rand(2, c, 4, 5, generator=g, dtype=torch.float64)
+        ref = F.binary_cross_entropy_with_logits(x, t)
+    zeros = torch.zeros(2, c, 4, 5, dtype=torch.float64)
+    (ref_grad,) = torch.autograd.grad(ref, x)
+    for fn in (S.distance_penalized_cross_entropy_loss, S.shape_aware_loss):
+        got = fn(x, t, mode, dist_maps=zeros)
+        torch.testing.assert_close(got, ref)
+        torch.testing.assert_close(torch.autograd.grad(got, x)[0], ref_grad)
