@@ -70,6 +70,9 @@ LOSSES: tuple[Loss, ...] = (
     Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
     Loss("mcc", "MCCLoss", "confusion"),
     Loss("generalized_wasserstein_dice", "GeneralizedWassersteinDiceLoss", "confusion"),
+    Loss("distance_penalized_cross_entropy", "DistancePenalizedCrossEntropyLoss", "contour"),
+    Loss("shape_aware", "ShapeAwareLoss", "contour"),
+    Loss("boundary_dou", "BoundaryDoULoss", "contour"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}
@@ -81,6 +84,7 @@ TOOLS: dict[str, str] = {
     "signed_distance": "seglosses.distance",
     "boundary_distance": "seglosses.distance",
     "distance_maps": "seglosses.distance",
+    "contour_maps": "seglosses.losses.contour",
     "validate": "seglosses.core.validate",
     "set_cpu_kernels": "seglosses.kernels.policy",
     "get_cpu_kernels": "seglosses.kernels.policy",

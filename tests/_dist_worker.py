@@ -54,7 +54,7 @@ def check_losses(rank, world, init_file, sizes, empty_rank):
                 for opts in OPTIONS:
                     opts = {k: v for k, v in opts.items() if k in takes}  # (log_loss: the overlap losses only)
                     if mode == "binary" and "classes" in opts:
-                        opts.pop("classes"), opts.pop("weight")
+                        opts.pop("classes"), opts.pop("weight", None)
                     x, t, t255 = batch(mode, sizes, empty_rank)
                     tgt = t255 if "ignore_index" in opts else t
                     if not opts.get("from_logits", True):

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 if __package__:  # loaded as a plugin (-p tests._fuzz): the tests' helper modules are imported top-level
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _losses import COMPOUND, DISTANCE, LOSSES, SPATIAL  # noqa: E402
+from seglosses import _registry  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------- profiles
 _BASE = dict(deadline=None, database=None, print_blob=True,
@@ -397,7 +398,7 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
         elif sp == "axes":
             kw["spacing"] = tuple(draw(st.sampled_from((1.0, 0.5, 3.0))) for _ in range(nd))
         kw["backend"] = draw(st.sampled_from(("auto", "torch", "scipy")))
-        key = "dist_maps" if name == "boundary" else "target_dist"
+        key = "target_dist" if "target_dist" in _registry.options(name) else "dist_maps"
         if draw(st.integers(0, 3)) == 0:
             kw[key] = "random"
     return tuple(sorted(kw.items(), key=lambda kv: kv[0]))

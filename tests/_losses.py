@@ -26,8 +26,9 @@ PER_IMAGE = _taking("per_image")
 CLASSES = _taking("classes")
 #: Losses taking per-class ``weight``.
 WEIGHTED = _taking("weight")
-#: Distance-based losses (1 to 3 spatial axes; SciPy or torch distance transforms).
-DISTANCE = {row.name for row in _registry.LOSSES if row.family == "boundary"}
+#: Distance-based losses (1 to 3 spatial axes; SciPy or torch distance transforms): those taking ``spacing`` and
+#: ``backend`` (the boundary family, and the contour losses that measure distances).
+DISTANCE = {row.name for row in _registry.LOSSES if {"spacing", "backend"} <= _registry.options(row)}
 #: Losses that need 1 to 3 spatial axes (distances, skeletons, windows, contours): no 0-D case.
 SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
 #: Compound losses: reduction "mean" or "sum" only.

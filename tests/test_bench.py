@@ -19,6 +19,7 @@ from seglosses.bench.settings import QUICK_SHAPES, SETTINGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]
+CONTOUR = ["distance_penalized_cross_entropy", "shape_aware", "boundary_dou"]
 
 
 def _python(*args, timeout=120):
@@ -39,6 +40,12 @@ def test_case_table(setting):
         "multiclass3d": ["focal", *REGION, "mcc", "generalized_wasserstein_dice"],
         "distance2d": ["hausdorff_dt", "boundary"],
         "distance3d": ["hausdorff_dt", "boundary"],
+        "binary": ["focal", *REGION, "lovasz"],
+        "multiclass": ["focal", *REGION, "lovasz"],
+        "manyclass": ["focal", *REGION],
+        "multiclass3d": ["focal", *REGION],
+        "distance2d": ["hausdorff_dt", "boundary", *CONTOUR],
+        "distance3d": ["hausdorff_dt", "boundary", *CONTOUR],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:
@@ -98,3 +105,14 @@ def test_memory_worker():
     mib, err = measure_memory_cpu("binary", case, case.impls[0], QUICK_SHAPES["binary"], threads=1,
                                   cpu_kernels="eager")
     assert mib is not None and mib >= 0, err
+
+
+def test_contour_cases_run_at_a_tiny_size():
+    """The contour cases at the quick 2-D and 3-D sizes: ours, precomputed maps and the official Boundary DoU formula
+    agree with ours (the baselines are other losses)."""
+    r = _python("-m", "seglosses.bench", "--quick", "--settings", "distance2d,distance3d", "--only",
+                ",".join(CONTOUR), "--skip-memory", "--repeats", "1", "--threads", "1", "--cpu-kernels", "eager",
+                "--json", os.devnull, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "DIFFERS" not in r.stdout.replace("(baseline) DIFFERS", ""), r.stdout[-3000:]
+    assert "official BoundaryDoULoss (re-implemented, CPU/any device): " in r.stdout

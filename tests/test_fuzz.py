@@ -548,10 +548,10 @@ def test_bad_inputs_raise_named_errors(name, data):
         opts = tuple((k, v) for k, v in r.options if k not in ("dist_maps", "target_dist", "spacing"))
         other = build(r.replace(spatial=spatial, options=opts, binary_flat=r.binary_flat and bool(spatial)))
         x, t = other.logits, other.target
-        over = {"dist_maps": None} if name == "boundary" else {"target_dist": None}
+        over = {"target_dist" if "target_dist" in _registry.options(name) else "dist_maps": None}
         over["spacing"] = None
     elif kind == "maps_shape":
-        key = "dist_maps" if name == "boundary" else "target_dist"
+        key = "target_dist" if "target_dist" in _registry.options(name) else "dist_maps"
         over[key] = torch.zeros(r.n, r.c + 1, *r.spatial)
     _describe(case)
     note(f"bad input: {kind}; logits {type(x).__name__} {getattr(x, 'shape', None)} {getattr(x, 'dtype', None)}; "

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+import oracle_contour
 import oracle_survey as O
 import seglosses as S
-from _losses import DISTANCE
+from _losses import DISTANCE, SPATIAL
 from cases import CASES, oracle_inputs
 from seglosses import _registry
 
@@ -23,6 +24,9 @@ _ORACLE = {
     "unified_focal": O.unified_focal,
     "boundary": O.boundary,
     "hausdorff_dt": O.hausdorff_dt,
+    "distance_penalized_cross_entropy": oracle_contour.distance_penalized_cross_entropy,
+    "shape_aware": oracle_contour.shape_aware,
+    "boundary_dou": oracle_contour.boundary_dou,
 }
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
@@ -59,9 +63,14 @@ def _options(name, mode, c, shape=()):
         if mode == "multiclass":
             opts.append({"background": c - 1})
         return opts
+    if name == "boundary_dou":
+        return common + [{"per_image": True}, {"classes": [c - 1, 0] if c > 1 else [0]},
+                         {"per_image": True, "from_logits": False}]
     if name in DISTANCE:
         spacing = {2: (2.0, 0.5), 3: (1.5, 1.0, 0.7)}
-        opts = common + [{"classes": [c - 1, 0] if c > 1 else [0]}, {"backend": "torch"}]
+        opts = common + [{"backend": "torch"}]
+        if "classes" in _registry.options(name):
+            opts.append({"classes": [c - 1, 0] if c > 1 else [0]})
         if len(shape) > 2:
             opts.append({"spacing": spacing[len(shape) - 2], "backend": "torch"})
             opts.append({"spacing": spacing[len(shape) - 2]})
@@ -74,8 +83,8 @@ def _options(name, mode, c, shape=()):
 def _params():
     for name in NAMES:
         for kind, mode, shape in CASES:
-            if name in DISTANCE and len(shape) == 2:
-                continue  # no spatial axis: no distance (an error, tested apart)
+            if name in SPATIAL and len(shape) == 2:
+                continue  # no spatial axis: no distance nor contour (an error, tested apart)
             for j, opts in enumerate(_options(name, mode, shape[1], shape)):
                 yield pytest.param(name, kind, mode, shape, opts, id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
 

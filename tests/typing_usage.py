@@ -49,6 +49,12 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.mcc_loss(x, t, mode, smooth=1e-5, per_image=True, weight=[1.0, 2.0, 1.0], classes=[1, 2]),
         seglosses.generalized_wasserstein_dice_loss(x, t, mode, distance_matrix=[[0.0, 1.0, 1.0], [1.0, 0.0, 0.5],
                                                     [1.0, 0.5, 0.0]], weighting_mode="GDL", ignore_index=255),
+        seglosses.distance_penalized_cross_entropy_loss(x, t, mode, spacing=(1.0, 0.5), backend="torch"),
+        seglosses.distance_penalized_cross_entropy_loss(
+            xb, tb, "binary", dist_maps=seglosses.contour_maps(tb, "binary", kind="penalty")),
+        seglosses.shape_aware_loss(x, t, mode, ignore_index=None, reduction="sum"),
+        seglosses.shape_aware_loss(x, t, mode, dist_maps=seglosses.contour_maps(t, mode, num_classes=3, kind="contour")),
+        seglosses.boundary_dou_loss(x, t, mode, per_image=True, classes=[1, 2]),
     ]
 
 
@@ -75,6 +81,9 @@ def _modules() -> list[nn.Module]:
         seglosses.HausdorffDTLoss(mode, alpha=1.0),
         seglosses.MCCLoss(mode, classes=[1, 2]),
         seglosses.GeneralizedWassersteinDiceLoss(mode, distance_matrix=torch.ones(3, 3) - torch.eye(3)),
+        seglosses.DistancePenalizedCrossEntropyLoss(mode, spacing=1.0),
+        seglosses.ShapeAwareLoss(mode, backend="torch"),
+        seglosses.BoundaryDoULoss(mode, per_image=True),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules

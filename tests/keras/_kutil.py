@@ -71,12 +71,17 @@ def torch_function(name: str):
 
 def oracle_function(name: str):
     """The float64 NumPy oracle of the registry's loss ``name``: ``tests/oracle.py`` (the losses of
-    docs/semantics.md) or ``tests/oracle_survey.py`` (the survey losses), each function named as the loss."""
+    docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or ``tests/oracle_contour.py`` (the contour
+    losses), each function named as the loss."""
     import oracle
     import oracle_confusion
     import oracle_survey
 
     for module in (oracle, oracle_survey, oracle_confusion):
+    import oracle_contour
+    import oracle_survey
+
+    for module in (oracle, oracle_survey, oracle_contour):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")

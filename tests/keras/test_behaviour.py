@@ -27,6 +27,8 @@ CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_s
                   K.UnifiedFocalLoss: {"background": 2, "asymmetric": False, "per_image": True},
                   K.GeneralizedWassersteinDiceLoss: {"distance_matrix": [[0.0, 1.0, 2.0], [1.0, 0.0, 0.5],
                                                                          [2.0, 0.5, 0.0]], "weighting_mode": "GDL"}}
+                  K.DistancePenalizedCrossEntropyLoss: {"spacing": [1.0, 2.0]}, K.ShapeAwareLoss: {"spacing": 0.5},
+                  K.BoundaryDoULoss: {"per_image": True, "classes": [2, 0]}}
 #: Settings that take other paths through a compiled training step (batch statistics, per-image values).
 FIT_OPTIONS = {K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"per_image": True},
                K.ExpLogLoss: {"per_image": True}, K.UnifiedFocalLoss: {"per_image": True}}

@@ -15,6 +15,7 @@ from ..peers import Peers
 from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE
 from .base import Builder, Case, Impl, LossFn
 from .confusion import confusion_cases
+from .contour import contour_cases
 from .distance import distance_cases
 from .focal import focal_cases
 from .lovasz import lovasz_cases
@@ -29,6 +30,8 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     if setting in DISTANCE_SETTINGS:
         return distance_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b)
+        return distance_cases(b) + contour_cases(b)
+    return focal_cases(b) + region_cases(b) + lovasz_cases(b)
 
 
 def floor_case(setting: str) -> Case:
