@@ -68,6 +68,9 @@ LOSSES: tuple[Loss, ...] = (
     Loss("unified_focal", "UnifiedFocalLoss", "compound", _COMPOUND),
     Loss("boundary", "BoundaryLoss", "boundary"),
     Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
+    Loss("topk_cross_entropy", "TopKCrossEntropyLoss", "hard_pixel"),
+    Loss("ohem_cross_entropy", "OHEMCrossEntropyLoss", "hard_pixel"),
+    Loss("poly", "PolyLoss", "focal"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 import oracle
+import oracle_hard_pixel
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
 from seglosses import _registry
 from _losses import SPATIAL
+from oracle_hard_pixel import OPTIONS as HARD_PIXEL_OPTIONS
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -26,6 +28,8 @@ def _options(name, mode, c):
                 {"label_smoothing": 0.1}, {"weight": w}, {"from_logits": False},
                 {"weight": w, "label_smoothing": 0.2, "alpha": 0.4, "from_logits": False}]
         return opts
+    if name in HARD_PIXEL_OPTIONS:
+        return HARD_PIXEL_OPTIONS[name](mode, c)
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
@@ -45,7 +49,7 @@ def _options(name, mode, c):
 #: ``{registry name: float64 oracle}``, written by hand: the oracle is the independent source.
 _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
-           "lovasz": oracle.lovasz}
+           "lovasz": oracle.lovasz, **oracle_hard_pixel.ORACLE}
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 
