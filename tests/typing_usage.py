@@ -46,6 +46,9 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.boundary_loss(x, t, mode, classes=[1, 2], spacing=(1.0, 0.5)),
         seglosses.boundary_loss(xb, tb, "binary", dist_maps=seglosses.distance_maps(tb, "binary", batched=True)),
         seglosses.hausdorff_dt_loss(x, t, mode, alpha=2.0, spacing=1.0, backend="torch"),
+        seglosses.topk_cross_entropy_loss(x, t, mode, k=10.0, per_image=True, weight=[1.0, 2.0, 3.0]),
+        seglosses.ohem_cross_entropy_loss(x, t, mode, threshold=0.7, min_kept=1000, label_smoothing=0.1),
+        seglosses.poly_loss(x, t, mode, epsilon=1.0, gamma=2.0, alpha=0.25),
     ]
 
 
@@ -70,6 +73,9 @@ def _modules() -> list[nn.Module]:
         seglosses.UnifiedFocalLoss(mode, asymmetric=False),
         seglosses.BoundaryLoss(mode, classes=[1, 2]),
         seglosses.HausdorffDTLoss(mode, alpha=1.0),
+        seglosses.TopKCrossEntropyLoss(mode, k=5.0, ignore_index=255),
+        seglosses.OHEMCrossEntropyLoss(mode, min_kept=10, per_image=True),
+        seglosses.PolyLoss(mode, epsilon=-1.0, weight=[1.0, 2.0, 3.0]),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules
