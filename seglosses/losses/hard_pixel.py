@@ -66,7 +66,8 @@ def _valid(f: FocalParts, ignore_index):
 
 
 def _rows(t: torch.Tensor, per_image: bool) -> torch.Tensor:
-    return t.reshape(t.shape[0] if per_image else 1, -1)
+    """``(N, ...)`` as rows: ``(N, size of an image)`` with ``per_image``, else ``(1, size of the batch)``."""
+    return t.reshape(t.shape[0], math.prod(t.shape[1:])) if per_image else t.reshape(1, t.numel())
 
 
 def _reduce_rows(loss, count, reduction, per_image):
@@ -204,10 +205,11 @@ def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
         if valid is not None:
             valid = _rows(valid, per_image)
             lpt = torch.where(valid, lpt, float("inf"))  # ignored pixels sort last
-        keep = lpt < (math.log(threshold) if threshold > 0 else float("-inf"))
+        # negated comparisons: a NaN p_t (a NaN target or logit at a valid pixel) is kept, so the loss is NaN
+        keep = ~(lpt >= (math.log(threshold) if threshold > 0 else float("-inf")))
         q = min(min_kept * (1 if per_image else f.inp.n), size)
         if q:
-            keep = keep | (lpt <= lpt.kthvalue(q, dim=1, keepdim=True).values)
+            keep = keep | ~(lpt > lpt.kthvalue(q, dim=1, keepdim=True).values)
         if valid is not None:
             keep = keep & valid
         kept = keep.sum(1)
