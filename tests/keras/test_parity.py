@@ -13,7 +13,8 @@ from seglosses._registry import BY_NAME, LOSSES
 from test_oracle import _options
 
 #: The losses swept here: those of docs/semantics.md, whose oracle is in tests/oracle.py (options from
-#: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py.
+#: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py,
+#: the hard-pixel losses and Poly-1 by test_hard_pixel.py.
 NAMES = [loss.name for loss in LOSSES if hasattr(oracle, loss.name)]
 
 
@@ -21,9 +22,10 @@ def test_every_loss_is_swept():
     """Every loss of the registry is in exactly one of the three sweeps against the float64 oracle and the PyTorch
     front end (here, test_survey.py, test_boundary.py): a new loss cannot be left out silently."""
     import test_boundary
+    import test_hard_pixel
     import test_survey
 
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_hard_pixel.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 
