@@ -19,6 +19,7 @@ from seglosses.bench.settings import QUICK_SHAPES, SETTINGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]
+HARD_PIXEL = ["topk_cross_entropy", "ohem_cross_entropy", "poly"]
 
 
 def _python(*args, timeout=120):
@@ -33,10 +34,10 @@ def test_case_table(setting):
     peers = Peers(eager=False)  # looks the peers up, imports none
     cases = build_cases(setting, seglosses, peers)
     expected = {
-        "binary": ["focal", *REGION, "lovasz"],
-        "multiclass": ["focal", *REGION, "lovasz"],
+        "binary": ["focal", *REGION, "lovasz", *HARD_PIXEL],
+        "multiclass": ["focal", *REGION, "lovasz", *HARD_PIXEL],
         "manyclass": ["focal", *REGION],
-        "multiclass3d": ["focal", *REGION],
+        "multiclass3d": ["focal", *REGION, *HARD_PIXEL],
         "distance2d": ["hausdorff_dt", "boundary"],
         "distance3d": ["hausdorff_dt", "boundary"],
     }[setting]

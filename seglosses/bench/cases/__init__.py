@@ -16,6 +16,7 @@ from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE
 from .base import Builder, Case, Impl, LossFn
 from .distance import distance_cases
 from .focal import focal_cases
+from .hard_pixel import hard_pixel_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
 
@@ -27,7 +28,7 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     b = Builder(setting, ours, peers)
     if setting in DISTANCE_SETTINGS:
         return distance_cases(b)
-    return focal_cases(b) + region_cases(b) + lovasz_cases(b)
+    return focal_cases(b) + region_cases(b) + lovasz_cases(b) + hard_pixel_cases(b)
 
 
 def floor_case(setting: str) -> Case:
