@@ -52,30 +52,11 @@ def topk_cross_entropy(logits, target, mode, *, k=10.0, weight=None, ignore_inde
     return _reduce(losses, counts, reduction, per_image)
 
 
-def log_target_probability(logits, target, mode, ignore_index=None, from_logits=True, eps=1e-7):
-    """log p_t per pixel (element for the sigmoid) ``(N, M)``: the target class's softmax probability, sum_c g_c p_c
-    for class probabilities, p y + (1 - p)(1 - y) for the sigmoid; unsmoothed target."""
-    r = O._prepare(logits, target, mode, ignore_index)
-    x = r.x
-    with np.errstate(divide="ignore"):
-        if mode == "multiclass":
-            if from_logits:
-                logp = O._log_softmax(x, axis=1)
-            else:
-                pc = np.clip(x, eps, 1 - eps)
-                logp = np.log(pc) - np.log(pc.sum(axis=1, keepdims=True))
-            if r.kind == "index":
-                out = np.take_along_axis(logp, r.t[:, None, :], axis=1)[:, 0]
-            else:
-                out = np.log(np.sum(r.g * np.exp(logp), axis=1))
-            return out.reshape(r.N, -1)
-        if from_logits:
-            lp, lq = O._log_sigmoid(x), O._log_sigmoid(-x)
-        else:
-            p = np.clip(x, eps, 1 - eps)
-            lp, lq = np.log(p), np.log1p(-p)
-        out = np.logaddexp(lp + np.log(r.g), lq + np.log1p(-r.g))
-    return out.reshape(r.N, -1)
+def log_target_probability(logits, target, mode, ignore_index=None, from_logits=True):
+    """log p_t = -CE per pixel (element for the sigmoid) ``(N, M)``, the cross-entropy without weight nor label
+    smoothing: the log-probability of the target class (hard targets), sum_c g_c log p_c (soft ones)."""
+    _, ce, _ = _ce_map(logits, target, mode, None, ignore_index, 0.0, from_logits)
+    return -ce
 
 
 def ohem_cross_entropy(logits, target, mode, *, threshold=0.7, min_kept=100000, weight=None, ignore_index=None,
@@ -163,7 +144,7 @@ def _ohem_options(mode, c):
     return [{}, {"min_kept": 3}, {"threshold": 0.9, "min_kept": 0}, {"threshold": 0.0, "min_kept": 5},
             {"min_kept": 4, "per_image": True}, {"threshold": 0.5, "min_kept": 2, "weight": w},
             {"min_kept": 6, "label_smoothing": 0.2, "from_logits": False},
-            {"threshold": 1.0, "min_kept": 1, "per_image": True, "weight": w, "from_logits": False}]
+            {"threshold": 0.99, "min_kept": 1, "per_image": True, "weight": w, "from_logits": False}]
 
 
 def _poly_options(mode, c):

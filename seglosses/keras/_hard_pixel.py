@@ -16,7 +16,6 @@ from keras import ops
 from seglosses.core.args import check_bool, check_count, check_ignore_index, check_mode, check_scalar
 from seglosses.keras._base import SegLoss, check_axis, inputs, per_class, register
 from seglosses.keras._focal import focal_values
-from seglosses.keras._ops import log_sigmoid, logits_of
 
 
 def _valid(target, ignore):
@@ -82,17 +81,11 @@ def _top_count(count, k):
 
 
 def _log_pt(x, target, index, mode, ignore, from_logits):
-    """``log p_t`` per entry, from the unsmoothed target (as the PyTorch front end's OHEM)."""
-    softmax = mode == "multiclass"
-    z = x if from_logits else logits_of(x, softmax)
-    if index:
-        t = target if ignore is None else ops.where(_valid(target, ignore), target, ops.zeros_like(target))
-        zt = ops.squeeze(ops.take_along_axis(z, ops.expand_dims(t, -1), axis=-1), -1)
-        return zt - ops.logsumexp(z, axis=-1)
-    g = target if ignore is None else ops.where(_valid(target, ignore), target, ops.zeros_like(target))
-    if softmax:
-        return ops.logsumexp(ops.log_softmax(z, axis=-1) + ops.log(g), axis=-1)
-    return ops.logaddexp(log_sigmoid(z) + ops.log(g), log_sigmoid(-z) + ops.log1p(-g))
+    """``log p_t = -CE`` per entry, the cross-entropy without weight nor label smoothing (as the PyTorch front end's
+    OHEM); arbitrary at ignored entries."""
+    values, _ = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=None, ignore=ignore, smoothing=0.0,
+                             from_logits=from_logits)
+    return -values
 
 
 def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image):

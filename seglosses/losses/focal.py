@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_ignore_index, check_reduction, check_scalar
-from seglosses.core.checks import Inputs, class_vector, prepare, probs_to_logits
+from seglosses.core.checks import Inputs, class_vector, prepare, probs_to_logits, to_compute
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels, smoothed, target_sum
+from seglosses.core.targets import index_block
 from seglosses.kernels.ops import FocalSpec, focal_terms
 
 
@@ -175,6 +176,26 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
     return _reduce(out, norm, reduction, inputs.shape)
 
 
+def _poly_index_term(f: FocalParts, ignore_index, from_logits) -> torch.Tensor:
+    """``w_t a_t (1 - p_t)^(gamma + 1)`` per pixel ``(N, S)`` for class indices without label smoothing: a
+    log-softmax and a gather, no per-class power; 0 at ignored pixels (whose logits are replaced first, so a NaN
+    there reaches nothing)."""
+    inp = f.inp
+    t, valid = index_block(inp.target, ignore_index, inp.c)
+    x = inp.x
+    if valid is not None:
+        x = torch.where(valid.unsqueeze(1), x, 0.0 if from_logits else 0.5)
+    x = to_compute(x) if from_logits else probs_to_logits(x, True)
+    logpt = torch.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1)
+    term = (-torch.expm1(logpt)).pow(f.gamma + 1)
+    for vec in (f.weight, f.alpha):
+        if isinstance(vec, torch.Tensor):
+            term = term * vec.to(term.dtype)[t]
+        elif vec is not None:
+            term = term * vec
+    return term if valid is None else torch.where(valid, term, 0.0)
+
+
 def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon: float = 1.0,
               alpha: float | Sequence[float] | torch.Tensor | None = None, gamma: float = 0.0,
               weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
@@ -226,6 +247,11 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon
     f = focal_parts(logits, target, mode, alpha=alpha, gamma=gamma, weight=weight, ignore_index=ignore_index,
                     label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
     epsilon = check_scalar("epsilon", epsilon, low=-1.0)
+    if mode == "multiclass" and f.inp.index and not f.smoothing:
+        term = _poly_index_term(f, ignore_index, from_logits)
+        if f.reduction == "none":
+            return f.out.reshape(f.inp.out_shape) + epsilon * term.reshape(f.inp.out_shape)
+        return _reduce(f.out + epsilon * term.sum(), f.norm, f.reduction, f.inp.out_shape)
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
                 label_smoothing=f.smoothing, complement=mode != "multiclass")
     dt, c = px.logp.dtype, px.inp.c

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from seglosses.core.checks import values_at_hand
 from seglosses.core.args import Mode, Reduction, check_bool, check_count, check_scalar, top_share
-from seglosses.core.checks import probs_to_logits, to_compute
 from seglosses.core.docs import fill_doc
 from seglosses.core.module import LossModule
-from seglosses.core.targets import dense_block, index_block, valid_indices
+from seglosses.core.targets import valid_indices
 from seglosses.losses.focal import FocalParts, focal_parts
 
 _ARGS = """
@@ -61,6 +61,8 @@ def _valid(f: FocalParts, ignore_index):
     """The valid mask of the map (None: all valid): the class indices' rule of the fused pass (ignored or outside
     [0, C)), or the dense target's ``!= ignore_index``."""
     if f.inp.index:
+        if ignore_index is None and values_at_hand(f.inp.target):  # the labels were checked in [0, C)
+            return None
         return valid_indices(f.inp.target, ignore_index, f.inp.c)
     return None if ignore_index is None else f.inp.target != ignore_index
 
@@ -130,28 +132,23 @@ def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
         loss = torch.where(valid, loss, float("-inf"))  # ignored pixels sort last
     top = top_share(k, size)  # static: at least m of every row
     m = torch.ceil(count.to(torch.float64) * k / 100).to(torch.int64)  # the same operations as top_share
-    vals = loss.topk(top, dim=1).values if top else loss[:, :0]
-    rank = torch.arange(top, device=loss.device)
-    total = torch.where(rank < m.unsqueeze(1), vals, 0.0).sum(1)
+    if valid is None:  # every entry valid: m == top, the sum of the top values in any order
+        total = loss.topk(top, dim=1, sorted=False).values.sum(1)
+    else:
+        vals = loss.topk(top, dim=1).values  # sorted: ranks >= m cut off
+        rank = torch.arange(top, device=loss.device)
+        total = torch.where(rank < m.unsqueeze(1), vals, 0.0).sum(1)
     rows = total / torch.where(m > 0, m, 1).to(total.dtype)
     return _reduce_rows(rows, count, f.reduction, per_image)
 
 
-def _log_pt(f: FocalParts, mode, ignore_index, from_logits) -> torch.Tensor:
-    """``log p_t`` of every pixel (elements for the sigmoid), from the unsmoothed target: ``log p_t`` of the target
-    class (class indices), ``log sum_c g_c p_c`` (class probabilities), ``log(p y + (1 - p)(1 - y))`` (sigmoid).
-    Values at ignored pixels are arbitrary (NaN included): the caller selects them away."""
-    inp = f.inp
-    softmax = mode == "multiclass"
-    x = to_compute(inp.x) if from_logits else probs_to_logits(inp.x, softmax)
-    if inp.index:
-        t, _ = index_block(inp.target, ignore_index, inp.c)
-        return x.gather(1, t.unsqueeze(1)).squeeze(1) - torch.logsumexp(x, 1)
-    g, _ = dense_block(inp.target, ignore_index, x.dtype)
-    if softmax:
-        return torch.logsumexp(torch.log_softmax(x, 1) + torch.log(g), 1)
-    ls = torch.nn.functional.logsigmoid
-    return torch.logaddexp(ls(x) + torch.log(g), ls(-x) + torch.log1p(-g))
+def _log_pt(f: FocalParts, logits, target, mode, ignore_index, from_logits) -> torch.Tensor:
+    """``log p_t = -CE`` of every entry, the cross-entropy without ``weight`` nor label smoothing: the map already
+    computed when neither is given, else a second fused pass. Detached; arbitrary at ignored entries."""
+    if f.weight is None and not f.smoothing:
+        return -f.out.detach()
+    plain = _ce_map(logits, target, mode, None, ignore_index, 0.0, from_logits, f.reduction)
+    return -plain.out.detach()
 
 
 @fill_doc(args=_ARGS, option="threshold: in [0, 1]: pixels whose target probability is below it are kept.\n"
@@ -169,13 +166,14 @@ def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
         \ell = \frac{1}{|K|} \sum_{i \in K} \mathrm{CE}_i
 
     with :math:`p_{t,(q)}` the q-th smallest target probability of the row's valid pixels, q = ``min_kept`` per
-    image (times N over the batch, as mmseg's ``batch_kept``; every valid pixel if fewer). :math:`p_t` is the
-    softmax probability of the target class (:math:`\sum_c g_c p_c` for class probabilities g), or
-    :math:`p y + (1 - p)(1 - y)` per element for the sigmoid, of the target before label smoothing; it is compared in
-    log space. Where the probabilities are distinct and q is below the valid count this is mmseg's selection
-    (``p_t < max(p_(q), thresh)``, 0-based ``p_(q)``); with q at or above it mmseg drops the easiest pixel(s) (those
-    at the largest ``p_t``) unless it is below the threshold, where this keeps every valid pixel ("at least
-    min_kept"). The selection is a constant for the gradient. mmseg averages the kept losses over every pixel
+    image (times N over the batch, as mmseg's ``batch_kept``; every valid pixel if fewer), and
+    :math:`p_t = \exp(-\mathrm{CE})` from the cross-entropy without ``weight`` nor label smoothing: for hard targets
+    the softmax probability of the target class (mmseg's ``seg_prob``), or per element the sigmoid probability of
+    the target value; for soft targets :math:`\prod_c p_c^{g_c}` (sigmoid: :math:`p^y (1 - p)^{1 - y}`). It is
+    compared in log space. Where the probabilities are distinct and q is below the valid count this is mmseg's
+    selection (``p_t < max(p_(q), thresh)``, 0-based ``p_(q)``); with q at or above it mmseg drops the easiest
+    pixel(s) (those at the largest ``p_t``) unless it is below the threshold, where this keeps every valid pixel ("at
+    least min_kept"). The selection is a constant for the gradient. mmseg averages the kept losses over every pixel
     (``avg_non_ignore=False``; over the valid ones with True), this loss over the kept ones (as PaddleSeg's
     ``OhemCrossEntropyLoss``): mmseg's value is this one's times the kept share. ``kthvalue`` of a static rank
     ``min(q, size)``: no host sync.
@@ -201,7 +199,7 @@ def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     loss, valid = _rows(f.out, per_image), _valid(f, ignore_index)
     size = loss.shape[1]
     with torch.no_grad():
-        lpt = _rows(_log_pt(f, mode, ignore_index, from_logits), per_image)
+        lpt = _rows(_log_pt(f, logits, target, mode, ignore_index, from_logits), per_image)
         if valid is not None:
             valid = _rows(valid, per_image)
             lpt = torch.where(valid, lpt, float("inf"))  # ignored pixels sort last
