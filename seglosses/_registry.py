@@ -73,6 +73,9 @@ LOSSES: tuple[Loss, ...] = (
     Loss("distance_penalized_cross_entropy", "DistancePenalizedCrossEntropyLoss", "contour"),
     Loss("shape_aware", "ShapeAwareLoss", "contour"),
     Loss("boundary_dou", "BoundaryDoULoss", "contour"),
+    Loss("topk_cross_entropy", "TopKCrossEntropyLoss", "hard_pixel"),
+    Loss("ohem_cross_entropy", "OHEMCrossEntropyLoss", "hard_pixel"),
+    Loss("poly", "PolyLoss", "focal"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}

@@ -343,7 +343,14 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
         kw["label_smoothing"] = draw(st.sampled_from((0.0, 0.1, 1.0)))
     if "gamma" in p:
         kw["gamma"] = draw(st.sampled_from((0.5, 1.0, 0.0) if name == "unified_focal" else (2.0, 0.0, 0.5, 0.75)))
-    if name == "focal":
+    if name == "topk_cross_entropy":
+        kw["k"] = draw(st.sampled_from((10.0, 100.0, 0.5, 33.3, 1e-3)))
+    if name == "ohem_cross_entropy":
+        kw["threshold"] = draw(st.sampled_from((0.7, 0.0, 1.0, 0.3)))
+        kw["min_kept"] = draw(st.sampled_from((100000, 0, 1, 7)))
+    if name == "poly":
+        kw["epsilon"] = draw(st.sampled_from((1.0, -1.0, 0.0, 2.5)))
+    if name in ("focal", "poly"):
         a = draw(st.sampled_from(("none", "scalar", "vector")))
         if a == "scalar":
             kw["alpha"] = draw(st.sampled_from((0.25, 0.0, 1.0)))

@@ -20,6 +20,7 @@ from seglosses.bench.settings import QUICK_SHAPES, SETTINGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]
 CONTOUR = ["distance_penalized_cross_entropy", "shape_aware", "boundary_dou"]
+HARD_PIXEL = ["topk_cross_entropy", "ohem_cross_entropy", "poly"]
 
 
 def _python(*args, timeout=120):
@@ -46,6 +47,12 @@ def test_case_table(setting):
         "multiclass3d": ["focal", *REGION],
         "distance2d": ["hausdorff_dt", "boundary", *CONTOUR],
         "distance3d": ["hausdorff_dt", "boundary", *CONTOUR],
+        "binary": ["focal", *REGION, "lovasz", *HARD_PIXEL],
+        "multiclass": ["focal", *REGION, "lovasz", *HARD_PIXEL],
+        "manyclass": ["focal", *REGION],
+        "multiclass3d": ["focal", *REGION, *HARD_PIXEL],
+        "distance2d": ["hausdorff_dt", "boundary"],
+        "distance3d": ["hausdorff_dt", "boundary"],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:

@@ -99,6 +99,23 @@ def test_loss_specific_errors():
         S.sigmoid_focal_loss(X, X, reduction="avg")
     with pytest.raises(ValueError, match=r"`targets` must have the shape of `inputs`"):
         S.sigmoid_focal_loss(X, X[0])
+    with pytest.raises(ValueError, match=r"`k` must be > 0.0; got 0.0"):
+        S.topk_cross_entropy_loss(X, T, "multiclass", k=0)
+    with pytest.raises(ValueError, match=r"`k` must be <= 100.0; got 150.0"):
+        S.topk_cross_entropy_loss(X, T, "multiclass", k=150)
+    with pytest.raises(ValueError, match=r"`threshold` must be <= 1.0; got 1.5"):
+        S.ohem_cross_entropy_loss(X, T, "multiclass", threshold=1.5)
+    with pytest.raises(ValueError, match=r"`min_kept` must be >= 0; got -1"):
+        S.ohem_cross_entropy_loss(X, T, "multiclass", min_kept=-1)
+    for bad in (2.5, True, "10"):
+        with pytest.raises(TypeError, match=r"`min_kept` must be an int; got"):
+            S.ohem_cross_entropy_loss(X, T, "multiclass", min_kept=bad)
+    with pytest.raises(TypeError, match=r"`per_image` must be a bool; got str"):
+        S.topk_cross_entropy_loss(X, T, "multiclass", per_image="yes")
+    with pytest.raises(ValueError, match=r"`epsilon` must be >= -1.0; got -2.0"):
+        S.poly_loss(X, T, "multiclass", epsilon=-2)
+    with pytest.raises(ValueError, match=r"`alpha` must be <= 1.0; got 1.5"):
+        S.poly_loss(X, T.unsqueeze(1).expand(2, 3, 4, 4).float(), "multilabel", alpha=1.5)
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -346,9 +346,12 @@ _NUMERIC = {  # numeric options (>= 0 for every loss), and those bounded by 1
     "balanced_cross_entropy": ("beta", "label_smoothing"),
     "hausdorff_dt": ("alpha", "spacing"),
     "boundary": ("spacing",),
+    "topk_cross_entropy": ("k", "label_smoothing"),
+    "ohem_cross_entropy": ("threshold", "label_smoothing"),
+    "poly": ("alpha", "gamma", "label_smoothing"),  # epsilon may be negative (>= -1): tests/test_errors.py
 }
 _AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
-                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma")}
+                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("ohem_cross_entropy", "threshold")}
 
 
 def numeric_keys(name):
@@ -359,7 +362,7 @@ def numeric_keys(name):
 
 
 def _at_most_one(name, mode, key):
-    if name == "focal" and key == "alpha":
+    if name in ("focal", "poly") and key == "alpha":
         return mode != "multiclass"
     return key in _AT_MOST_ONE or (name, key) in _AT_MOST_ONE
 

@@ -113,6 +113,8 @@ _SCALARS = {"focal": ["gamma", "label_smoothing"], "dice": ["smooth"], "tversky"
             "combo": ["alpha", "beta"], "unified_focal": ["gamma", "delta", "lam"], "hausdorff_dt": ["alpha"],
             "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "mcc": ["smooth"],
             "generalized_wasserstein_dice": ["smooth"]}
+            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "topk_cross_entropy": ["k"],
+            "ohem_cross_entropy": ["threshold"], "poly": ["epsilon", "gamma"]}
 
 
 @pytest.mark.parametrize("name,option", [(n, o) for n, opts in _SCALARS.items() for o in opts])

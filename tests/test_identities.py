@@ -173,3 +173,57 @@ def test_empty_class_policy():
     assert loss[2].item() == 0.0
     loss.sum().backward()
     assert torch.isfinite(z.grad).all()
+
+
+# ------------------------------------------------------------------------------- Poly-1, TopK and OHEM limits ---
+@pytest.mark.parametrize("mode", ["binary", "multilabel", "multiclass"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("opts", [{}, {"gamma": 2.0, "alpha": 0.25}, {"weight": [0.5, 1.0, 2.0]},
+                                  {"label_smoothing": 0.1, "gamma": 0.5}])
+def test_poly_at_epsilon_zero_is_focal(mode, reduction, opts):
+    # Leng et al. 2022: Poly-1 with epsilon = 0 is the loss it perturbs (same normaliser, same ignored pixels)
+    from _losses import torch_case
+
+    opts = dict(opts)
+    if mode == "binary":
+        opts.pop("weight", None)
+    opts.setdefault("gamma", 0.0)
+    x, t = torch_case(mode, n=2, c=3)
+    _same(lambda z: S.poly_loss(z, t, mode, epsilon=0.0, ignore_index=255, reduction=reduction, **opts),
+          lambda z: S.focal_loss(z, t, mode, ignore_index=255, reduction=reduction, **opts), x)
+
+
+@pytest.mark.parametrize("mode", ["binary", "multiclass"])
+def test_poly_gamma0_is_cross_entropy_plus_epsilon_one_minus_pt(mode):
+    # Leng et al. 2022, eq. 3: CE + eps (1 - p_t); p_t from F.softmax / torch.sigmoid, CE from torch
+    from _losses import torch_case
+
+    x, t = torch_case(mode, n=2, c=3, ignore=False)
+    if mode == "multiclass":
+        pt = F.softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1)
+        ce = F.cross_entropy(x, t, reduction="none")
+    else:
+        p = torch.sigmoid(x)
+        pt = p * t + (1 - p) * (1 - t)
+        ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    torch.testing.assert_close(S.poly_loss(x, t, mode, epsilon=2.5, reduction="none"), ce + 2.5 * (1 - pt))
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel", "multiclass"])
+@pytest.mark.parametrize("per_image", [False, True])
+def test_topk_at_100_percent_and_ohem_keeping_all_are_cross_entropy(mode, per_image):
+    # k = 100 keeps every valid pixel, as does OHEM with threshold 1 and min_kept >= the pixel count: the mean
+    # cross-entropy over the valid pixels (per image: the mean of the images' means)
+    from _losses import torch_case
+
+    x, t = torch_case(mode, n=3, c=3)
+    if per_image:
+        def ce(z):
+            return torch.stack([S.cross_entropy_loss(z[i:i + 1], t[i:i + 1], mode, ignore_index=255)
+                                for i in range(3)]).mean()
+    else:
+        def ce(z):
+            return S.cross_entropy_loss(z, t, mode, ignore_index=255)
+    _same(lambda z: S.topk_cross_entropy_loss(z, t, mode, k=100.0, ignore_index=255, per_image=per_image), ce, x)
+    _same(lambda z: S.ohem_cross_entropy_loss(z, t, mode, threshold=1.0, min_kept=10 ** 6, ignore_index=255,
+                                              per_image=per_image), ce, x)

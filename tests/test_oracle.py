@@ -10,11 +10,13 @@ import torch
 
 import oracle
 import oracle_confusion
+import oracle_hard_pixel
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
 from seglosses import _registry
 from _losses import SPATIAL
+from oracle_hard_pixel import OPTIONS as HARD_PIXEL_OPTIONS
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -36,6 +38,8 @@ def _options(name, mode, c):
         return [{}, {"per_image": True}, {"weighting_mode": "GDL"}, {"smooth": 0.0, "per_image": True},
                 {"from_logits": False, "weighting_mode": "GDL", "per_image": True},
                 {"distance_matrix": two, "weighting_mode": "GDL"}, {"distance_matrix": two, "smooth": 0.0}]
+    if name in HARD_PIXEL_OPTIONS:
+        return HARD_PIXEL_OPTIONS[name](mode, c)
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
@@ -57,6 +61,7 @@ _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
            "lovasz": oracle.lovasz, "mcc": oracle_confusion.mcc,
            "generalized_wasserstein_dice": oracle_confusion.generalized_wasserstein_dice}
+           "lovasz": oracle.lovasz, **oracle_hard_pixel.ORACLE}
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

@@ -55,6 +55,9 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.shape_aware_loss(x, t, mode, ignore_index=None, reduction="sum"),
         seglosses.shape_aware_loss(x, t, mode, dist_maps=seglosses.contour_maps(t, mode, num_classes=3, kind="contour")),
         seglosses.boundary_dou_loss(x, t, mode, per_image=True, classes=[1, 2]),
+        seglosses.topk_cross_entropy_loss(x, t, mode, k=10.0, per_image=True, weight=[1.0, 2.0, 3.0]),
+        seglosses.ohem_cross_entropy_loss(x, t, mode, threshold=0.7, min_kept=1000, label_smoothing=0.1),
+        seglosses.poly_loss(x, t, mode, epsilon=1.0, gamma=2.0, alpha=0.25),
     ]
 
 
@@ -84,6 +87,9 @@ def _modules() -> list[nn.Module]:
         seglosses.DistancePenalizedCrossEntropyLoss(mode, spacing=1.0),
         seglosses.ShapeAwareLoss(mode, backend="torch"),
         seglosses.BoundaryDoULoss(mode, per_image=True),
+        seglosses.TopKCrossEntropyLoss(mode, k=5.0, ignore_index=255),
+        seglosses.OHEMCrossEntropyLoss(mode, min_kept=10, per_image=True),
+        seglosses.PolyLoss(mode, epsilon=-1.0, weight=[1.0, 2.0, 3.0]),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules

@@ -188,3 +188,19 @@ def check_spacing(spacing, ndim: int | None = None, *, message: str | None = Non
 Mode: TypeAlias = Literal["binary", "multiclass", "multilabel"]
 #: The ``reduction`` argument of the PyTorch losses, for type checkers: the values of :data:`REDUCTIONS`.
 Reduction: TypeAlias = Literal["none", "mean", "sum"]
+
+
+def check_count(name: str, value) -> int:
+    """A non-negative Python (or NumPy) integer, such as the hard-pixel losses' ``min_kept``."""
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise TypeError(f"`{name}` must be an int; got {type(value).__name__}")
+    value = int(value.__index__())
+    if value < 0:
+        raise ValueError(f"`{name}` must be >= 0; got {value}")
+    return value
+
+
+def top_share(k: float, n: int) -> int:
+    """``ceil(k / 100 * n)``, the number of elements in the top k percent of n, computed as ``ceil(n * k / 100)`` in
+    float64 (the tensor count of the hard-pixel losses takes the same operations, so both agree)."""
+    return math.ceil(float(n) * k / 100)

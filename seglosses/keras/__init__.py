@@ -26,6 +26,10 @@ logarithmic, Combo, Unified Focal) give one value for the batch, which is the Py
 classes), or with ``per_image=True`` one value per image whose mean is that loss (``sample_weight`` then weighs
 images; Combo pools its Dice over the batch and refuses it). The Keras reduction reduces over images only.
 
+The hard-pixel losses (TopK and OHEM cross-entropy) give one value per image with ``per_image=True`` (the mean over
+the image's selected pixels), else one for the batch, as the region losses; an image without valid pixels weighs 0 in
+the mean. Poly-1 is elementwise like the focal loss.
+
 ``sample_weight`` follows Keras' shape rule (``squeeze_or_expand_to_same_rank``): trailing size-1 axes beyond the
 rank of the values are squeezed, so ``(N,)``, ``(N, 1)`` and ``(N, 1, 1)`` all weigh the N images, and missing
 trailing axes are added, so ``(N,)`` weighs the images of an elementwise map and ``(N, *spatial)`` its pixels.
@@ -46,6 +50,7 @@ Layout (private modules, one per family of :mod:`seglosses.losses`): ``_focal``,
 ``_cross_entropy``, ``_compound``, ``_boundary``, ``_confusion`` (with the distance transforms of ``_distance``); what they share:
 ``_cross_entropy``, ``_compound``, ``_boundary`` (with the distance transforms of ``_distance``), ``_contour``
 (distance-penalised CE, shape-aware, Boundary DoU); what they share:
+``_cross_entropy``, ``_compound``, ``_boundary``, ``_hard_pixel`` (with the distance transforms of ``_distance``); what they share:
 ``_base`` (:class:`SegLoss`, the reduction and ``sample_weight`` rule, input handling), ``_ops`` (the shared
 ``keras.ops`` math), ``_compose`` (:class:`WeightedSum`). The framework-free argument rules are those of the PyTorch
 front end (:mod:`seglosses.core.args`, :mod:`seglosses.core.formulas`).

@@ -19,8 +19,10 @@ def _power(u, gamma):
     return ops.where(pos, ops.exp(gamma * ops.log(safe)), ops.zeros_like(u))
 
 
-def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smoothing, from_logits):
-    """Elementwise focal loss and the weights of its mean: sigmoid ``(B, S, C)``, softmax ``(B, S)``."""
+def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smoothing, from_logits, epsilon=0.0):
+    """Elementwise focal loss and the weights of its mean: sigmoid ``(B, S, C)``, softmax ``(B, S)``. With
+    ``epsilon``, Poly-1: each class term ``(1 - p)^gamma (-log p)`` becomes ``(1 - p)^gamma (-log p + epsilon
+    (1 - p))``, the same weights on both parts."""
     dt = x.dtype
     if mode != "multiclass":
         x = x if from_logits else logits_of(x, False)
@@ -29,7 +31,7 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
             y = y * (1 - smoothing) + smoothing / 2
         bce = ops.relu(x) - x * y + ops.log1p(ops.exp(-ops.abs(x)))
         q = ops.sigmoid(x) * (1 - y) + ops.sigmoid(-x) * y  # 1 - p_t, exact at y in {0, 1}
-        loss = _power(q, gamma) * bce
+        loss = _power(q, gamma) * (bce + epsilon * q if epsilon else bce)
         coef = None
         if alpha is not None:
             a = ops.convert_to_tensor(alpha, dtype=dt)
@@ -43,7 +45,8 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
         return keep(loss, v), norm
     logp = ops.log_softmax(x if from_logits else logits_of(x, True), axis=-1)
     c = x.shape[-1]
-    f = _power(-ops.expm1(logp), gamma) * (-logp)  # (1 - p_c)^gamma (-log p_c), per class
+    q = -ops.expm1(logp)  # 1 - p_c
+    f = _power(q, gamma) * (epsilon * q - logp if epsilon else -logp)  # (1 - p_c)^gamma (-log p_c), per class
     cvec = None
     if alpha is not None:
         cvec = ops.convert_to_tensor(alpha, dtype=dt) * ops.ones((c,), dtype=dt)
@@ -81,12 +84,14 @@ def _options(mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def focal_map(y_true, y_pred, mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis):
+def focal_map(y_true, y_pred, mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis,
+              epsilon=0.0):
     """The focal map in ``y_pred``'s layout and the weights of its mean, from checked options (also the
-    cross-entropy's, at gamma = 0)."""
+    cross-entropy's, at gamma = 0, and Poly-1's, with ``epsilon``)."""
     x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, alpha=alpha, weight=weight)
     values, norm = focal_values(x, target, index, mode, alpha=alpha, gamma=gamma, weight=weight,
-                                ignore=ignore_class, smoothing=label_smoothing, from_logits=from_logits)
+                                ignore=ignore_class, smoothing=label_smoothing, from_logits=from_logits,
+                                epsilon=epsilon)
     return pixel_map(y_pred, values, norm, mode, spatial, axis)
 
 
@@ -134,6 +139,51 @@ class FocalLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype,
                          **_options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
                                     label_smoothing=label_smoothing, from_logits=from_logits, axis=axis))
+
+    def _values(self, y_true, y_pred):
+        return focal_map(y_true, y_pred, self.mode, **self.options)
+
+
+def poly_loss(y_true, y_pred, mode, *, epsilon=1.0, alpha=None, gamma=0.0, weight=None, ignore_class=None,
+              label_smoothing=0.0, from_logits=False, axis=-1):
+    r"""Poly-1 loss (Leng et al. 2022), unreduced: the elementwise map of :class:`PolyLoss` (same options)."""
+    mode = check_mode(mode)
+    options = _options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
+                       label_smoothing=label_smoothing, from_logits=from_logits, axis=axis)
+    return focal_map(y_true, y_pred, mode, epsilon=check_scalar("epsilon", epsilon, low=-1.0), **options)[0]
+
+
+@register
+class PolyLoss(SegLoss):
+    r"""Poly-1 loss (Leng et al. 2022, arXiv 2204.12511): the focal loss plus ``epsilon (1 - p_t)^(gamma + 1)``
+    (the cross-entropy plus ``epsilon (1 - p_t)`` at gamma = 0), exactly as ``seglosses.poly_loss``
+    (docs/semantics.md): ``alpha`` and ``weight`` weigh both parts, the softmax form takes the power per class.
+
+    Args:
+        mode: "binary", "multiclass" or "multilabel".
+        epsilon: the polynomial term's coefficient (>= -1).
+        alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis: as :class:`FocalLoss` (gamma
+            defaults to 0 here).
+        reduction, name, dtype: as every Keras loss. "sum_over_batch_size" is the mean over valid entries.
+
+    Values (:func:`poly_loss`): the elementwise map, as :class:`FocalLoss`'s.
+
+    Example:
+        >>> import numpy as np
+        >>> from seglosses.keras import PolyLoss
+        >>> loss = PolyLoss("multiclass", epsilon=1.0, from_logits=True)
+        >>> round(float(loss(np.array([[0, 1, 1]]), np.zeros((1, 3, 2)))), 5)  # ln 2 + 1/2
+        1.19315
+    """
+
+    def __init__(self, mode, *, epsilon=1.0, alpha=None, gamma=0.0, weight=None, ignore_class=None,
+                 label_smoothing=0.0, from_logits=False, axis=-1, reduction="sum_over_batch_size", name="poly_loss",
+                 dtype=None):
+        mode = check_mode(mode)
+        options = _options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
+                           label_smoothing=label_smoothing, from_logits=from_logits, axis=axis)
+        super().__init__(mode, reduction=reduction, name=name, dtype=dtype,
+                         epsilon=check_scalar("epsilon", epsilon, low=-1.0), **options)
 
     def _values(self, y_true, y_pred):
         return focal_map(y_true, y_pred, self.mode, **self.options)

@@ -82,6 +82,10 @@ def oracle_function(name: str):
     import oracle_survey
 
     for module in (oracle, oracle_survey, oracle_contour):
+    import oracle_hard_pixel
+    import oracle_survey
+
+    for module in (oracle, oracle_survey, oracle_hard_pixel):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")

@@ -20,6 +20,11 @@ PER_IMAGE = [K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.Gen
 #: Losses with an elementwise map (sample_weight weighs images or pixels).
 ELEMENTWISE = [K.FocalLoss, K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss] + DISTANCE + \
     [K.DistancePenalizedCrossEntropyLoss, K.ShapeAwareLoss]
+             K.SensitivitySpecificityLoss, K.LogCoshDiceLoss, K.ExpLogLoss, K.UnifiedFocalLoss,
+             K.TopKCrossEntropyLoss, K.OHEMCrossEntropyLoss]
+#: Losses with an elementwise map (sample_weight weighs images or pixels).
+ELEMENTWISE = [K.FocalLoss, K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss,
+               K.PolyLoss] + DISTANCE
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean_with_sample_weight")
 
 

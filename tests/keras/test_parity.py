@@ -13,7 +13,8 @@ from seglosses._registry import BY_NAME, LOSSES
 from test_oracle import _options
 
 #: The losses swept here: those of docs/semantics.md, whose oracle is in tests/oracle.py (options from
-#: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py.
+#: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py,
+#: the hard-pixel losses and Poly-1 by test_hard_pixel.py.
 NAMES = [loss.name for loss in LOSSES if hasattr(oracle, loss.name)]
 
 
@@ -29,6 +30,10 @@ def test_every_loss_is_swept():
     import test_survey
 
     swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_contour.NAMES
+    import test_hard_pixel
+    import test_survey
+
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_hard_pixel.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 

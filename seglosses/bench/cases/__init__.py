@@ -18,6 +18,7 @@ from .confusion import confusion_cases
 from .contour import contour_cases
 from .distance import distance_cases
 from .focal import focal_cases
+from .hard_pixel import hard_pixel_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
 
@@ -32,6 +33,7 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b)
         return distance_cases(b) + contour_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
+    return focal_cases(b) + region_cases(b) + lovasz_cases(b) + hard_pixel_cases(b)
 
 
 def floor_case(setting: str) -> Case:
