@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         boundary_loss as boundary_loss, BoundaryLoss as BoundaryLoss, hausdorff_dt_loss as hausdorff_dt_loss,
         HausdorffDTLoss as HausdorffDTLoss,
     )
+    from seglosses.losses.structure import (
+        ssim_loss as ssim_loss, SSIMLoss as SSIMLoss, correlation_ssim_loss as correlation_ssim_loss,
+        CorrelationSSIMLoss as CorrelationSSIMLoss,
+    )
     from seglosses.distance import (
         edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,
         distance_maps as distance_maps,

@@ -68,6 +68,8 @@ LOSSES: tuple[Loss, ...] = (
     Loss("unified_focal", "UnifiedFocalLoss", "compound", _COMPOUND),
     Loss("boundary", "BoundaryLoss", "boundary"),
     Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
+    Loss("ssim", "SSIMLoss", "structure"),
+    Loss("correlation_ssim", "CorrelationSSIMLoss", "structure"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import oracle
+import oracle_structure
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
@@ -26,6 +27,8 @@ def _options(name, mode, c):
                 {"label_smoothing": 0.1}, {"weight": w}, {"from_logits": False},
                 {"weight": w, "label_smoothing": 0.2, "alpha": 0.4, "from_logits": False}]
         return opts
+    if name in _STRUCTURE:
+        return oracle_structure.options(name, mode, c)
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
@@ -46,6 +49,8 @@ def _options(name, mode, c):
 _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
            "lovasz": oracle.lovasz}
+_STRUCTURE = {"ssim": oracle_structure.ssim, "correlation_ssim": oracle_structure.correlation_ssim}
+_ORACLE.update(_STRUCTURE)
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

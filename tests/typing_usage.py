@@ -46,6 +46,8 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.boundary_loss(x, t, mode, classes=[1, 2], spacing=(1.0, 0.5)),
         seglosses.boundary_loss(xb, tb, "binary", dist_maps=seglosses.distance_maps(tb, "binary", batched=True)),
         seglosses.hausdorff_dt_loss(x, t, mode, alpha=2.0, spacing=1.0, backend="torch"),
+        seglosses.ssim_loss(x, t, mode, window_size=5, sigma=1.5, padding="valid"),
+        seglosses.correlation_ssim_loss(x, t, mode, beta=0.1, window_size=3, classes=[1, 2]),
     ]
 
 
@@ -70,6 +72,8 @@ def _modules() -> list[nn.Module]:
         seglosses.UnifiedFocalLoss(mode, asymmetric=False),
         seglosses.BoundaryLoss(mode, classes=[1, 2]),
         seglosses.HausdorffDTLoss(mode, alpha=1.0),
+        seglosses.SSIMLoss(mode, window_size=7, padding="same"),
+        seglosses.CorrelationSSIMLoss(mode, beta=0.2),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules
