@@ -104,10 +104,7 @@ def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", cla
     return oracle._scalar(loss.sum() / count if count else 0.0)
 
 
-def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, ignore_index=None,
-                     from_logits=True, reduction="mean"):
-    """Zhao et al. 2019: sum(e f CE) / sum(f) over valid elements and kept classes."""
-    oracle._check_reduction(reduction)
+def _correlation(logits, target, mode, beta, window_size, sigma, classes, ignore_index, from_logits):
     r, p, g, valid = _inputs(logits, target, mode, ignore_index, from_logits)
     logp, log1mp = survey._log_probs(r, from_logits)
     ce = -g * logp if mode == "multiclass" else -(g * logp + (1 - g) * log1mp)
@@ -128,7 +125,24 @@ def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5
     ok = valid[:, cls]
     e_max = e[ok].max() if ok.any() else 0.0
     f = ok & (e > beta * e_max)
-    loss = np.where(f, e * ce[:, cls], 0.0)
+    return r, cls, e, f, ce[:, cls]
+
+
+def correlation_weights(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, ignore_index=None,
+                        from_logits=True):
+    """The weights e f ``(N, C, S)`` and their normaliser sum(f) of :func:`correlation_ssim` (all classes)."""
+    _, _, e, f, _ = _correlation(logits, target, mode, beta, window_size, sigma, None, ignore_index, from_logits)
+    return np.where(f, e, 0.0), f.sum()
+
+
+def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, ignore_index=None,
+                     from_logits=True, reduction="mean"):
+    """Zhao et al. 2019: sum(e f CE) / sum(f) over valid elements and kept classes."""
+    oracle._check_reduction(reduction)
+    r, cls, e, f, ce = _correlation(logits, target, mode, beta, window_size, sigma, classes, ignore_index,
+                                    from_logits)
+    spatial = tuple(r.spatial)
+    loss = np.where(f, e * ce, 0.0)
     if reduction == "none":
         return loss.reshape((r.N, len(cls)) + spatial)
     if reduction == "sum":

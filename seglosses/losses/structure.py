@@ -42,9 +42,9 @@ def _spatial_shape(logits, mode):
 def gaussian_window(window_size: int, sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
     """The 1-D Gaussian window ``exp(-k^2 / (2 sigma^2))``, ``k = -(w-1)/2 .. (w-1)/2``, normalised to sum 1 (the
     window of Wang et al. 2004, MONAI and kornia; the n-D window is its separable product)."""
-    k = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2
+    k = torch.arange(window_size, dtype=torch.float64, device=device) - (window_size - 1) / 2  # made there: no copy
     g = torch.exp(-(k * k) / (2.0 * sigma * sigma))
-    return (g / g.sum()).to(dtype=dtype, device=device)
+    return (g / g.sum()).to(dtype=dtype)
 
 
 def _filter(t: torch.Tensor, kernel: torch.Tensor, nd: int, valid: bool) -> torch.Tensor:
@@ -56,7 +56,8 @@ def _filter(t: torch.Tensor, kernel: torch.Tensor, nd: int, valid: bool) -> torc
         axis = t.dim() - nd + a
         t = t.movedim(axis, -1)
         lead = t.shape[:-1]
-        y = F.conv1d(t.reshape(-1, 1, t.shape[-1]), weight, padding=0 if valid else w // 2)
+        with torch.autocast(t.device.type if t.device.type in ("cpu", "cuda") else "cpu", enabled=False):
+            y = F.conv1d(t.reshape(-1, 1, t.shape[-1]), weight, padding=0 if valid else w // 2)  # compute dtype
         t = y.reshape(*lead, y.shape[-1]).movedim(-1, axis)
     return t
 
@@ -80,7 +81,7 @@ class _Stats:
         stack = torch.stack(parts).reshape(6 * n * k, *spatial)
         f = _filter(stack, kernel, nd, padding_valid)
         self.out_spatial = tuple(f.shape[1:])
-        f = f.reshape(6, n, k, -1)
+        f = f.reshape(6, n, k, math.prod(self.out_spatial))
         if valid is None:
             centre = None
         else:
@@ -89,7 +90,7 @@ class _Stats:
                 r = window_size // 2
                 for a in range(nd):
                     centre = centre.narrow(2 + a, r, spatial[a] - 2 * r)
-            centre = centre.reshape(n, k, -1)
+            centre = centre.reshape(n, k, math.prod(self.out_spatial))
         self.centre = centre  # (N, K, S') bool: the centres that count; None: all
         wsum = f[0] if centre is None else torch.where(centre, f[0], 1.0)  # >= the centre's weight where it counts
         mx, my = f[1] / wsum, f[2] / wsum
@@ -111,16 +112,20 @@ class _Stats:
         vp = F.pad((torch.ones(grid, dtype=torch.bool, device=x.device) if valid is None
                     else valid.reshape(grid)), pad, value=False)
         mx, my = self.mx.reshape(grid), self.my.reshape(grid)
-        taps = gaussian_window(2 * r + 1, self.sigma, torch.float64).tolist()  # host values: no device read
+        taps = [math.exp(-(i * i) / (2.0 * self.sigma ** 2)) for i in range(-r, r + 1)]  # Python floats: no read
+        taps = [v / math.fsum(taps) for v in taps]
         sx, sy = torch.zeros_like(mx), torch.zeros_like(my)
         for offset in itertools.product(range(2 * r + 1), repeat=nd):
-            w = math.prod(taps[o] for o in offset)
+            w = 1.0
             xs, ys, vs = xp, yp, vp
             for a, o in enumerate(offset):
-                xs, ys, vs = (t.narrow(2 + a, o, spatial[a]) for t in (xs, ys, vs))
+                w *= taps[o]
+                xs, ys, vs = xs.narrow(2 + a, o, spatial[a]), ys.narrow(2 + a, o, spatial[a]), vs.narrow(2 + a, o,
+                                                                                                          spatial[a])
             sx = sx + torch.where(vs, (xs - mx) ** 2, 0.0) * w
             sy = sy + torch.where(vs, (ys - my) ** 2, 0.0) * w
-        return sx.reshape(n, k, -1) / wsum, sy.reshape(n, k, -1) / wsum
+        s_ = math.prod(spatial)
+        return sx.reshape(n, k, s_) / wsum, sy.reshape(n, k, s_) / wsum
 
 
 def _valid_centres(padding, spatial, window_size):
@@ -234,9 +239,9 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
         p, g = take(p, classes), take(g, classes)
         valid = None if valid is None else take(valid, classes)
     n, k = p.shape[:2]
-    if not _valid_centres(padding, spatial, window_size):  # no window fits: no centre, an empty map
+    if p.numel() == 0 or not _valid_centres(padding, spatial, window_size):  # no centre: an empty map
         out = tuple(max(d - window_size + 1, 0) for d in spatial)
-        empty = p.sum() * 0.0  # keeps the graph
+        empty = (p.sum() + g.sum()) * 0.0  # keeps the graph; a NaN in a valid element still reaches the loss
         return empty.expand(n, k, *out) if reduction == "none" else empty
     st = _Stats(p, g, valid, spatial, window_size, sigma, padding == "valid")
     c1, c2 = K1 * K1, K2 * K2
@@ -306,6 +311,9 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         p, g, ce = take(p, classes), take(g, classes), take(ce, classes)
         valid = None if valid is None else take(valid, classes)
     n, k = p.shape[:2]
+    if p.numel() == 0:  # no element: an empty map, a loss of 0 with the graph kept
+        empty = (p.sum() + g.sum() + ce.sum()) * 0.0
+        return empty.expand(n, k, *spatial) if reduction == "none" else empty
     with torch.no_grad():
         st = _Stats(p.detach(), g, valid, spatial, window_size, sigma, False)
         vx, vy = st.centred_variances()
@@ -317,6 +325,8 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         e_max = e.amax() if e.numel() else e.sum()
         f = e > beta * e_max
     loss = torch.where(f, e * ce, 0.0)
+    # a NaN logit or target at a valid element reaches the loss (e > beta e_max alone would drop it)
+    loss = torch.where(torch.isnan(e), e, loss)
     count = f.sum().to(loss.dtype)
     return _reduce_map(loss, count, reduction, (n, k, *spatial))
 
