@@ -85,6 +85,16 @@ def test_loss_specific_errors():
         S.sigmoid_focal_loss(X, X, reduction="avg")
     with pytest.raises(ValueError, match=r"`targets` must have the shape of `inputs`"):
         S.sigmoid_focal_loss(X, X[0])
+    with pytest.raises(ValueError, match=r"`window_size` must be an odd int >= 1.*got 4"):
+        S.ssim_loss(X, T, "multiclass", window_size=4)
+    with pytest.raises(ValueError, match=r"`sigma` must be > 0.0; got 0.0"):
+        S.ssim_loss(X, T, "multiclass", sigma=0)
+    with pytest.raises(ValueError, match=r"`padding` must be one of \('same', 'valid'\); got 'reflect'"):
+        S.ssim_loss(X, T, "multiclass", padding="reflect")
+    with pytest.raises(ValueError, match=r"`beta` must be <= 1.0; got 1.5"):
+        S.correlation_ssim_loss(X, T, "multiclass", beta=1.5)
+    with pytest.raises(ValueError, match=r"`logits` must have 1 to 3 spatial axes after \(N, C\) for the SSIM loss"):
+        S.ssim_loss(X[:, :, 0, 0], T[:, 0, 0], "multiclass")
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

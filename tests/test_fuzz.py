@@ -351,7 +351,7 @@ _NUMERIC = {  # numeric options (>= 0 for every loss), and those bounded by 1
     "boundary": ("spacing",),
 }
 _AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
-                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma")}
+                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("correlation_ssim", "beta")}
 
 
 def numeric_keys(name):
