@@ -73,9 +73,10 @@ def oracle_function(name: str):
     """The float64 NumPy oracle of the registry's loss ``name``: ``tests/oracle.py`` (the losses of
     docs/semantics.md) or ``tests/oracle_survey.py`` (the survey losses), each function named as the loss."""
     import oracle
+    import oracle_structure
     import oracle_survey
 
-    for module in (oracle, oracle_survey):
+    for module in (oracle, oracle_survey, oracle_structure):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")

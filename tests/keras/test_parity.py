@@ -21,9 +21,10 @@ def test_every_loss_is_swept():
     """Every loss of the registry is in exactly one of the three sweeps against the float64 oracle and the PyTorch
     front end (here, test_survey.py, test_boundary.py): a new loss cannot be left out silently."""
     import test_boundary
+    import test_structure
     import test_survey
 
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_structure.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 
