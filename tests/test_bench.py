@@ -37,8 +37,8 @@ def test_case_table(setting):
         "multiclass": ["focal", *REGION, "lovasz"],
         "manyclass": ["focal", *REGION],
         "multiclass3d": ["focal", *REGION],
-        "distance2d": ["hausdorff_dt", "boundary"],
-        "distance3d": ["hausdorff_dt", "boundary"],
+        "distance2d": ["hausdorff_dt", "boundary", "ssim"],
+        "distance3d": ["hausdorff_dt", "boundary", "ssim"],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:

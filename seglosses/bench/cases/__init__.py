@@ -18,6 +18,7 @@ from .distance import distance_cases
 from .focal import focal_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
+from .structure import structure_cases
 
 __all__ = ["Case", "Impl", "LossFn", "build_cases", "find_impl", "floor_case"]
 
@@ -26,7 +27,7 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     """All cases of a setting, deterministic: the memory workers rebuild them and pick one implementation by name."""
     b = Builder(setting, ours, peers)
     if setting in DISTANCE_SETTINGS:
-        return distance_cases(b)
+        return distance_cases(b) + structure_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
 
 
