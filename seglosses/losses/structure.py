@@ -48,16 +48,19 @@ def gaussian_window(window_size: int, sigma: float, dtype=torch.float32, device=
 
 
 def _filter(t: torch.Tensor, kernel: torch.Tensor, nd: int, valid: bool) -> torch.Tensor:
-    """``t`` ``(B, *spatial)`` filtered by the separable window along each of its ``nd`` spatial axes in turn:
-    zero-padded to the same size, or only the centres whose window fits (``valid``)."""
-    w = kernel.numel()
-    weight = kernel.view(1, 1, w)
+    """``t`` ``(G, *spatial)`` filtered by the separable window along each of its ``nd`` spatial axes in turn:
+    zero-padded to the same size, or only the centres whose window fits (``valid``). Each pass is a depthwise 2-D
+    convolution of ``(1, G, rest, length)`` with a ``1 x w`` kernel (oneDNN's fast path; a 1-channel conv1d of
+    ``(G * rest, 1, length)`` is ~15x slower on the CPU)."""
+    w, g = kernel.numel(), t.shape[0]
+    weight = kernel.view(1, 1, 1, w).expand(g, 1, 1, w)
     for a in range(nd):
-        axis = t.dim() - nd + a
+        axis = 1 + a
         t = t.movedim(axis, -1)
         lead = t.shape[:-1]
         with torch.autocast(t.device.type if t.device.type in ("cpu", "cuda") else "cpu", enabled=False):
-            y = F.conv1d(t.reshape(-1, 1, t.shape[-1]), weight, padding=0 if valid else w // 2)  # compute dtype
+            y = F.conv2d(t.reshape(1, g, math.prod(lead[1:]), t.shape[-1]), weight, padding=(0, 0 if valid else w // 2),
+                         groups=g)  # in the compute dtype
         t = y.reshape(*lead, y.shape[-1]).movedim(-1, axis)
     return t
 
