@@ -68,7 +68,7 @@ def _filter(t: torch.Tensor, kernel: torch.Tensor, nd: int, valid: bool) -> torc
 class _Stats:
     """Local statistics of two maps over the normalised windows, at the window centres."""
 
-    def __init__(self, x, y, valid, spatial, window_size, sigma, padding_valid):
+    def __init__(self, x, y, valid, spatial, window_size, sigma, padding_valid, means_only=False):
         # x, y (N, K, S) in the compute dtype, 0 at ignored elements; valid (N, K, S) bool or None.
         n, k = x.shape[:2]
         nd = len(spatial)
@@ -77,14 +77,14 @@ class _Stats:
         # clamped at 0; their rounding, ~1e-7 in float32, is small against C2 = 9e-4 in the SSIM denominators).
         xc, yc = x - 0.5, y - 0.5
         one = torch.ones_like(x)
-        parts = [one, xc, yc, xc * xc, yc * yc, xc * yc]
+        parts = [one, xc, yc] if means_only else [one, xc, yc, xc * xc, yc * yc, xc * yc]
         if valid is not None:
             zero = torch.zeros((), dtype=x.dtype, device=x.device)
             parts = [torch.where(valid, t, zero) for t in parts]
-        stack = torch.stack(parts).reshape(6 * n * k, *spatial)
+        stack = torch.stack(parts).reshape(len(parts) * n * k, *spatial)
         f = _filter(stack, kernel, nd, padding_valid)
         self.out_spatial = tuple(f.shape[1:])
-        f = f.reshape(6, n, k, math.prod(self.out_spatial))
+        f = f.reshape(len(parts), n, k, math.prod(self.out_spatial))
         if valid is None:
             centre = None
         else:
@@ -97,9 +97,10 @@ class _Stats:
         self.centre = centre  # (N, K, S') bool: the centres that count; None: all
         wsum = f[0] if centre is None else torch.where(centre, f[0], 1.0)  # >= the centre's weight where it counts
         mx, my = f[1] / wsum, f[2] / wsum
-        self.vx = (f[3] / wsum - mx * mx).clamp_min(0.0)
-        self.vy = (f[4] / wsum - my * my).clamp_min(0.0)
-        self.cxy = f[5] / wsum - mx * my
+        if not means_only:
+            self.vx = (f[3] / wsum - mx * mx).clamp_min(0.0)
+            self.vy = (f[4] / wsum - my * my).clamp_min(0.0)
+            self.cxy = f[5] / wsum - mx * my
         self.mx, self.my = mx + 0.5, my + 0.5
         self._args, self.sigma = (x, y, valid, spatial, kernel, wsum), sigma
 
@@ -318,7 +319,7 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         empty = (p.sum() + g.sum() + ce.sum()) * 0.0
         return empty.expand(n, k, *spatial) if reduction == "none" else empty
     with torch.no_grad():
-        st = _Stats(p.detach(), g, valid, spatial, window_size, sigma, False)
+        st = _Stats(p.detach(), g, valid, spatial, window_size, sigma, False, means_only=True)
         vx, vy = st.centred_variances()
         zp = (p.detach() - st.mx + C4) / (vx.sqrt() + C4)
         zg = (g - st.my + C4) / (vy.sqrt() + C4)
