@@ -68,8 +68,8 @@ def _inputs(logits, target, mode, ignore_index, from_logits):
     return r, p, g, valid
 
 
-def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, ignore_index=None,
-         from_logits=True, reduction="mean"):
+def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, weight=None,
+         ignore_index=None, from_logits=True, reduction="mean"):
     """Mean over valid centres and kept classes of 1 - SSIM(p_c, g_c) (Wang et al. 2004)."""
     oracle._check_reduction(reduction)
     r, p, g, valid = _inputs(logits, target, mode, ignore_index, from_logits)
@@ -96,11 +96,14 @@ def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", cla
                 mp, mg, vp, vg, cpg = _moments(p[n, c], g[n, c], idx, w)
                 s = (2 * mp * mg + c1) * (2 * cpg + c2) / ((mp ** 2 + mg ** 2 + c1) * (vp + vg + c2))
                 loss[n, j, i], counted[n, j, i] = 1.0 - s, True
+    w = np.ones(r.C) if weight is None else np.asarray(weight, dtype=np.float64)
+    wk = w[cls][None, :, None]
+    loss = loss * wk
     if reduction == "none":
         return loss.reshape((r.N, len(cls)) + out_spatial)
     if reduction == "sum":
         return oracle._scalar(loss.sum())
-    count = counted.sum()
+    count = (counted * wk).sum()
     return oracle._scalar(loss.sum() / count if count else 0.0)
 
 
@@ -135,31 +138,36 @@ def correlation_weights(logits, target, mode, *, beta=0.1, window_size=3, sigma=
     return np.where(f, e, 0.0), f.sum()
 
 
-def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, ignore_index=None,
-                     from_logits=True, reduction="mean"):
+def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, weight=None,
+                     ignore_index=None, from_logits=True, reduction="mean"):
     """Zhao et al. 2019: sum(e f CE) / sum(f) over valid elements and kept classes."""
     oracle._check_reduction(reduction)
     r, cls, e, f, ce = _correlation(logits, target, mode, beta, window_size, sigma, classes, ignore_index,
                                     from_logits)
     spatial = tuple(r.spatial)
-    loss = np.where(f, e * ce, 0.0)
+    w = np.ones(r.C) if weight is None else np.asarray(weight, dtype=np.float64)
+    wk = np.broadcast_to(w[cls][None, :, None], f.shape)
+    loss = np.where(f, e * ce * wk, 0.0)
     if reduction == "none":
         return loss.reshape((r.N, len(cls)) + spatial)
     if reduction == "sum":
         return oracle._scalar(loss.sum())
-    m = f.sum()
+    m = np.where(f, wk, 0.0).sum()
     return oracle._scalar(loss.sum() / m if m else 0.0)
 
 
 def options(name, mode, c):
     """The option sets the oracle sweep (tests/test_oracle.py) runs for each structure loss."""
     keep = {"classes": [c - 1, 0] if c > 1 else [0]}
+    w = [0.5 + 0.5 * i for i in range(c)]
     if name == "ssim":
         return [{}, {"window_size": 3}, {"window_size": 3, "padding": "valid"}, {"window_size": 5, "sigma": 0.8},
                 {"padding": "valid"}, dict(keep, window_size=5), {"from_logits": False, "window_size": 3},
-                {"window_size": 1}]
+                {"window_size": 1}, {"weight": w, "window_size": 3}, dict(keep, weight=w, padding="valid",
+                                                                          window_size=3)]
     return [{}, {"beta": 0.05}, {"beta": 0.5, "window_size": 5}, {"window_size": 7, "sigma": 1.0}, keep,
-            {"from_logits": False}, {"from_logits": False, "beta": 0.3, "window_size": 5}]
+            {"from_logits": False}, {"from_logits": False, "beta": 0.3, "window_size": 5}, {"weight": w},
+            dict(keep, weight=w, beta=0.2)]
 
 
 def _selfcheck():

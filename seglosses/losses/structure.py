@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_scalar, check_window)
-from seglosses.core.checks import activation, compute_dtype, prepare, take, to_compute, values_at_hand
+from seglosses.core.checks import activation, class_vector, compute_dtype, prepare, take, to_compute, values_at_hand
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels
 from seglosses.core.targets import activate, valid_indices
@@ -185,7 +185,8 @@ def _reduce_map(loss, norm, reduction, shape):
 
 def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_size: int = 11, sigma: float = 1.5,
               padding: Literal["same", "valid"] = "same", classes: Sequence[int] | None = None,
-              ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+              weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
+              from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
     r"""SSIM loss: one minus the structural similarity (Wang et al. 2004) of each class's probability map and
     target map, with a Gaussian window.
 
@@ -213,6 +214,8 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
         padding: "same" (a value at every valid pixel, the window truncated at the borders) or "valid" (centres
             whose whole window lies in the image; none, and a loss of 0, when an axis is shorter than the window).
         classes: class indices to keep; None keeps all.
+        weight: per-class weights ``(C,)``: the map of class c is multiplied by w_c and "mean" divides by
+            sum_c w_c |V_c| (a weighted mean over the (centre, class) pairs); None: all 1.
         ignore_index: target value whose pixels count nowhere: left out of every window and of the mean, zero
             gradient.
         from_logits: False: the input holds probabilities.
@@ -238,10 +241,12 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
     window_size, sigma = check_window(window_size, sigma)
     padding = check_one_of("padding", padding, ("same", "valid"))
     inp, spatial, classes = _setup(logits, target, mode, ignore_index, from_logits, classes, "the SSIM loss")
+    w = class_vector("weight", weight, inp.c, logits.device)
     p, g, valid = _probs_and_target(inp, mode, ignore_index, from_logits)
     if classes is not None:
         p, g = take(p, classes), take(g, classes)
         valid = None if valid is None else take(valid, classes)
+        w = None if w is None else take(w, classes, 0)
     n, k = p.shape[:2]
     if p.numel() == 0 or not _valid_centres(padding, spatial, window_size):  # no centre: an empty map
         out = tuple(max(d - window_size + 1, 0) for d in spatial)
@@ -252,9 +257,15 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
     num = (2 * st.mx * st.my + c1) * (2 * st.cxy + c2)
     den = (st.mx * st.mx + st.my * st.my + c1) * (st.vx + st.vy + c2)
     loss = (den - num) / den
+    wk = None if w is None else w.to(loss.dtype).view(1, k, 1)
+    if wk is not None:
+        loss = loss * wk
     if st.centre is not None:
         loss = torch.where(st.centre, loss, 0.0)
-        count = st.centre.sum().to(loss.dtype)
+        counted = st.centre.to(loss.dtype)
+        count = (counted * wk).sum() if wk is not None else counted.sum()
+    elif wk is not None:
+        count = wk.sum() * (n * loss.shape[-1])
     else:
         count = torch.full((), float(loss.numel()), dtype=loss.dtype, device=loss.device)
     return _reduce_map(loss, count, reduction, (n, k, *st.out_spatial))
@@ -262,8 +273,8 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
 
 def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, beta: float = 0.1,
                           window_size: int = 3, sigma: float = 1.5, classes: Sequence[int] | None = None,
-                          ignore_index: int | None = None, from_logits: bool = True,
-                          reduction: Reduction = "mean") -> torch.Tensor:
+                          weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
+                          from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
     r"""Correlation-maximized structural similarity loss (Zhao et al. 2019, arXiv 1910.08711): the cross entropy of
     the pixels whose local structure disagrees most with the target's, weighted by that disagreement.
 
@@ -280,6 +291,8 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
 
     Args:
         logits, target, mode, classes, ignore_index, from_logits: as :func:`ssim_loss`.
+        weight: per-class weights ``(C,)`` of the cross entropy: the map is e f w_c CE and "mean" divides by
+            sum w_c f (as PyTorch's weighted cross entropy); None: all 1.
         beta: the hard-pixel threshold relative to e_max, in [0, 1).
         window_size: taps of the Gaussian window per axis (odd).
         sigma: the window's standard deviation in pixels.
@@ -311,9 +324,11 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         ce = -g * px.logp
     else:
         ce = -(g * px.logp + (1 - g) * px.log1mp)
+    w = class_vector("weight", weight, inp.c, logits.device)
     if classes is not None:
         p, g, ce = take(p, classes), take(g, classes), take(ce, classes)
         valid = None if valid is None else take(valid, classes)
+        w = None if w is None else take(w, classes, 0)
     n, k = p.shape[:2]
     if p.numel() == 0:  # no element: an empty map, a loss of 0 with the graph kept
         empty = (p.sum() + g.sum() + ce.sum()) * 0.0
@@ -328,10 +343,11 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
             e = torch.where(valid, e, 0.0)
         e_max = e.amax() if e.numel() else e.sum()
         f = e > beta * e_max
-    loss = torch.where(f, e * ce, 0.0)
+    wk = None if w is None else w.to(ce.dtype).view(1, k, 1)
+    loss = torch.where(f, e * ce if wk is None else e * ce * wk, 0.0)
     # a NaN logit or target at a valid element reaches the loss (e > beta e_max alone would drop it)
     loss = torch.where(torch.isnan(e), e, loss)
-    count = f.sum().to(loss.dtype)
+    count = f.sum().to(loss.dtype) if wk is None else torch.where(f, wk, 0.0).sum()
     return _reduce_map(loss, count, reduction, (n, k, *spatial))
 
 
@@ -343,8 +359,8 @@ class SSIMLoss(LossModule):
     if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
         def __init__(self, mode: Mode, *, window_size: int = 11, sigma: float = 1.5,
                      padding: Literal["same", "valid"] = "same", classes: Sequence[int] | None = None,
-                     ignore_index: int | None = None, from_logits: bool = True,
-                     reduction: Reduction = "mean") -> None: ...
+                     weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
+                     from_logits: bool = True, reduction: Reduction = "mean") -> None: ...
 
 
 class CorrelationSSIMLoss(LossModule):
@@ -354,5 +370,6 @@ class CorrelationSSIMLoss(LossModule):
 
     if TYPE_CHECKING:  # typed constructor: the function's mode and options (kept equal by tests/test_typing.py)
         def __init__(self, mode: Mode, *, beta: float = 0.1, window_size: int = 3, sigma: float = 1.5,
-                     classes: Sequence[int] | None = None, ignore_index: int | None = None,
-                     from_logits: bool = True, reduction: Reduction = "mean") -> None: ...
+                     classes: Sequence[int] | None = None, weight: Sequence[float] | torch.Tensor | None = None,
+                     ignore_index: int | None = None, from_logits: bool = True,
+                     reduction: Reduction = "mean") -> None: ...
