@@ -17,7 +17,7 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_one_of
 from seglosses.core.args import check_scalar, check_window
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, layout, register
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, layout, per_class, register
 from seglosses.keras._ops import log_probs, probabilities
 
 K1, K2, C4 = 0.01, 0.03, 0.01
@@ -119,7 +119,16 @@ def _take(t, classes):
     return t if (t is None or classes is None) else ops.take(t, classes, axis=-1)
 
 
-def ssim_values(x, target, index, mode, spatial, *, window_size, sigma, padding, classes, ignore, from_logits):
+def _weights(weight, classes, dt):
+    """The kept classes' weights as a ``(K,)`` tensor, or None."""
+    if weight is None:
+        return None
+    w = ops.convert_to_tensor(weight, dtype=dt)
+    return w if classes is None else ops.take(w, classes, axis=0)
+
+
+def ssim_values(x, target, index, mode, spatial, *, window_size, sigma, padding, classes, weight, ignore,
+                from_logits):
     """``1 - SSIM`` ``(B, *spatial', K)`` at the valid centres (0 elsewhere) and the centres that count (float)."""
     dt = x.dtype
     g, valid = _targets(x, target, index, ignore, dt)
@@ -139,12 +148,16 @@ def ssim_values(x, target, index, mode, spatial, *, window_size, sigma, padding,
     num = (2 * mx * my + c1) * (2 * cxy + c2)
     den = (mx * mx + my * my + c1) * (vx + vy + c2)
     loss = (den - num) / den
+    w = _weights(weight, classes, dt)
+    norm = ops.ones_like(loss) if centre is None else ops.cast(centre, dt)
+    if w is not None:
+        loss, norm = loss * w, norm * w
     if centre is None:
-        return loss, ops.ones_like(loss)
-    return ops.where(centre, loss, ops.zeros_like(loss)), ops.cast(centre, dt)
+        return loss, norm
+    return ops.where(centre, loss, ops.zeros_like(loss)), norm
 
 
-def correlation_ssim_values(x, target, index, mode, spatial, *, beta, window_size, sigma, classes, ignore,
+def correlation_ssim_values(x, target, index, mode, spatial, *, beta, window_size, sigma, classes, weight, ignore,
                             from_logits):
     """``e f CE`` ``(B, *spatial, K)`` and f (float): the loss is their sums' ratio."""
     dt = x.dtype
@@ -167,26 +180,30 @@ def correlation_ssim_values(x, target, index, mode, spatial, *, beta, window_siz
     e_max = ops.max(e) if math.prod(e.shape[1:]) else ops.sum(e)
     f = ops.greater(e, beta * e_max)
     zero = ops.zeros_like(e)
+    w = _weights(weight, classes, dt)
+    norm = ops.cast(f, dt)
+    if w is not None:
+        ce, norm = ce * w, norm * w
     loss = ops.where(f, e * ce, zero)
     loss = ops.where(ops.isnan(e), e, loss)  # a NaN logit or target at a valid element reaches the loss
-    return loss, ops.cast(f, dt)
+    return loss, norm
 
 
 # ------------------------------------------------------------------------------------ options and values ---
-def _options(*, window_size, sigma, classes, ignore_class, from_logits, axis):
+def _options(*, window_size, sigma, classes, weight, ignore_class, from_logits, axis):
     window_size, sigma = check_window(window_size, sigma)
-    return dict(window_size=window_size, sigma=sigma, classes=class_list(classes),
+    return dict(window_size=window_size, sigma=sigma, classes=class_list(classes), weight=per_class("weight", weight),
                 ignore_class=check_ignore_index(ignore_class, "ignore_class"),
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def _structure_map(y_true, y_pred, mode, *, fn, classes, ignore_class, axis, **options):
+def _structure_map(y_true, y_pred, mode, *, fn, classes, weight, ignore_class, axis, **options):
     y_pred = ops.convert_to_tensor(y_pred)
     pshape = tuple(y_pred.shape)
     first = axis == 1 and len(pshape) > 2
     if mode == "binary" and first and pshape[1] != 1:
         raise ValueError(f"`y_pred` must have shape (N, 1, *spatial) for mode='binary' with axis=1; got {pshape}")
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis)
+    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
     nd = len(spatial)
     if not 1 <= nd <= 3:
         raise ValueError(f"`y_pred` must have 1 to 3 spatial axes between the batch and class axes for a "
@@ -194,7 +211,8 @@ def _structure_map(y_true, y_pred, mode, *, fn, classes, ignore_class, axis, **o
     if any(d is None for d in spatial):
         raise ValueError(f"structure losses need static spatial sizes; got `y_pred` of shape {pshape}")
     classes = check_classes(classes, x.shape[-1])
-    values, norm = fn(x, target, index, mode, spatial, classes=classes, ignore=ignore_class, **options)
+    values, norm = fn(x, target, index, mode, spatial, classes=classes, weight=weight, ignore=ignore_class,
+                      **options)
     out_spatial = tuple(values.shape[1:-1])
     k = None if mode == "binary" and not first and pshape[-1:] != (1,) else values.shape[-1]
     return layout(values, out_spatial, axis, k), layout(norm, out_spatial, axis, k)
@@ -209,23 +227,23 @@ def _correlation_ssim(y_true, y_pred, mode, **options):
 
 
 # ----------------------------------------------------------------------------------------------- functions ---
-def ssim_loss(y_true, y_pred, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, ignore_class=None,
-              from_logits=False, axis=-1):
+def ssim_loss(y_true, y_pred, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, weight=None,
+              ignore_class=None, from_logits=False, axis=-1):
     """SSIM loss, unreduced: the map of :class:`SSIMLoss` (same options)."""
     padding = check_one_of("padding", padding, ("same", "valid"))
     return _ssim(y_true, y_pred, check_mode(mode), padding=padding, **_options(
-        window_size=window_size, sigma=sigma, classes=classes, ignore_class=ignore_class, from_logits=from_logits,
-        axis=axis))[0]
+        window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
+        from_logits=from_logits, axis=axis))[0]
 
 
-def correlation_ssim_loss(y_true, y_pred, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None,
+def correlation_ssim_loss(y_true, y_pred, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, weight=None,
                           ignore_class=None, from_logits=False, axis=-1):
     """Correlation SSIM loss, unreduced: the map ``e f CE`` of :class:`CorrelationSSIMLoss` (same options); the
     loss is its sum over the sum of f."""
     beta = check_scalar("beta", beta, low=0.0, high=1.0)
     return _correlation_ssim(y_true, y_pred, check_mode(mode), beta=beta, **_options(
-        window_size=window_size, sigma=sigma, classes=classes, ignore_class=ignore_class, from_logits=from_logits,
-        axis=axis))[0]
+        window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
+        from_logits=from_logits, axis=axis))[0]
 
 
 # ------------------------------------------------------------------------------------------------- classes ---
@@ -234,6 +252,7 @@ _DOC = """Args:
         window_size: taps of the Gaussian window per spatial axis (odd), truncated to the image.
         sigma: the window's standard deviation in pixels.
         classes: class indices to keep; None keeps all.
+        weight: per-class weights ``(C,)``: values and the weights of their mean multiplied by w_c; None: all 1.
         ignore_class: target value whose pixels count nowhere: left out of every window and of the mean, zero
             gradient.
         from_logits: False (Keras' default): ``y_pred`` holds probabilities, used as given.
@@ -267,11 +286,12 @@ class SSIMLoss(SegLoss):
         IEEE TIP 13(4), 2004.
     """
 
-    def __init__(self, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, ignore_class=None,
-                 from_logits=False, axis=-1, reduction="sum_over_batch_size", name="ssim_loss", dtype=None):
+    def __init__(self, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, weight=None,
+                 ignore_class=None, from_logits=False, axis=-1, reduction="sum_over_batch_size", name="ssim_loss",
+                 dtype=None):
         padding = check_one_of("padding", padding, ("same", "valid"))
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, padding=padding, **_options(
-            window_size=window_size, sigma=sigma, classes=classes, ignore_class=ignore_class,
+            window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
     def _values(self, y_true, y_pred):
@@ -301,12 +321,12 @@ class CorrelationSSIMLoss(SegLoss):
         arXiv 1910.08711, 2019.
     """
 
-    def __init__(self, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, ignore_class=None,
+    def __init__(self, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, weight=None, ignore_class=None,
                  from_logits=False, axis=-1, reduction="sum_over_batch_size", name="correlation_ssim_loss",
                  dtype=None):
         beta = check_scalar("beta", beta, low=0.0, high=1.0)
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, beta=beta, **_options(
-            window_size=window_size, sigma=sigma, classes=classes, ignore_class=ignore_class,
+            window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
     def _values(self, y_true, y_pred):

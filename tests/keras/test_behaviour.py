@@ -25,7 +25,8 @@ CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_s
                   K.ExpLogLoss: {"class_frequency": [3.0, 1.0, 2.0], "gamma_cross": 0.5, "per_image": True},
                   K.ComboLoss: {"beta": [0.2, 0.5, 0.7], "alpha": 0.3},
                   K.UnifiedFocalLoss: {"background": 2, "asymmetric": False, "per_image": True},
-                  K.SSIMLoss: {"window_size": 3, "padding": "valid"}, K.CorrelationSSIMLoss: {"beta": 0.2}}
+                  K.SSIMLoss: {"window_size": 3, "padding": "valid", "weight": [1.0, 2.0, 0.5]},
+                  K.CorrelationSSIMLoss: {"beta": 0.2, "weight": [1.0, 2.0, 0.5]}}
 #: Settings that take other paths through a compiled training step (batch statistics, per-image values).
 FIT_OPTIONS = {K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"per_image": True},
                K.ExpLogLoss: {"per_image": True}, K.UnifiedFocalLoss: {"per_image": True}}

@@ -23,12 +23,14 @@ NAMES = [loss.name for loss in LOSSES if loss.family == "structure"]
 CASES = [
     ("ignored", "binary", (2, 1, 3, 4, 5), {}, {}, 1),
     ("soft", "binary", (2, 1, 5, 6), {"from_logits": False, "window_size": 3}, {"from_logits": False}, -1),
-    ("random", "multiclass", (2, 3, 5, 6), {"classes": [2, 0], "window_size": 5}, {"classes": [2, 0]}, -1),
+    ("random", "multiclass", (2, 3, 5, 6), {"classes": [2, 0], "window_size": 5, "weight": [0.5, 1.0, 2.0]},
+     {"classes": [2, 0], "weight": [1.0, 0.5, 3.0]}, -1),
     ("ignored", "multiclass", (2, 3, 7, 8), {"window_size": 3, "padding": "valid"}, {"beta": 0.3}, 1),
     ("ignored", "multiclass", (2, 3, 3, 4, 5), {"from_logits": False, "window_size": 3},
      {"from_logits": False, "window_size": 5}, -1),
     ("soft", "multiclass", (2, 3, 5, 6), {"sigma": 0.8}, {"sigma": 1.0}, -1),
-    ("ignored", "multilabel", (2, 3, 9), {"window_size": 5, "padding": "valid"}, {"window_size": 7}, 1),
+    ("ignored", "multilabel", (2, 3, 9), {"window_size": 5, "padding": "valid", "weight": [1.0, 2.0, 0.5]},
+     {"window_size": 7, "weight": [2.0, 1.0, 1.0]}, 1),
     ("saturated", "multilabel", (2, 3, 3, 4, 5), {}, {}, -1),
 ]
 
