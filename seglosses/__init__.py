@@ -52,6 +52,9 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         DistancePenalizedCrossEntropyLoss as DistancePenalizedCrossEntropyLoss,
         shape_aware_loss as shape_aware_loss, ShapeAwareLoss as ShapeAwareLoss,
         boundary_dou_loss as boundary_dou_loss, BoundaryDoULoss as BoundaryDoULoss, contour_maps as contour_maps,
+    from seglosses.losses.structure import (
+        ssim_loss as ssim_loss, SSIMLoss as SSIMLoss, correlation_ssim_loss as correlation_ssim_loss,
+        CorrelationSSIMLoss as CorrelationSSIMLoss,
     )
     from seglosses.distance import (
         edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,

@@ -76,6 +76,8 @@ LOSSES: tuple[Loss, ...] = (
     Loss("topk_cross_entropy", "TopKCrossEntropyLoss", "hard_pixel"),
     Loss("ohem_cross_entropy", "OHEMCrossEntropyLoss", "hard_pixel"),
     Loss("poly", "PolyLoss", "focal"),
+    Loss("ssim", "SSIMLoss", "structure"),
+    Loss("correlation_ssim", "CorrelationSSIMLoss", "structure"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}

@@ -408,6 +408,13 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
         key = "target_dist" if "target_dist" in _registry.options(name) else "dist_maps"
         if draw(st.integers(0, 3)) == 0:
             kw[key] = "random"
+    if name in ("ssim", "correlation_ssim"):
+        kw["window_size"] = draw(st.sampled_from((11, 3, 1, 5) if name == "ssim" else (3, 1, 5, 11)))
+        kw["sigma"] = draw(st.sampled_from((1.5, 0.5, 4.0)))
+    if name == "ssim":
+        kw["padding"] = draw(st.sampled_from(("same", "valid")))
+    if name == "correlation_ssim":
+        kw["beta"] = draw(st.sampled_from((0.1, 0.0, 1.0, 0.5)))
     return tuple(sorted(kw.items(), key=lambda kv: kv[0]))
 
 

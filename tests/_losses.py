@@ -31,6 +31,10 @@ WEIGHTED = _taking("weight")
 DISTANCE = {row.name for row in _registry.LOSSES if {"spacing", "backend"} <= _registry.options(row)}
 #: Losses that need 1 to 3 spatial axes (distances, skeletons, windows, contours): no 0-D case.
 SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
+#: Losses whose weights are computed from detached probabilities (correlation SSIM's e and f): their gradient is that
+#: of the loss with the weights held, which a finite-difference gradcheck cannot see (tests/test_structure.py checks
+#: it against the oracle's weights instead).
+HELD_WEIGHTS = {"correlation_ssim"}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.

@@ -53,6 +53,8 @@ def test_case_table(setting):
         "multiclass3d": ["focal", *REGION, *HARD_PIXEL],
         "distance2d": ["hausdorff_dt", "boundary"],
         "distance3d": ["hausdorff_dt", "boundary"],
+        "distance2d": ["hausdorff_dt", "boundary", "ssim"],
+        "distance3d": ["hausdorff_dt", "boundary", "ssim"],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import seglosses as S
-from _losses import COMPOUND, LOSSES, MODES, PER_IMAGE, torch_case
+from _losses import COMPOUND, HELD_WEIGHTS, LOSSES, MODES, PER_IMAGE, torch_case
 
 
 def _case(mode, dtype=torch.float64, seed=0, hw=(3, 4)):
@@ -23,6 +23,10 @@ def test_gradcheck(name, mode, per_image):
         kw.update(gamma=0.5 if per_image else 2.0, label_smoothing=0.1 if per_image else 0.0)
     elif name in ("cross_entropy", "weighted_cross_entropy", "balanced_cross_entropy"):
         kw.update(label_smoothing=0.1 if per_image else 0.0)
+    if name in HELD_WEIGHTS:  # the gradient with the loss's detached weights held (see HELD_WEIGHTS)
+        from test_structure import check_held_weight_gradient
+
+        return check_held_weight_gradient(x, t, mode, ignore_index=255)
     assert torch.autograd.gradcheck(lambda z: LOSSES[name](z, t, mode, **kw), (x.requires_grad_(True),))
 
 

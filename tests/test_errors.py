@@ -116,6 +116,16 @@ def test_loss_specific_errors():
         S.poly_loss(X, T, "multiclass", epsilon=-2)
     with pytest.raises(ValueError, match=r"`alpha` must be <= 1.0; got 1.5"):
         S.poly_loss(X, T.unsqueeze(1).expand(2, 3, 4, 4).float(), "multilabel", alpha=1.5)
+    with pytest.raises(ValueError, match=r"`window_size` must be an odd int >= 1.*got 4"):
+        S.ssim_loss(X, T, "multiclass", window_size=4)
+    with pytest.raises(ValueError, match=r"`sigma` must be > 0.0; got 0.0"):
+        S.ssim_loss(X, T, "multiclass", sigma=0)
+    with pytest.raises(ValueError, match=r"`padding` must be one of \('same', 'valid'\); got 'reflect'"):
+        S.ssim_loss(X, T, "multiclass", padding="reflect")
+    with pytest.raises(ValueError, match=r"`beta` must be <= 1.0; got 1.5"):
+        S.correlation_ssim_loss(X, T, "multiclass", beta=1.5)
+    with pytest.raises(ValueError, match=r"`logits` must have 1 to 3 spatial axes after \(N, C\) for the SSIM loss"):
+        S.ssim_loss(X[:, :, 0, 0], T[:, 0, 0], "multiclass")
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -166,4 +176,5 @@ def test_per_class_options_are_those_the_signature_types_as_vectors():
     assert got == {"focal": {"alpha", "weight"}, "weighted_cross_entropy": {"beta"},
                    "balanced_cross_entropy": {"beta"}, "combo": {"beta"}, "exp_log": {"class_frequency"},
                    **{n: {"weight"} for n in ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
-                                              "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice")}}
+                                              "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice",
+                                              "ssim", "correlation_ssim")}}

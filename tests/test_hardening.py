@@ -115,6 +115,8 @@ _SCALARS = {"focal": ["gamma", "label_smoothing"], "dice": ["smooth"], "tversky"
             "generalized_wasserstein_dice": ["smooth"]}
             "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "topk_cross_entropy": ["k"],
             "ohem_cross_entropy": ["threshold"], "poly": ["epsilon", "gamma"]}
+            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "ssim": ["sigma"],
+            "correlation_ssim": ["beta", "sigma"]}
 
 
 @pytest.mark.parametrize("name,option", [(n, o) for n, opts in _SCALARS.items() for o in opts])

@@ -11,6 +11,7 @@ import torch
 import oracle
 import oracle_confusion
 import oracle_hard_pixel
+import oracle_structure
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
@@ -40,6 +41,8 @@ def _options(name, mode, c):
                 {"distance_matrix": two, "weighting_mode": "GDL"}, {"distance_matrix": two, "smooth": 0.0}]
     if name in HARD_PIXEL_OPTIONS:
         return HARD_PIXEL_OPTIONS[name](mode, c)
+    if name in _STRUCTURE:
+        return oracle_structure.options(name, mode, c)
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
@@ -62,6 +65,9 @@ _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard
            "lovasz": oracle.lovasz, "mcc": oracle_confusion.mcc,
            "generalized_wasserstein_dice": oracle_confusion.generalized_wasserstein_dice}
            "lovasz": oracle.lovasz, **oracle_hard_pixel.ORACLE}
+           "lovasz": oracle.lovasz}
+_STRUCTURE = {"ssim": oracle_structure.ssim, "correlation_ssim": oracle_structure.correlation_ssim}
+_ORACLE.update(_STRUCTURE)
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

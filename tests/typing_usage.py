@@ -58,6 +58,8 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.topk_cross_entropy_loss(x, t, mode, k=10.0, per_image=True, weight=[1.0, 2.0, 3.0]),
         seglosses.ohem_cross_entropy_loss(x, t, mode, threshold=0.7, min_kept=1000, label_smoothing=0.1),
         seglosses.poly_loss(x, t, mode, epsilon=1.0, gamma=2.0, alpha=0.25),
+        seglosses.ssim_loss(x, t, mode, window_size=5, sigma=1.5, padding="valid"),
+        seglosses.correlation_ssim_loss(x, t, mode, beta=0.1, window_size=3, classes=[1, 2]),
     ]
 
 
@@ -90,6 +92,8 @@ def _modules() -> list[nn.Module]:
         seglosses.TopKCrossEntropyLoss(mode, k=5.0, ignore_index=255),
         seglosses.OHEMCrossEntropyLoss(mode, min_kept=10, per_image=True),
         seglosses.PolyLoss(mode, epsilon=-1.0, weight=[1.0, 2.0, 3.0]),
+        seglosses.SSIMLoss(mode, window_size=7, padding="same"),
+        seglosses.CorrelationSSIMLoss(mode, beta=0.2),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules

@@ -184,6 +184,13 @@ def check_spacing(spacing, ndim: int | None = None, *, message: str | None = Non
     return value if ndim is None else (value,) * ndim
 
 
+def check_window(window_size, sigma) -> tuple[int, float]:
+    """A Gaussian window's taps per axis (an odd int >= 1, centred on each pixel) and standard deviation (> 0)."""
+    if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"`window_size` must be an odd int >= 1 (the window is centred on each pixel); got "
+                         f"{window_size!r}")
+    return window_size, check_scalar("sigma", sigma, low=0.0, low_open=True)
+
 #: The ``mode`` argument of every loss, for type checkers: the values of :data:`MODES`.
 Mode: TypeAlias = Literal["binary", "multiclass", "multilabel"]
 #: The ``reduction`` argument of the PyTorch losses, for type checkers: the values of :data:`REDUCTIONS`.

@@ -86,6 +86,10 @@ def oracle_function(name: str):
     import oracle_survey
 
     for module in (oracle, oracle_survey, oracle_hard_pixel):
+    import oracle_structure
+    import oracle_survey
+
+    for module in (oracle, oracle_survey, oracle_structure):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")

@@ -29,6 +29,8 @@ CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_s
                                                                          [2.0, 0.5, 0.0]], "weighting_mode": "GDL"}}
                   K.DistancePenalizedCrossEntropyLoss: {"spacing": [1.0, 2.0]}, K.ShapeAwareLoss: {"spacing": 0.5},
                   K.BoundaryDoULoss: {"per_image": True, "classes": [2, 0]}}
+                  K.SSIMLoss: {"window_size": 3, "padding": "valid", "weight": [1.0, 2.0, 0.5]},
+                  K.CorrelationSSIMLoss: {"beta": 0.2, "weight": [1.0, 2.0, 0.5]}}
 #: Settings that take other paths through a compiled training step (batch statistics, per-image values).
 FIT_OPTIONS = {K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"per_image": True},
                K.ExpLogLoss: {"per_image": True}, K.UnifiedFocalLoss: {"per_image": True}}

@@ -34,6 +34,10 @@ def test_every_loss_is_swept():
     import test_survey
 
     swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_hard_pixel.NAMES
+    import test_structure
+    import test_survey
+
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_structure.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 

@@ -21,6 +21,7 @@ from .focal import focal_cases
 from .hard_pixel import hard_pixel_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
+from .structure import structure_cases
 
 __all__ = ["Case", "Impl", "LossFn", "build_cases", "find_impl", "floor_case"]
 
@@ -32,6 +33,7 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
         return distance_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b)
         return distance_cases(b) + contour_cases(b)
+        return distance_cases(b) + structure_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + hard_pixel_cases(b)
 
