@@ -68,6 +68,8 @@ LOSSES: tuple[Loss, ...] = (
     Loss("unified_focal", "UnifiedFocalLoss", "compound", _COMPOUND),
     Loss("boundary", "BoundaryLoss", "boundary"),
     Loss("hausdorff_dt", "HausdorffDTLoss", "boundary"),
+    Loss("cldice", "ClDiceLoss", "topology"),
+    Loss("skeleton_recall", "SkeletonRecallLoss", "topology"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}
@@ -79,6 +81,8 @@ TOOLS: dict[str, str] = {
     "signed_distance": "seglosses.distance",
     "boundary_distance": "seglosses.distance",
     "distance_maps": "seglosses.distance",
+    "soft_skeleton": "seglosses.skeleton",
+    "skeleton_maps": "seglosses.skeleton",
     "validate": "seglosses.core.validate",
     "set_cpu_kernels": "seglosses.kernels.policy",
     "get_cpu_kernels": "seglosses.kernels.policy",

@@ -21,7 +21,7 @@ from seglosses.kernels import policy
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Per-batch inputs of a loss function: ``forward(logits, target, **inputs)`` takes them, the constructor does not.
-INPUTS = {"boundary": {"dist_maps"}, "hausdorff_dt": {"target_dist"}}
+INPUTS = {"boundary": {"dist_maps"}, "hausdorff_dt": {"target_dist"}, "skeleton_recall": {"skeletons"}}
 
 
 def test_mypy(tmp_path):
