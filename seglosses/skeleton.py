@@ -61,15 +61,24 @@ def _cross_dilate(x: torch.Tensor, nd: int) -> torch.Tensor:
     return out
 
 
-def _skeleton(x: torch.Tensor, iterations: int, nd: int) -> torch.Tensor:
-    # the authors' soft_skel; the erosion inside each opening is the next iteration's image, computed once
-    e = soft_erode(x, nd)
-    skel = F.relu(x - soft_dilate(e, nd))
+def _skeleton(x: torch.Tensor, iterations: int, nd: int, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The authors' soft_skel; the erosion inside each opening is the next iteration's image, computed once. With
+    ``valid`` (bool, the shape of ``x``), the other pixels are outside the image: neutral in every pool (+inf for
+    the erosions, -inf for the dilations, selected, so their values reach nothing) and 0 in the skeleton."""
+    def erode(v):
+        return soft_erode(v if valid is None else torch.where(valid, v, torch.inf), nd)
+
+    def delta(v, e):
+        d = F.relu(v - soft_dilate(e if valid is None else torch.where(valid, e, -torch.inf), nd))
+        return d if valid is None else torch.where(valid, d, 0.0)
+
+    e = erode(x)
+    skel = delta(x, e)
     for _ in range(iterations):
         x = e
-        e = soft_erode(x, nd)
-        delta = F.relu(x - soft_dilate(e, nd))
-        skel = skel + F.relu(delta - skel * delta)
+        e = erode(x)
+        d = delta(x, e)
+        skel = skel + F.relu(d - skel * d)
     return skel
 
 

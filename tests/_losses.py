@@ -30,6 +30,8 @@ WEIGHTED = _taking("weight")
 DISTANCE = {row.name for row in _registry.LOSSES if row.family == "boundary"}
 #: Losses that need 1 to 3 spatial axes (distances, skeletons, windows, contours): no 0-D case.
 SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
+#: Per-call tensor inputs (precomputed maps): ``{loss: keyword}``.
+MAPS = {"boundary": "dist_maps", "hausdorff_dt": "target_dist", "skeleton_recall": "skeletons"}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.

@@ -7,7 +7,8 @@
   skeleton dilated twice by the cross (the authors' SkeletonTransform) inside the class mask; the skeleton here is
   Lantuejoul's morphological skeleton  S = U_k E^k(X) minus open(E^k(X)), eroded until nothing is left.
 
-Ignored pixels (the documented choice of seglosses): background for every skeleton, p = 0 there, out of every sum.
+Ignored pixels (the documented choice of seglosses): p = g = 0 there, out of every sum; outside the image for the
+soft skeletons (neutral in the pools), background for the hard skeleton (as the image's outside is).
 """
 
 import numpy as np
@@ -47,16 +48,18 @@ def _dilate_cross(x, axes):
     return np.maximum.reduce(per_axis)
 
 
-def soft_skel(img, iterations, axes):
+def soft_skel(img, iterations, axes, valid):
     """Algorithm 1 of the paper: I' = maxpool(minpool(I)); S = ReLU(I - I'); k times: I = minpool(I),
-    I' = maxpool(minpool(I)), S = S + (1 - S) ReLU(I - I')."""
+    I' = maxpool(minpool(I)), S = S + (1 - S) ReLU(I - I'). Pixels not ``valid`` are outside the image: +inf in
+    the min-pools, -inf in the max-pools, 0 in S."""
     relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
-    opened = _dilate_square(_erode(img, axes), axes)
-    skel = relu(img - opened)
-    for _ in range(iterations):
-        img = _erode(img, axes)
-        opened = _dilate_square(_erode(img, axes), axes)
-        skel = skel + (1 - skel) * relu(img - opened)
+    minpool = lambda v: _erode(np.where(valid, v, np.inf), axes)  # noqa: E731
+    maxpool = lambda v: _dilate_square(np.where(valid, v, -np.inf), axes)  # noqa: E731
+    with np.errstate(invalid="ignore"):
+        skel = np.where(valid, relu(img - maxpool(minpool(img))), 0.0)
+        for _ in range(iterations):
+            img = minpool(img)
+            skel = skel + (1 - skel) * np.where(valid, relu(img - maxpool(minpool(img))), 0.0)
     return skel
 
 
@@ -121,7 +124,7 @@ def cldice(logits, target, mode, *, alpha=0.5, iterations=10, smooth=1.0, per_im
            ignore_index=None, from_logits=True, reduction="mean"):
     r, p, q, g, valid, axes = _inputs(logits, target, mode, ignore_index, from_logits)
     s = float(smooth)
-    sp, sg = soft_skel(p, iterations, axes), soft_skel(g, iterations, axes)
+    sp, sg = soft_skel(p, iterations, axes, valid), soft_skel(g, iterations, axes, valid)
     t_prec = _ratio(_sum(sp * g, axes, per_image) + s, _sum(np.where(valid, sp, 0.0), axes, per_image) + s)
     t_sens = _ratio(_sum(sg * p, axes, per_image) + s, _sum(np.where(valid, sg, 0.0), axes, per_image) + s)
     hm = 2 * t_prec * t_sens / np.where(t_prec + t_sens > 0, t_prec + t_sens, 1.0)

@@ -5,9 +5,11 @@ Both read skeletons: clDice the soft skeletons of the prediction (with gradient)
 Recall the target's hard skeleton dilated into a tube (computed in the loss on the tensor's device, or passed in
 precomputed, ``skeletons=``, as the authors compute it in the data loader: :func:`seglosses.skeleton_maps`).
 
-Ignored pixels are background for every skeleton: the target is 0 there, and the probabilities are set to 0 before
-any pooling, so no logit at an ignored pixel reaches the loss (zero gradient, a NaN there reaches nothing); they are
-left out of every sum. A class with no skeleton mass has recall 1 (loss 0 for Skeleton Recall).
+Ignored pixels: the probabilities and the target are set to 0 there (selected: no logit at an ignored pixel reaches
+the loss, zero gradient, a NaN there reaches nothing) and they are left out of every sum. For clDice's soft skeletons
+they are outside the image (neutral in every pool, as the authors' pools treat the image's border); for Skeleton
+Recall's hard skeleton they are background, as the image's outside is there. Either way, ignoring a region gives the
+loss of the image cropped to the rest. A class with no skeleton mass has recall 1 (loss 0 for Skeleton Recall).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _spatial_shape(logits, mode):
 
 def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, weight):
     """Checks, then ``p`` and ``1 - p`` ``(N, C, S)`` (0 at ignored elements), the target ``g`` (0 there), its
-    masks ``g > 0.5`` (bool, False there), the valid elements, the spatial shape, classes and weights."""
+    masks ``g > 0.5`` (bool, False there), the valid elements (None: all), the spatial shape, classes and weights."""
     inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
     check_bool("per_image", per_image)
@@ -71,7 +73,7 @@ def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, 
     if not every:
         p, q = torch.where(valid, p, 0.0), torch.where(valid, q, 0.0)
     g = mask.to(dt) if inp.index else torch.where(valid, inp.target.to(dt), 0.0)
-    return inp, p, q, g, mask, valid, spatial, classes, w
+    return inp, p, q, g, mask, (None if every else valid), spatial, classes, w
 
 
 def _sums(terms, per_image):
@@ -90,10 +92,11 @@ def _finish(stats, w, classes, per_image, dist_sync, process_group):
     return stats, (None if w is None else w.to(stats.dtype))
 
 
-def _soft_skel(x, shape, iterations):
+def _soft_skel(x, shape, iterations, valid):
     if x.numel() == 0:
         return x.clone()
-    return _skeleton(x.reshape(shape), iterations, len(shape) - 2).reshape(x.shape)
+    valid = None if valid is None else valid.reshape(shape)
+    return _skeleton(x.reshape(shape), iterations, len(shape) - 2, valid).reshape(x.shape)
 
 
 def _harmonic_loss(a, b, c, d, smooth):
@@ -173,10 +176,10 @@ def cldice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha
     shape = (inp.n, inp.c, *spatial)
     stats = []
     if alpha > 0:
-        sp = _soft_skel(p, shape, iterations)
+        sp = _soft_skel(p, shape, iterations, valid)
         with torch.no_grad():
-            sg = _soft_skel(g, shape, iterations)
-        stats += [sp * g, torch.where(valid, sp * (1 - g), 0.0), sg * p, sg * q]
+            sg = _soft_skel(g, shape, iterations, valid)
+        stats += [sp * g, sp * (1 - g), sg * p, sg * q]  # (all 0 at ignored elements)
     stats = _sums(stats, per_image) if stats else p.new_zeros((0, 1 if not per_image else inp.n, inp.c))
     if alpha < 1:
         tp, fp, fn, _, _ = class_statistics(logits, target, mode, per_image=per_image, classes=None, weight=None,
@@ -255,7 +258,7 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
                                                             per_image, classes, weight)
     if skeletons is not None:
         s = _given_skeletons(skeletons, inp.n, inp.c, spatial, p.dtype, p.device)
-        s = torch.where(valid, s, 0.0)
+        s = s if valid is None else torch.where(valid, s, 0.0)
     else:
         with torch.no_grad():
             m = mask.reshape(inp.n, inp.c, *spatial)
@@ -266,7 +269,8 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
     err, total = stats
     den = total + smooth
     ok = ~(den <= 0)
-    loss = torch.where(ok, err / torch.where(ok, den, 1.0), 0.0).clamp_min(0.0)
+    # (no skeleton: 0, or NaN where a NaN logit made err NaN)
+    loss = torch.where(ok, err / torch.where(ok, den, 1.0), err * 0).clamp_min(0.0)
     return reduce_class_losses(loss, w, per_image=per_image, reduction=reduction,
                                sync=dist_sync and is_active(), group=process_group)
 
