@@ -135,4 +135,5 @@ def test_per_class_options_are_those_the_signature_types_as_vectors():
     assert got == {"focal": {"alpha", "weight"}, "weighted_cross_entropy": {"beta"},
                    "balanced_cross_entropy": {"beta"}, "combo": {"beta"}, "exp_log": {"class_frequency"},
                    **{n: {"weight"} for n in ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
-                                              "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice")}}
+                                              "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice",
+                                              "cldice", "skeleton_recall")}}

@@ -111,7 +111,8 @@ def test_ignore_index_the_dtype_cannot_hold_is_refused(name):
 _SCALARS = {"focal": ["gamma", "label_smoothing"], "dice": ["smooth"], "tversky": ["alpha", "beta", "smooth"],
             "focal_tversky": ["gamma"], "generalized_dice": ["smooth"], "exp_log": ["w_dice", "w_cross", "gamma_cross"],
             "combo": ["alpha", "beta"], "unified_focal": ["gamma", "delta", "lam"], "hausdorff_dt": ["alpha"],
-            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"]}
+            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "cldice": ["alpha", "smooth"],
+            "skeleton_recall": ["smooth"]}
 
 
 @pytest.mark.parametrize("name,option", [(n, o) for n, opts in _SCALARS.items() for o in opts])
