@@ -22,8 +22,9 @@ def test_every_loss_is_swept():
     front end (here, test_survey.py, test_boundary.py): a new loss cannot be left out silently."""
     import test_boundary
     import test_survey
+    import test_topology
 
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_topology.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 
