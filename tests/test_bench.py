@@ -39,6 +39,8 @@ def test_case_table(setting):
         "multiclass3d": ["focal", *REGION],
         "distance2d": ["hausdorff_dt", "boundary"],
         "distance3d": ["hausdorff_dt", "boundary"],
+        "topology2d": ["cldice", "skeleton_recall"],
+        "topology3d": ["cldice", "skeleton_recall"],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:

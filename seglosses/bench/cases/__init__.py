@@ -12,12 +12,13 @@ import torch.nn.functional as F
 
 from ..data import Inputs
 from ..peers import Peers
-from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE
+from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE, TOPOLOGY_SETTINGS
 from .base import Builder, Case, Impl, LossFn
 from .distance import distance_cases
 from .focal import focal_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
+from .topology import topology_cases
 
 __all__ = ["Case", "Impl", "LossFn", "build_cases", "find_impl", "floor_case"]
 
@@ -27,6 +28,8 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     b = Builder(setting, ours, peers)
     if setting in DISTANCE_SETTINGS:
         return distance_cases(b)
+    if setting in TOPOLOGY_SETTINGS:
+        return topology_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
 
 
