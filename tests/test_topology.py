@@ -281,3 +281,19 @@ def test_errors_name_the_argument():
         S.skeleton_maps(np.ones((2, 5)), "binary", batched=True, backend="skimage")
     with pytest.raises(ValueError, match=r"`num_classes` is required"):
         S.skeleton_maps(torch.zeros(4, 4, dtype=torch.long), "multiclass")
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (9, 10, 11), (40,)])
+def test_hard_skeleton_equals_the_oracle_run_until_nothing_is_left(shape):
+    import oracle_topology
+
+    g = torch.Generator().manual_seed(len(shape))
+    blobs = torch.rand((3, 1, *shape), generator=g)
+    pool = {1: torch.nn.functional.avg_pool1d, 2: torch.nn.functional.avg_pool2d,
+            3: torch.nn.functional.avg_pool3d}[len(shape)]
+    mask = pool(blobs, 5, 1, 2) > 0.5                       # smooth blobs: thick and thin parts
+    ours = hard_skeleton(mask[:, 0], len(shape))
+    for i in range(3):
+        expected = oracle_topology.hard_skel(mask[i, 0].numpy(), tuple(range(len(shape))))
+        np.testing.assert_array_equal(ours[i].numpy(), expected)
+    assert ours.any()
