@@ -64,7 +64,7 @@ def test_per_image_values_and_sample_weight_equal_torch():
     logits, target = make_case("ignored", "multiclass", (2, 3, 6, 7), seed=3)
     y_true, y_pred = _keras_inputs(logits, target, "multiclass")
     opts = dict(ignore_class=IGNORE, from_logits=True, per_image=True)
-    calls = [(K.cldice_loss, K.ClDiceLoss("multiclass", reduction="sum", iterations=3, **opts), {"iterations": 3}),
+    calls = [(K.cldice_loss, K.ClDiceLoss("multiclass", reduction="sum", iterations=2, **opts), {"iterations": 2}),
              (K.skeleton_recall_loss, K.SkeletonRecallLoss("multiclass", reduction="sum", **opts), {})]
     weights = np.array([2.0, 0.0])
     got = _run(lambda t, x: [(f(t, x, "multiclass", **opts, **kw), s(t, x), s(t, x, sample_weight=weights))
@@ -115,13 +115,13 @@ def test_finite_gradients_equal_torch_and_zero_on_ignored_pixels(mode):
     c = 1 if mode == "binary" else 3
     logits, target = make_case("ignored", mode, (2, c, 5, 6), seed=6)
     y_true, y_pred = _keras_inputs(logits, target, mode)
-    cl = K.ClDiceLoss(mode, from_logits=True, ignore_class=IGNORE, iterations=3)
+    cl = K.ClDiceLoss(mode, from_logits=True, ignore_class=IGNORE, iterations=1)
     sr = K.SkeletonRecallLoss(mode, from_logits=True, ignore_class=IGNORE)
     fn = _value_and_grad_fn(lambda z: cl(y_true, z) + sr(y_true, z))
     value, grad = fn(y_pred)
     x = torch.from_numpy(logits).float().requires_grad_(True)
     t = torch.from_numpy(target)
-    ref = S.cldice_loss(x, t, mode, ignore_index=IGNORE, iterations=3) + \
+    ref = S.cldice_loss(x, t, mode, ignore_index=IGNORE, iterations=1) + \
         S.skeleton_recall_loss(x, t, mode, ignore_index=IGNORE)
     ref.backward()
     np.testing.assert_allclose(value, float(ref), rtol=1e-4)
@@ -156,6 +156,7 @@ def test_inside_jit_equals_torch():
     np.testing.assert_allclose(got, float(expected), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_and_saved_model_loads(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -178,7 +179,7 @@ def test_mixed_float16_is_finite_float32():
     keras.mixed_precision.set_global_policy("mixed_float16")
     logits, target = make_case("ignored", "multiclass", (2, 3, 5, 6), seed=9)
     y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    losses = [K.ClDiceLoss("multiclass", from_logits=True, ignore_class=IGNORE, iterations=2),
+    losses = [K.ClDiceLoss("multiclass", from_logits=True, ignore_class=IGNORE, iterations=1),
               K.SkeletonRecallLoss("multiclass", from_logits=True, ignore_class=IGNORE)]
     values = _run(lambda t, x: [loss(t, keras.ops.cast(x, "float16")) for loss in losses], y_true, y_pred)
     assert all(v.dtype == np.float32 and np.isfinite(v) for v in values)
