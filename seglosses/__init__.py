@@ -60,6 +60,11 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         edt as edt, signed_distance as signed_distance, boundary_distance as boundary_distance,
         distance_maps as distance_maps,
     )
+    from seglosses.losses.topology import (
+        cldice_loss as cldice_loss, ClDiceLoss as ClDiceLoss, skeleton_recall_loss as skeleton_recall_loss,
+        SkeletonRecallLoss as SkeletonRecallLoss,
+    )
+    from seglosses.skeleton import soft_skeleton as soft_skeleton, skeleton_maps as skeleton_maps
     from seglosses.core.validate import validate as validate
     from seglosses.kernels.policy import set_cpu_kernels as set_cpu_kernels, get_cpu_kernels as get_cpu_kernels
     from seglosses.core.compose import WeightedSum as WeightedSum, from_config as from_config

@@ -78,6 +78,8 @@ LOSSES: tuple[Loss, ...] = (
     Loss("poly", "PolyLoss", "focal"),
     Loss("ssim", "SSIMLoss", "structure"),
     Loss("correlation_ssim", "CorrelationSSIMLoss", "structure"),
+    Loss("cldice", "ClDiceLoss", "topology"),
+    Loss("skeleton_recall", "SkeletonRecallLoss", "topology"),
 )
 
 BY_NAME: dict[str, Loss] = {loss.name: loss for loss in LOSSES}
@@ -90,6 +92,8 @@ TOOLS: dict[str, str] = {
     "boundary_distance": "seglosses.distance",
     "distance_maps": "seglosses.distance",
     "contour_maps": "seglosses.losses.contour",
+    "soft_skeleton": "seglosses.skeleton",
+    "skeleton_maps": "seglosses.skeleton",
     "validate": "seglosses.core.validate",
     "set_cpu_kernels": "seglosses.kernels.policy",
     "get_cpu_kernels": "seglosses.kernels.policy",

@@ -462,59 +462,11 @@ def _shape_error(mode: str, batched: bool, expected: str, got) -> ValueError:
                       f"got {tuple(got)}")
 
 
-def distance_maps(target: _Array, mode: Mode, *, num_classes: int | None = None,
-                  kind: Literal["signed", "unsigned"] = "signed", batched: bool = False, ndim: int | None = None,
-                  spacing: float | Sequence[float] | None = None, ignore_index: int | None = None,
-                  backend: Literal["auto", "torch", "scipy"] = "auto") -> _Array:
-    r"""Per-class distance maps of a segmentation target, for a ``DataLoader`` worker or a dataset transform.
-
-    For each class c with mask :math:`m_c`, :func:`signed_distance` (``kind="signed"``, the boundary loss's
-    :math:`\phi`) or :func:`boundary_distance` (``kind="unsigned"``) of :math:`m_c`, per sample. The masks are
-
-    - "binary": :math:`m = (t > 0.5)` (hard or soft targets), one channel;
-    - "multilabel": :math:`m_c = (t_c > 0.5)`, one channel per target channel;
-    - "multiclass": :math:`m_c = (t = c)` for c in [0, ``num_classes``), from integer class indices.
-
-    Elements equal to ``ignore_index`` belong to no class (they are outside every mask); so do class indices
-    outside [0, ``num_classes``) (they are not checked: reading values is left to :func:`seglosses.validate`).
-
-    Args:
-        target: ``torch.Tensor`` or ``np.ndarray``. With ``batched=False`` (one sample): "binary" ``(*spatial)`` or
-            ``(1, *spatial)``; "multilabel" ``(C, *spatial)``; "multiclass" ``(*spatial)`` integer class indices.
-            With ``batched=True`` the same with a leading batch axis N: ``(N, *spatial)`` or ``(N, 1, *spatial)``,
-            ``(N, C, *spatial)``, ``(N, *spatial)``.
-        mode: "binary", "multiclass" or "multilabel".
-        num_classes: C, required for "multiclass"; for the other modes, if given, it must be the channel count.
-        kind: "signed" (:func:`signed_distance`) or "unsigned" (:func:`boundary_distance`).
-        batched: whether ``target`` has a leading batch axis.
-        ndim: the number of spatial axes, 1, 2 or 3. Default: every axis left once the batch axis and (multilabel)
-            the channel axis are set aside; for "binary" a leading axis is taken for the channel axis when it has
-            size 1 and 3 axes follow it, or size 1 and 2 axes follow it (``(1, H, W)``); pass ``ndim`` to read
-            ``(1, H, W)`` as a volume of depth 1.
-        spacing: element size along each spatial axis, as in :func:`edt`.
-        ignore_index: target value that belongs to no class.
-        backend: as in :func:`edt` ("auto": SciPy for NumPy arrays and CPU tensors when installed).
-
-    Returns:
-        float32 maps in the target's container (a tensor on the target's device, or a NumPy array):
-        ``(C, *spatial)``, or ``(N, C, *spatial)`` with ``batched=True``; C = 1 for "binary". A class absent from a
-        sample, or covering all of it, gets 0 there.
-
-    Example:
-        >>> import numpy as np
-        >>> t = np.array([[0, 0, 1, 1, 2]])  # one 1x5 image, 3 classes
-        >>> distance_maps(t, "multiclass", num_classes=3)[:, 0].tolist()
-        [[-1.0, 0.0, 1.0, 2.0, 3.0], [2.0, 1.0, 0.0, 0.0, 1.0], [4.0, 3.0, 2.0, 1.0, 0.0]]
-        >>> distance_maps(t, "multiclass", num_classes=3, kind="unsigned")[1].tolist()
-        [[2.0, 1.0, 1.0, 1.0, 1.0]]
-
-    References:
-        H. Kervadec et al., "Boundary loss for highly unbalanced segmentation", MIDL 2019, arXiv:1812.07032 (maps
-        precomputed per class in the data loader). D. Karimi and S. E. Salcudean, IEEE TMI 2020, arXiv:1904.10030.
-    """
+def class_masks(target: _Array, mode: Mode, *, num_classes: int | None, batched: bool, ndim: int | None,
+                ignore_index: int | None) -> tuple[_Array, int, bool]:
+    """The per-class masks of :func:`distance_maps` (and :func:`seglosses.skeleton_maps`), checked as documented
+    there: ``(mask (C, *spatial) or (N, C, *spatial) bool, the number of spatial axes, whether NumPy)``."""
     check_mode(mode)
-    if kind not in KINDS:
-        raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}")
     check_bool("batched", batched)
     ignore_index = check_ignore_index(ignore_index)
     if not _is_array(target):
@@ -582,6 +534,64 @@ def distance_maps(target: _Array, mode: Mode, *, num_classes: int | None = None,
         if ignore_index is not None:
             mask = mask & (t != ignore_index)
 
+    return mask, nd, is_np
+
+
+def distance_maps(target: _Array, mode: Mode, *, num_classes: int | None = None,
+                  kind: Literal["signed", "unsigned"] = "signed", batched: bool = False, ndim: int | None = None,
+                  spacing: float | Sequence[float] | None = None, ignore_index: int | None = None,
+                  backend: Literal["auto", "torch", "scipy"] = "auto") -> _Array:
+    r"""Per-class distance maps of a segmentation target, for a ``DataLoader`` worker or a dataset transform.
+
+    For each class c with mask :math:`m_c`, :func:`signed_distance` (``kind="signed"``, the boundary loss's
+    :math:`\phi`) or :func:`boundary_distance` (``kind="unsigned"``) of :math:`m_c`, per sample. The masks are
+
+    - "binary": :math:`m = (t > 0.5)` (hard or soft targets), one channel;
+    - "multilabel": :math:`m_c = (t_c > 0.5)`, one channel per target channel;
+    - "multiclass": :math:`m_c = (t = c)` for c in [0, ``num_classes``), from integer class indices.
+
+    Elements equal to ``ignore_index`` belong to no class (they are outside every mask); so do class indices
+    outside [0, ``num_classes``) (they are not checked: reading values is left to :func:`seglosses.validate`).
+
+    Args:
+        target: ``torch.Tensor`` or ``np.ndarray``. With ``batched=False`` (one sample): "binary" ``(*spatial)`` or
+            ``(1, *spatial)``; "multilabel" ``(C, *spatial)``; "multiclass" ``(*spatial)`` integer class indices.
+            With ``batched=True`` the same with a leading batch axis N: ``(N, *spatial)`` or ``(N, 1, *spatial)``,
+            ``(N, C, *spatial)``, ``(N, *spatial)``.
+        mode: "binary", "multiclass" or "multilabel".
+        num_classes: C, required for "multiclass"; for the other modes, if given, it must be the channel count.
+        kind: "signed" (:func:`signed_distance`) or "unsigned" (:func:`boundary_distance`).
+        batched: whether ``target`` has a leading batch axis.
+        ndim: the number of spatial axes, 1, 2 or 3. Default: every axis left once the batch axis and (multilabel)
+            the channel axis are set aside; for "binary" a leading axis is taken for the channel axis when it has
+            size 1 and 3 axes follow it, or size 1 and 2 axes follow it (``(1, H, W)``); pass ``ndim`` to read
+            ``(1, H, W)`` as a volume of depth 1.
+        spacing: element size along each spatial axis, as in :func:`edt`.
+        ignore_index: target value that belongs to no class.
+        backend: as in :func:`edt` ("auto": SciPy for NumPy arrays and CPU tensors when installed).
+
+    Returns:
+        float32 maps in the target's container (a tensor on the target's device, or a NumPy array):
+        ``(C, *spatial)``, or ``(N, C, *spatial)`` with ``batched=True``; C = 1 for "binary". A class absent from a
+        sample, or covering all of it, gets 0 there.
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.array([[0, 0, 1, 1, 2]])  # one 1x5 image, 3 classes
+        >>> distance_maps(t, "multiclass", num_classes=3)[:, 0].tolist()
+        [[-1.0, 0.0, 1.0, 2.0, 3.0], [2.0, 1.0, 0.0, 0.0, 1.0], [4.0, 3.0, 2.0, 1.0, 0.0]]
+        >>> distance_maps(t, "multiclass", num_classes=3, kind="unsigned")[1].tolist()
+        [[2.0, 1.0, 1.0, 1.0, 1.0]]
+
+    References:
+        H. Kervadec et al., "Boundary loss for highly unbalanced segmentation", MIDL 2019, arXiv:1812.07032 (maps
+        precomputed per class in the data loader). D. Karimi and S. E. Salcudean, IEEE TMI 2020, arXiv:1904.10030.
+    """
+    check_mode(mode)
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}")
+    mask, nd, is_np = class_masks(target, mode, num_classes=num_classes, batched=batched, ndim=ndim,
+                                  ignore_index=ignore_index)
     fn = signed_distance if kind == "signed" else boundary_distance
     out = fn(mask, ndim=nd, spacing=spacing, backend=backend)
     return out.astype(np.float32, copy=False) if is_np else out.to(torch.float32)

@@ -261,11 +261,11 @@ def _bad_label(c: int, dtype: str, ignore_index):
 
 def _add_tensor_options(options: dict, r: Recipe, logits: torch.Tensor) -> None:
     """Options that are tensors (precomputed distance maps, tensor weights) from the recipe's markers."""
-    for key in ("dist_maps", "target_dist"):
+    for key in ("dist_maps", "target_dist", "skeletons"):
         if options.get(key) == "random":
             g = torch.Generator().manual_seed(r.seed + 1)
             m = torch.randn((r.n, r.c, *r.spatial), generator=g) * 3
-            options[key] = m.abs() if key == "target_dist" else m
+            options[key] = m if key == "dist_maps" else m.abs()
     for key in ("weight", "alpha", "beta", "class_frequency"):
         v = options.get(key)
         if isinstance(v, tuple) and len(v) == 2 and v[0] in ("tensor32", "tensor64"):
@@ -398,6 +398,11 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
                  for i in range(k)]                                                                # multiclass)
             m[0][1] = draw(st.sampled_from((1.0, 0.25, 4.0)))
             kw["distance_matrix"] = tuple(tuple(r) for r in m)
+    if name == "cldice":
+        kw["alpha"] = draw(st.sampled_from((0.5, 0.0, 1.0, 0.3)))
+        kw["iterations"] = draw(st.sampled_from((10, 0, 1, 3)))
+    if name == "skeleton_recall" and draw(st.integers(0, 3)) == 0:
+        kw["skeletons"] = "random"
     if name in DISTANCE:
         sp = draw(st.sampled_from(("none", "number", "axes")))
         if sp == "number":

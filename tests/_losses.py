@@ -35,6 +35,8 @@ SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
 #: of the loss with the weights held, which a finite-difference gradcheck cannot see (tests/test_structure.py checks
 #: it against the oracle's weights instead).
 HELD_WEIGHTS = {"correlation_ssim"}
+#: Per-call tensor inputs (precomputed maps): ``{loss: keyword}``.
+MAPS = {"boundary": "dist_maps", "hausdorff_dt": "target_dist", "skeleton_recall": "skeletons"}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.

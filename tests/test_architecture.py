@@ -19,7 +19,9 @@ ALLOWED = {
     "seglosses.core": ("seglosses.core", "seglosses._registry"),
     "seglosses.kernels": ("seglosses.core", "seglosses.kernels"),
     "seglosses.distance": ("seglosses.core",),
-    "seglosses.losses": ("seglosses.core", "seglosses.kernels", "seglosses.losses", "seglosses.distance"),
+    "seglosses.skeleton": ("seglosses.core", "seglosses.distance"),
+    "seglosses.losses": ("seglosses.core", "seglosses.kernels", "seglosses.losses", "seglosses.distance",
+                         "seglosses.skeleton"),
     # framework-free rules only: importing seglosses.keras never imports torch
     "seglosses.keras": ("seglosses.keras", "seglosses._registry", "seglosses.core.args", "seglosses.core.formulas",
                         "seglosses.core.composable"),

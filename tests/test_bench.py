@@ -55,6 +55,8 @@ def test_case_table(setting):
         "distance3d": ["hausdorff_dt", "boundary"],
         "distance2d": ["hausdorff_dt", "boundary", "ssim"],
         "distance3d": ["hausdorff_dt", "boundary", "ssim"],
+        "topology2d": ["cldice", "skeleton_recall"],
+        "topology3d": ["cldice", "skeleton_recall"],
     }[setting]
     assert [c.loss for c in cases] == expected
     for case in cases:

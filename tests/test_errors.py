@@ -178,3 +178,4 @@ def test_per_class_options_are_those_the_signature_types_as_vectors():
                    **{n: {"weight"} for n in ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
                                               "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice",
                                               "ssim", "correlation_ssim")}}
+                                              "cldice", "skeleton_recall")}}

@@ -51,7 +51,7 @@ from _fuzz import (
     tolerances,
     with_dense_nan,
 )
-from _losses import COMPOUND, DISTANCE, LOSSES, MODULES
+from _losses import COMPOUND, DISTANCE, LOSSES, MAPS, MODULES, SPATIAL
 from seglosses import _registry
 
 NAMES = sorted(LOSSES)
@@ -226,7 +226,8 @@ def test_layouts_agree_with_contiguous(name, data):
 # Inductor compiles take seconds each: few examples, two shapes, contiguous or channels_last logits, and only the
 # losses that reach a compiled kernel (the focal pass, the region statistics, the C kernels of float32 multiclass
 # class-index region and Lovasz losses); the compiled region kernels are shared by every region loss.
-_NO_COMPILED_KERNEL = {"weighted_cross_entropy", "balanced_cross_entropy", "sensitivity_specificity"}
+_NO_COMPILED_KERNEL = {"weighted_cross_entropy", "balanced_cross_entropy", "sensitivity_specificity",
+                       "skeleton_recall"}
 KERNEL_LOSSES = sorted(set(NAMES) - _NO_COMPILED_KERNEL - DISTANCE)
 _INDUCTOR_SHAPES = st.sampled_from(((2, 9, (16, 17)), (2, 3, (65,))))
 
@@ -356,6 +357,10 @@ _NUMERIC = {  # numeric options (>= 0 for every loss), and those bounded by 1
 _AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
                 ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("ohem_cross_entropy", "threshold")}
                 ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("correlation_ssim", "beta")}
+    "cldice": ("alpha", "smooth"),
+}
+_AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
+                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("cldice", "alpha")}
 
 
 def numeric_keys(name):
@@ -399,6 +404,8 @@ def bad_options(draw, name, r):
         kinds += ["tversky_zero"]
     if name == "lovasz":
         kinds += ["dist_sync"]
+    if "iterations" in p:
+        kinds += ["iterations"]
     kind = draw(st.sampled_from(kinds), label="bad option kind")
     V, T = (ValueError,), (TypeError,)
     if kind == "nonfinite":
@@ -454,6 +461,9 @@ def bad_options(draw, name, r):
         return kind, {"alpha": 0.0, "beta": 0.0}, V, ("alpha", "beta")
     if kind == "dist_sync":
         return kind, {"dist_sync": True}, V, ("dist_sync",)
+    if kind == "iterations":
+        bad = draw(st.sampled_from((-1, 2.0, "3", True)))
+        return kind, {"iterations": bad}, V + T, ("iterations",)
     raise AssertionError(kind)
 
 
@@ -531,7 +541,7 @@ def test_bad_inputs_raise_named_errors(name, data):
     mc_index = r.mode == "multiclass" and r.target_kind == "index"
     applicable = {"multiclass_one_class": mc_index, "index_float": mc_index,
                   "ignore_prob": r.mode == "multiclass" and not mc_index,
-                  "distance_ndim": name in DISTANCE, "maps_shape": name in DISTANCE}
+                  "distance_ndim": name in SPATIAL, "maps_shape": name in MAPS}
     kind = data.draw(st.sampled_from([k for k in _BAD_INPUTS if applicable.get(k, True)]), label="bad input")
     x, t, over = case.logits, case.target, {}
     if kind == "mode":
@@ -552,7 +562,7 @@ def test_bad_inputs_raise_named_errors(name, data):
         over["ignore_index"] = data.draw(st.sampled_from((0, 255)))
     elif kind == "distance_ndim":  # 0 or 4 spatial axes
         spatial = () if data.draw(st.booleans()) else tuple(r.spatial) + (1,) * (4 - len(r.spatial))
-        opts = tuple((k, v) for k, v in r.options if k not in ("dist_maps", "target_dist", "spacing"))
+        opts = tuple((k, v) for k, v in r.options if k not in (MAPS.get(name), "spacing"))
         other = build(r.replace(spatial=spatial, options=opts, binary_flat=r.binary_flat and bool(spatial)))
         x, t = other.logits, other.target
         over = {"target_dist" if "target_dist" in _registry.options(name) else "dist_maps": None}
@@ -560,6 +570,11 @@ def test_bad_inputs_raise_named_errors(name, data):
     elif kind == "maps_shape":
         key = "target_dist" if "target_dist" in _registry.options(name) else "dist_maps"
         over[key] = torch.zeros(r.n, r.c + 1, *r.spatial)
+        over = {MAPS[name]: None} if name in MAPS else {}
+        if "spacing" in params(name):
+            over["spacing"] = None
+    elif kind == "maps_shape":
+        over[MAPS[name]] = torch.zeros(r.n, r.c + 1, *r.spatial)
     _describe(case)
     note(f"bad input: {kind}; logits {type(x).__name__} {getattr(x, 'shape', None)} {getattr(x, 'dtype', None)}; "
          f"target {tuple(t.shape)} {t.dtype}; overrides {over}")

@@ -117,6 +117,8 @@ _SCALARS = {"focal": ["gamma", "label_smoothing"], "dice": ["smooth"], "tversky"
             "ohem_cross_entropy": ["threshold"], "poly": ["epsilon", "gamma"]}
             "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "ssim": ["sigma"],
             "correlation_ssim": ["beta", "sigma"]}
+            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "cldice": ["alpha", "smooth"],
+            "skeleton_recall": ["smooth"]}
 
 
 @pytest.mark.parametrize("name,option", [(n, o) for n, opts in _SCALARS.items() for o in opts])

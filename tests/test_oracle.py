@@ -12,6 +12,7 @@ import oracle
 import oracle_confusion
 import oracle_hard_pixel
 import oracle_structure
+import oracle_topology
 import seglosses as S
 import test_survey_oracle
 from cases import CASES, oracle_inputs, make_case
@@ -46,6 +47,15 @@ def _options(name, mode, c):
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},
                 {"weight": w}, {"from_logits": False}, {"per_image": True, "weight": w, "from_logits": False}]
+    if name == "cldice":
+        return [{}, {"per_image": True}, {"alpha": 1.0}, {"alpha": 0.0, "smooth": 1e-5}, {"iterations": 0},
+                {"iterations": 3, "smooth": 0.0, "alpha": 1.0}, {"classes": [c - 1, 0] if c > 1 else [0]},
+                {"weight": w}, {"from_logits": False},
+                {"per_image": True, "weight": w, "from_logits": False, "alpha": 0.3, "smooth": 1e-5}]
+    if name == "skeleton_recall":
+        return [{}, {"per_image": True}, {"smooth": 0.0}, {"smooth": 1.0, "per_image": True},
+                {"classes": [c - 1, 0] if c > 1 else [0]}, {"weight": w}, {"from_logits": False},
+                {"per_image": True, "weight": w, "from_logits": False, "smooth": 0.0}]
     opts = [{}, {"per_image": True}, {"log_loss": True}, {"smooth": 0.0}, {"smooth": 1.0, "per_image": True},
             {"classes": [c - 1, 0] if c > 1 else [0]}, {"weight": w}, {"from_logits": False},
             {"per_image": True, "weight": w, "log_loss": True, "from_logits": False}]
@@ -68,6 +78,8 @@ _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard
            "lovasz": oracle.lovasz}
 _STRUCTURE = {"ssim": oracle_structure.ssim, "correlation_ssim": oracle_structure.correlation_ssim}
 _ORACLE.update(_STRUCTURE)
+           "lovasz": oracle.lovasz, "cldice": oracle_topology.cldice,
+           "skeleton_recall": oracle_topology.skeleton_recall}
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

@@ -60,6 +60,9 @@ def _losses(x: torch.Tensor, t: torch.Tensor, xb: torch.Tensor, tb: torch.Tensor
         seglosses.poly_loss(x, t, mode, epsilon=1.0, gamma=2.0, alpha=0.25),
         seglosses.ssim_loss(x, t, mode, window_size=5, sigma=1.5, padding="valid"),
         seglosses.correlation_ssim_loss(x, t, mode, beta=0.1, window_size=3, classes=[1, 2]),
+        seglosses.cldice_loss(x, t, mode, alpha=0.5, iterations=3, classes=[1, 2]),
+        seglosses.skeleton_recall_loss(xb, tb, "binary",
+                                       skeletons=seglosses.skeleton_maps(tb, "binary", batched=True)),
     ]
 
 
@@ -94,6 +97,8 @@ def _modules() -> list[nn.Module]:
         seglosses.PolyLoss(mode, epsilon=-1.0, weight=[1.0, 2.0, 3.0]),
         seglosses.SSIMLoss(mode, window_size=7, padding="same"),
         seglosses.CorrelationSSIMLoss(mode, beta=0.2),
+        seglosses.ClDiceLoss(mode, iterations=3, weight=[1.0, 2.0, 1.0]),
+        seglosses.SkeletonRecallLoss(mode, classes=[1, 2]),
     ]
     assert_type(seglosses.DiceLoss("binary"), seglosses.DiceLoss)
     return modules
@@ -130,6 +135,8 @@ def use() -> None:
     assert isinstance(seglosses.distance_maps(t.numpy(), "multiclass", num_classes=3, batched=True, kind="unsigned"),
                       np.ndarray)
     assert_type(seglosses.distance_maps(t, "multiclass", num_classes=3, batched=True), torch.Tensor)
+    assert_type(seglosses.soft_skeleton(torch.rand(2, 3, 6, 6), iterations=3), torch.Tensor)
+    assert isinstance(seglosses.skeleton_maps(t.numpy(), "multiclass", num_classes=3, batched=True), np.ndarray)
 
 
 def wrong(x: torch.Tensor, t: torch.Tensor, name: str) -> None:
@@ -144,5 +151,6 @@ def wrong(x: torch.Tensor, t: torch.Tensor, name: str) -> None:
     seglosses.DiceLoss("binary", smoth=1.0)  # type: ignore[call-arg]
     seglosses.FocalLoss("multiclass", gamma="2")  # type: ignore[arg-type]
     seglosses.BoundaryLoss("binary", dist_maps=x)  # type: ignore[call-arg]
+    seglosses.SkeletonRecallLoss("binary", skeletons=x)  # type: ignore[call-arg]
     seglosses.set_cpu_kernels("fast")  # type: ignore[arg-type]
     seglosses.distance_maps(t, "multiclass", kind="signd")  # type: ignore[arg-type]

@@ -72,10 +72,12 @@ def torch_function(name: str):
 def oracle_function(name: str):
     """The float64 NumPy oracle of the registry's loss ``name``: ``tests/oracle.py`` (the losses of
     docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or ``tests/oracle_contour.py`` (the contour
+    docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or ``tests/oracle_topology.py`` (the topology
     losses), each function named as the loss."""
     import oracle
     import oracle_confusion
     import oracle_survey
+    import oracle_topology
 
     for module in (oracle, oracle_survey, oracle_confusion):
     import oracle_contour
@@ -90,6 +92,7 @@ def oracle_function(name: str):
     import oracle_survey
 
     for module in (oracle, oracle_survey, oracle_structure):
+    for module in (oracle, oracle_survey, oracle_topology):
         if hasattr(module, name):
             return getattr(module, name)
-    raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py or tests/oracle_survey.py")
+    raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py, oracle_survey.py or oracle_topology.py")

@@ -24,6 +24,7 @@ def test_every_loss_is_swept():
     import test_boundary
     import test_confusion
     import test_survey
+    import test_topology
 
     swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_confusion.NAMES
     import test_contour
@@ -38,6 +39,7 @@ def test_every_loss_is_swept():
     import test_survey
 
     swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_structure.NAMES
+    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_topology.NAMES
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..data import Inputs
 from ..peers import Peers
-from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE
+from ..settings import DISTANCE_SETTINGS, FLOOR_NAME, SETTING_MODE, TOPOLOGY_SETTINGS
 from .base import Builder, Case, Impl, LossFn
 from .confusion import confusion_cases
 from .contour import contour_cases
@@ -22,6 +22,7 @@ from .hard_pixel import hard_pixel_cases
 from .lovasz import lovasz_cases
 from .region import region_cases
 from .structure import structure_cases
+from .topology import topology_cases
 
 __all__ = ["Case", "Impl", "LossFn", "build_cases", "find_impl", "floor_case"]
 
@@ -34,6 +35,8 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b)
         return distance_cases(b) + contour_cases(b)
         return distance_cases(b) + structure_cases(b)
+    if setting in TOPOLOGY_SETTINGS:
+        return topology_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b)
     return focal_cases(b) + region_cases(b) + lovasz_cases(b) + hard_pixel_cases(b)
 
