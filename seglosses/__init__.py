@@ -47,11 +47,13 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         mcc_loss as mcc_loss, MCCLoss as MCCLoss,
         generalized_wasserstein_dice_loss as generalized_wasserstein_dice_loss,
         GeneralizedWassersteinDiceLoss as GeneralizedWassersteinDiceLoss,
+    )
     from seglosses.losses.contour import (
         distance_penalized_cross_entropy_loss as distance_penalized_cross_entropy_loss,
         DistancePenalizedCrossEntropyLoss as DistancePenalizedCrossEntropyLoss,
         shape_aware_loss as shape_aware_loss, ShapeAwareLoss as ShapeAwareLoss,
         boundary_dou_loss as boundary_dou_loss, BoundaryDoULoss as BoundaryDoULoss, contour_maps as contour_maps,
+    )
     from seglosses.losses.structure import (
         ssim_loss as ssim_loss, SSIMLoss as SSIMLoss, correlation_ssim_loss as correlation_ssim_loss,
         CorrelationSSIMLoss as CorrelationSSIMLoss,

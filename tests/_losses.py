@@ -36,7 +36,8 @@ SPATIAL = {row.name for row in _registry.LOSSES if row.spatial}
 #: it against the oracle's weights instead).
 HELD_WEIGHTS = {"correlation_ssim"}
 #: Per-call tensor inputs (precomputed maps): ``{loss: keyword}``.
-MAPS = {"boundary": "dist_maps", "hausdorff_dt": "target_dist", "skeleton_recall": "skeletons"}
+MAPS = {"boundary": "dist_maps", "hausdorff_dt": "target_dist", "skeleton_recall": "skeletons",
+        "distance_penalized_cross_entropy": "dist_maps", "shape_aware": "dist_maps"}
 #: Compound losses: reduction "mean" or "sum" only.
 COMPOUND = {row.name for row in _registry.LOSSES if "none" not in row.reductions}
 #: Losses with a focusing exponent ``gamma``.

@@ -173,9 +173,9 @@ def test_module_refuses_a_scalar_option_given_per_class_as_the_function_does(nam
 
 def test_per_class_options_are_those_the_signature_types_as_vectors():
     got = {name: set(cls.per_class_options()) for name, cls in MODULES.items() if cls.per_class_options()}
-    assert got == {"focal": {"alpha", "weight"}, "weighted_cross_entropy": {"beta"},
+    assert got == {"focal": {"alpha", "weight"}, "poly": {"alpha", "weight"}, "weighted_cross_entropy": {"beta"},
                    "balanced_cross_entropy": {"beta"}, "combo": {"beta"}, "exp_log": {"class_frequency"},
                    **{n: {"weight"} for n in ("dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
                                               "lovasz", "cross_entropy", "sensitivity_specificity", "log_cosh_dice",
-                                              "ssim", "correlation_ssim")}}
-                                              "cldice", "skeleton_recall")}}
+                                              "ssim", "correlation_ssim", "cldice", "skeleton_recall", "mcc",
+                                              "topk_cross_entropy", "ohem_cross_entropy")}}

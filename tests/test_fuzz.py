@@ -353,14 +353,11 @@ _NUMERIC = {  # numeric options (>= 0 for every loss), and those bounded by 1
     "topk_cross_entropy": ("k", "label_smoothing"),
     "ohem_cross_entropy": ("threshold", "label_smoothing"),
     "poly": ("alpha", "gamma", "label_smoothing"),  # epsilon may be negative (>= -1): tests/test_errors.py
-}
-_AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
-                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("ohem_cross_entropy", "threshold")}
-                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("correlation_ssim", "beta")}
     "cldice": ("alpha", "smooth"),
 }
 _AT_MOST_ONE = {"label_smoothing", "r", "lam", "delta", ("combo", "alpha"), ("combo", "beta"),
-                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("cldice", "alpha")}
+                ("balanced_cross_entropy", "beta"), ("unified_focal", "gamma"), ("ohem_cross_entropy", "threshold"),
+                ("correlation_ssim", "beta"), ("cldice", "alpha")}
 
 
 def numeric_keys(name):
@@ -565,11 +562,6 @@ def test_bad_inputs_raise_named_errors(name, data):
         opts = tuple((k, v) for k, v in r.options if k not in (MAPS.get(name), "spacing"))
         other = build(r.replace(spatial=spatial, options=opts, binary_flat=r.binary_flat and bool(spatial)))
         x, t = other.logits, other.target
-        over = {"target_dist" if "target_dist" in _registry.options(name) else "dist_maps": None}
-        over["spacing"] = None
-    elif kind == "maps_shape":
-        key = "target_dist" if "target_dist" in _registry.options(name) else "dist_maps"
-        over[key] = torch.zeros(r.n, r.c + 1, *r.spatial)
         over = {MAPS[name]: None} if name in MAPS else {}
         if "spacing" in params(name):
             over["spacing"] = None

@@ -112,13 +112,9 @@ _SCALARS = {"focal": ["gamma", "label_smoothing"], "dice": ["smooth"], "tversky"
             "focal_tversky": ["gamma"], "generalized_dice": ["smooth"], "exp_log": ["w_dice", "w_cross", "gamma_cross"],
             "combo": ["alpha", "beta"], "unified_focal": ["gamma", "delta", "lam"], "hausdorff_dt": ["alpha"],
             "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "mcc": ["smooth"],
-            "generalized_wasserstein_dice": ["smooth"]}
-            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "topk_cross_entropy": ["k"],
-            "ohem_cross_entropy": ["threshold"], "poly": ["epsilon", "gamma"]}
-            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "ssim": ["sigma"],
-            "correlation_ssim": ["beta", "sigma"]}
-            "sensitivity_specificity": ["r"], "weighted_cross_entropy": ["beta"], "cldice": ["alpha", "smooth"],
-            "skeleton_recall": ["smooth"]}
+            "generalized_wasserstein_dice": ["smooth"], "topk_cross_entropy": ["k"],
+            "ohem_cross_entropy": ["threshold"], "poly": ["epsilon", "gamma"], "ssim": ["sigma"],
+            "correlation_ssim": ["beta", "sigma"], "cldice": ["alpha", "smooth"], "skeleton_recall": ["smooth"]}
 
 
 @pytest.mark.parametrize("name,option", [(n, o) for n, opts in _SCALARS.items() for o in opts])

@@ -73,13 +73,10 @@ def _options(name, mode, c):
 _ORACLE = {"focal": oracle.focal, "dice": oracle.dice, "jaccard": oracle.jaccard, "tversky": oracle.tversky,
            "focal_tversky": oracle.focal_tversky, "generalized_dice": oracle.generalized_dice,
            "lovasz": oracle.lovasz, "mcc": oracle_confusion.mcc,
-           "generalized_wasserstein_dice": oracle_confusion.generalized_wasserstein_dice}
-           "lovasz": oracle.lovasz, **oracle_hard_pixel.ORACLE}
-           "lovasz": oracle.lovasz}
-_STRUCTURE = {"ssim": oracle_structure.ssim, "correlation_ssim": oracle_structure.correlation_ssim}
-_ORACLE.update(_STRUCTURE)
-           "lovasz": oracle.lovasz, "cldice": oracle_topology.cldice,
-           "skeleton_recall": oracle_topology.skeleton_recall}
+           "generalized_wasserstein_dice": oracle_confusion.generalized_wasserstein_dice,
+           "ssim": oracle_structure.ssim, "correlation_ssim": oracle_structure.correlation_ssim,
+           "cldice": oracle_topology.cldice, "skeleton_recall": oracle_topology.skeleton_recall,
+           **oracle_hard_pixel.ORACLE}
 #: The losses checked here, in the registry's order.
 NAMES = [row.name for row in _registry.LOSSES if row.name in _ORACLE]
 

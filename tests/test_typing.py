@@ -22,8 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Per-batch inputs of a loss function: ``forward(logits, target, **inputs)`` takes them, the constructor does not.
 INPUTS = {"boundary": {"dist_maps"}, "hausdorff_dt": {"target_dist"}, "distance_penalized_cross_entropy": {"dist_maps"},
-          "shape_aware": {"dist_maps"}}
-INPUTS = {"boundary": {"dist_maps"}, "hausdorff_dt": {"target_dist"}, "skeleton_recall": {"skeletons"}}
+          "shape_aware": {"dist_maps"}, "skeleton_recall": {"skeletons"}}
 
 
 def test_mypy(tmp_path):

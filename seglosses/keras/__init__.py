@@ -47,10 +47,8 @@ Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also
 Definitions: docs/semantics.md. ``mode`` is "binary", "multiclass" or "multilabel" as in the PyTorch front end.
 
 Layout (private modules, one per family of :mod:`seglosses.losses`): ``_focal``, ``_region``, ``_lovasz``,
-``_cross_entropy``, ``_compound``, ``_boundary``, ``_confusion`` (with the distance transforms of ``_distance``); what they share:
-``_cross_entropy``, ``_compound``, ``_boundary`` (with the distance transforms of ``_distance``), ``_contour``
-(distance-penalised CE, shape-aware, Boundary DoU); what they share:
-``_cross_entropy``, ``_compound``, ``_boundary``, ``_hard_pixel`` (with the distance transforms of ``_distance``); what they share:
+``_cross_entropy``, ``_compound``, ``_boundary`` (with the distance transforms of ``_distance``), ``_hard_pixel``,
+``_confusion``, ``_topology``, ``_structure``, ``_contour``; what they share:
 ``_base`` (:class:`SegLoss`, the reduction and ``sample_weight`` rule, input handling), ``_ops`` (the shared
 ``keras.ops`` math), ``_compose`` (:class:`WeightedSum`). The framework-free argument rules are those of the PyTorch
 front end (:mod:`seglosses.core.args`, :mod:`seglosses.core.formulas`).

@@ -71,28 +71,18 @@ def torch_function(name: str):
 
 def oracle_function(name: str):
     """The float64 NumPy oracle of the registry's loss ``name``: ``tests/oracle.py`` (the losses of
-    docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or ``tests/oracle_contour.py`` (the contour
-    docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or ``tests/oracle_topology.py`` (the topology
-    losses), each function named as the loss."""
+    docs/semantics.md), ``tests/oracle_survey.py`` (the survey losses) or the family's ``tests/oracle_<family>.py``
+    (confusion, contour, hard_pixel, structure, topology), each function named as the loss."""
     import oracle
     import oracle_confusion
+    import oracle_contour
+    import oracle_hard_pixel
+    import oracle_structure
     import oracle_survey
     import oracle_topology
 
-    for module in (oracle, oracle_survey, oracle_confusion):
-    import oracle_contour
-    import oracle_survey
-
-    for module in (oracle, oracle_survey, oracle_contour):
-    import oracle_hard_pixel
-    import oracle_survey
-
-    for module in (oracle, oracle_survey, oracle_hard_pixel):
-    import oracle_structure
-    import oracle_survey
-
-    for module in (oracle, oracle_survey, oracle_structure):
-    for module in (oracle, oracle_survey, oracle_topology):
+    for module in (oracle, oracle_survey, oracle_confusion, oracle_contour, oracle_hard_pixel, oracle_structure,
+                   oracle_topology):
         if hasattr(module, name):
             return getattr(module, name)
-    raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py, oracle_survey.py or oracle_topology.py")
+    raise KeyError(f"no oracle for the loss {name!r} in tests/oracle.py, oracle_survey.py or oracle_<family>.py")

@@ -26,9 +26,9 @@ CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_s
                   K.ComboLoss: {"beta": [0.2, 0.5, 0.7], "alpha": 0.3},
                   K.UnifiedFocalLoss: {"background": 2, "asymmetric": False, "per_image": True},
                   K.GeneralizedWassersteinDiceLoss: {"distance_matrix": [[0.0, 1.0, 2.0], [1.0, 0.0, 0.5],
-                                                                         [2.0, 0.5, 0.0]], "weighting_mode": "GDL"}}
+                                                                         [2.0, 0.5, 0.0]], "weighting_mode": "GDL"},
                   K.DistancePenalizedCrossEntropyLoss: {"spacing": [1.0, 2.0]}, K.ShapeAwareLoss: {"spacing": 0.5},
-                  K.BoundaryDoULoss: {"per_image": True, "classes": [2, 0]}}
+                  K.BoundaryDoULoss: {"per_image": True, "classes": [2, 0]},
                   K.SSIMLoss: {"window_size": 3, "padding": "valid", "weight": [1.0, 2.0, 0.5]},
                   K.CorrelationSSIMLoss: {"beta": 0.2, "weight": [1.0, 2.0, 0.5]}}
 #: Settings that take other paths through a compiled training step (batch statistics, per-image values).

@@ -16,15 +16,11 @@ DISTANCE = [keras_class(loss.name) for loss in LOSSES if loss.family == "boundar
 EVERY = ALL + DISTANCE
 #: Losses with one value per image under per_image=True (sample_weight then weighs images).
 PER_IMAGE = [K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.GeneralizedDiceLoss, K.LovaszLoss,
-             K.SensitivitySpecificityLoss, K.LogCoshDiceLoss, K.ExpLogLoss, K.UnifiedFocalLoss, K.BoundaryDoULoss]
-#: Losses with an elementwise map (sample_weight weighs images or pixels).
-ELEMENTWISE = [K.FocalLoss, K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss] + DISTANCE + \
-    [K.DistancePenalizedCrossEntropyLoss, K.ShapeAwareLoss]
-             K.SensitivitySpecificityLoss, K.LogCoshDiceLoss, K.ExpLogLoss, K.UnifiedFocalLoss,
+             K.SensitivitySpecificityLoss, K.LogCoshDiceLoss, K.ExpLogLoss, K.UnifiedFocalLoss, K.BoundaryDoULoss,
              K.TopKCrossEntropyLoss, K.OHEMCrossEntropyLoss]
 #: Losses with an elementwise map (sample_weight weighs images or pixels).
 ELEMENTWISE = [K.FocalLoss, K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss,
-               K.PolyLoss] + DISTANCE
+               K.PolyLoss] + DISTANCE + [K.DistancePenalizedCrossEntropyLoss, K.ShapeAwareLoss]
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean_with_sample_weight")
 
 

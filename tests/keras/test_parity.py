@@ -14,32 +14,23 @@ from test_oracle import _options
 
 #: The losses swept here: those of docs/semantics.md, whose oracle is in tests/oracle.py (options from
 #: tests/test_oracle.py). The survey losses are swept by test_survey.py, the distance-based ones by test_boundary.py,
-#: the hard-pixel losses and Poly-1 by test_hard_pixel.py.
+#: the new families by test_<family>.py (confusion, contour, hard_pixel incl. Poly-1, structure, topology).
 NAMES = [loss.name for loss in LOSSES if hasattr(oracle, loss.name)]
 
 
 def test_every_loss_is_swept():
     """Every loss of the registry is in exactly one of the sweeps against the float64 oracle and the PyTorch front
-    end (here, test_survey.py, test_boundary.py, test_contour.py): a new loss cannot be left out silently."""
+    end (here, test_survey.py, test_boundary.py, test_<family>.py): a new loss cannot be left out silently."""
     import test_boundary
     import test_confusion
+    import test_contour
+    import test_hard_pixel
+    import test_structure
     import test_survey
     import test_topology
 
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_confusion.NAMES
-    import test_contour
-    import test_survey
-
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_contour.NAMES
-    import test_hard_pixel
-    import test_survey
-
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_hard_pixel.NAMES
-    import test_structure
-    import test_survey
-
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_structure.NAMES
-    swept = NAMES + test_survey.NAMES + test_boundary.NAMES + test_topology.NAMES
+    swept = (NAMES + test_survey.NAMES + test_boundary.NAMES + test_confusion.NAMES + test_contour.NAMES
+             + test_hard_pixel.NAMES + test_structure.NAMES + test_topology.NAMES)
     assert sorted(swept) == sorted(BY_NAME), "a loss of seglosses._registry is in no Keras sweep, or in two"
 
 

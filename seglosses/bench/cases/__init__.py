@@ -31,14 +31,10 @@ def build_cases(setting: str, ours: Any, peers: Peers) -> list[Case]:
     """All cases of a setting, deterministic: the memory workers rebuild them and pick one implementation by name."""
     b = Builder(setting, ours, peers)
     if setting in DISTANCE_SETTINGS:
-        return distance_cases(b)
-    return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b)
-        return distance_cases(b) + contour_cases(b)
-        return distance_cases(b) + structure_cases(b)
+        return distance_cases(b) + contour_cases(b) + structure_cases(b)
     if setting in TOPOLOGY_SETTINGS:
         return topology_cases(b)
-    return focal_cases(b) + region_cases(b) + lovasz_cases(b)
-    return focal_cases(b) + region_cases(b) + lovasz_cases(b) + hard_pixel_cases(b)
+    return focal_cases(b) + region_cases(b) + lovasz_cases(b) + confusion_cases(b) + hard_pixel_cases(b)
 
 
 def floor_case(setting: str) -> Case:
