@@ -62,7 +62,8 @@ def fuzz_settings(scale: float = 1.0, **kw) -> settings:
 
 # ------------------------------------------------------------------------------------------------------------ recipes
 SIZES = (1, 2, 3, 5, 15, 16, 17, 63, 65)  # and, one example in 16, a spatial axis of size 0
-#: logits elements at most (N * C * S); the distance transforms are dearer
+#: logits elements at most (N * C * S); the losses that read the image's structure (distance transforms, skeletons,
+#: windows: SPATIAL) are dearer
 MAX_ELEMS = 3072
 MAX_ELEMS_DISTANCE = 1536
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -278,7 +279,6 @@ def _add_tensor_options(options: dict, r: Recipe, logits: torch.Tensor) -> None:
 def shapes(draw, name: str, mode: str, *, sizes=SIZES, max_elems=None, allow_n0=True, max_c=20, min_c=None,
            ndims=None):
     """(n, c, spatial)."""
-    dist = name in DISTANCE
     if ndims is None:
         ndims = (1, 2, 3) if name in SPATIAL else (0, 1, 2, 3)
     nd = draw(st.sampled_from(ndims))
@@ -289,7 +289,7 @@ def shapes(draw, name: str, mode: str, *, sizes=SIZES, max_elems=None, allow_n0=
         lo = min_c if min_c is not None else (2 if mode == "multiclass" else 0)  # C = 0: multilabel, no channel
         c = draw(st.sampled_from(tuple(dict.fromkeys(v for v in (max(lo, 1), 3, 4, 5, 7, 16, 17, 20, 1, 2, 0)
                                                      if lo <= v <= max_c))))
-    budget = (max_elems or (MAX_ELEMS_DISTANCE if dist else MAX_ELEMS)) // max(n * c, 1)
+    budget = (max_elems or (MAX_ELEMS_DISTANCE if name in SPATIAL else MAX_ELEMS)) // max(n * c, 1)
     spatial = []
     for _ in range(nd):
         choices = tuple(s for s in sizes if s <= max(budget, 1))

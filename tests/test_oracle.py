@@ -42,7 +42,7 @@ def _options(name, mode, c):
                 {"distance_matrix": two, "weighting_mode": "GDL"}, {"distance_matrix": two, "smooth": 0.0}]
     if name in HARD_PIXEL_OPTIONS:
         return HARD_PIXEL_OPTIONS[name](mode, c)
-    if name in _STRUCTURE:
+    if name in ("ssim", "correlation_ssim"):
         return oracle_structure.options(name, mode, c)
     if name == "lovasz":
         return [{}, {"per_image": True}, {"classes": "all"}, {"classes": [c - 1, 0]} if c > 1 else {"classes": [0]},

@@ -112,3 +112,25 @@ def test_every_row_is_in_the_readmes_table_of_losses():
     missing = [row.name for row in ROWS
                if not any(f"`{row.function}` / `{row.cls}`" in line for line in rows)]
     assert not missing, f"README.md's table of losses has no row for {missing}"
+
+
+#: The 15 losses of Jadon's survey (2020, arXiv 2006.14822, Table I), in its order, and the rows that implement them.
+SURVEY = {"binary cross-entropy": "cross_entropy", "weighted cross-entropy": "weighted_cross_entropy",
+          "balanced cross-entropy": "balanced_cross_entropy", "focal loss": "focal",
+          "distance map derived loss penalty term": "distance_penalized_cross_entropy", "Dice loss": "dice",
+          "sensitivity-specificity loss": "sensitivity_specificity", "shape-aware loss": "shape_aware",
+          "combo loss": "combo", "exponential logarithmic loss": "exp_log", "Tversky loss": "tversky",
+          "focal Tversky loss": "focal_tversky", "log-cosh Dice loss": "log_cosh_dice",
+          "Hausdorff distance loss": "hausdorff_dt",
+          "correlation maximized structural similarity loss": "correlation_ssim"}
+
+
+def test_the_surveys_fifteen_losses_are_rows_of_the_registry_and_the_readme():
+    assert len(SURVEY) == 15 and len(set(SURVEY.values())) == 15
+    missing = {loss: name for loss, name in SURVEY.items() if name not in _registry.BY_NAME}
+    assert not missing, f"losses of Jadon's survey without a registry row: {missing}"
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        table = [line for line in f if line.startswith("| `")]
+    for loss, name in SURVEY.items():
+        row = _registry.BY_NAME[name]
+        assert any(line.startswith(f"| `{row.function}` / `{row.cls}`") for line in table), loss

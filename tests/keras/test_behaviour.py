@@ -33,6 +33,7 @@ CONFIG_OPTIONS = {K.WeightedCrossEntropyLoss: {"beta": [1.0, 2.0, 0.5], "label_s
                   K.CorrelationSSIMLoss: {"beta": 0.2, "weight": [1.0, 2.0, 0.5]}}
 #: Settings that take other paths through a compiled training step (batch statistics, per-image values).
 FIT_OPTIONS = {K.BalancedCrossEntropyLoss: {"beta": "auto"}, K.SensitivitySpecificityLoss: {"per_image": True},
+               K.ClDiceLoss: {"iterations": 2},  # 10 unrolled skeleton steps: XLA's compile alone took ~100 s
                K.ExpLogLoss: {"per_image": True}, K.UnifiedFocalLoss: {"per_image": True}}
 MODES = ("binary", "multiclass", "multilabel")
 

@@ -2,8 +2,6 @@
 and the PyTorch front end on the shared cases, their exact distance transform against SciPy, maps, precomputed
 maps, sample weights, gradients, compiled functions, saving and argument checks."""
 
-import json
-import pickle
 
 import keras
 import numpy as np
@@ -13,7 +11,11 @@ from scipy.ndimage import distance_transform_edt
 
 import seglosses as S
 import seglosses.keras as K
-from _kutil import keras_class, keras_function, oracle_function, to_numpy, torch_function, value_and_grad
+from _kutil import FAST_COMPILE as _FAST_COMPILE  # noqa: F401
+from _kutil import channels_last as _channels_last, jax_compiled as _jax_compiled  # noqa: F401
+from _kutil import check_config_round_trip, keras_class, keras_function, oracle_function, to_numpy, torch_function
+from _kutil import keras_inputs as _keras_inputs, keras_options as _keras_options, run as _run
+from _kutil import value_and_grad_fn as _value_and_grad_fn
 from cases import IGNORE, make_case, oracle_inputs
 from seglosses._registry import LOSSES
 from seglosses.keras import _distance
@@ -39,63 +41,6 @@ CASES = [
     ("saturated", "multilabel", (2, 3, 3, 4, 5), {}, -1),
 ]
 HD_OPTIONS = [{}, {"alpha": 1.0}, {"alpha": 0.5}]
-
-
-def _channels_last(a):
-    return np.moveaxis(a, 1, -1) if a.ndim > 2 else a
-
-
-def _keras_inputs(logits, target, mode, axis=-1):
-    index = mode == "multiclass" and target.ndim == logits.ndim - 1
-    y_true = target.astype(np.int32) if index else target.astype(np.float32)
-    y_pred = logits.astype(np.float32)
-    if axis == -1:
-        y_pred = _channels_last(y_pred)
-        y_true = y_true if index else _channels_last(y_true)
-    return y_true, y_pred
-
-
-def _keras_options(opts):
-    kopts = {("ignore_class" if k == "ignore_index" else k): v for k, v in opts.items()}
-    kopts["from_logits"] = opts.get("from_logits", True)
-    return kopts
-
-
-#: XLA options of the JAX compilations here: these tests compile many small graphs and run each once, so compile
-#: fast (half the time) rather than run fast; the numbers do not change.
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def _jax_compiled(fn):
-    """``jax.jit(fn)`` compiled with :data:`_FAST_COMPILE`, once per argument shapes (the arguments: NumPy arrays)."""
-    import jax
-
-    jitted, compiled = jax.jit(fn), {}
-
-    def call(*args):
-        key = tuple((a.shape, a.dtype.str) for a in args)
-        if key not in compiled:
-            compiled[key] = jitted.lower(*args).compile(compiler_options=_FAST_COMPILE)
-        return compiled[key](*args)
-    return call
-
-
-def _run(fn, *args):
-    """``fn(*args)`` as NumPy; compiled on JAX, whose eager mode compiles every op anew for each shape (5x slower
-    here; the eager path is tested by the doctests)."""
-    if keras.backend.backend() == "jax":
-        fn = _jax_compiled(fn)
-    return keras.tree.map_structure(to_numpy, fn(*args))
-
-
-def _value_and_grad_fn(fn):
-    """``x -> (fn(x), grad)`` as NumPy, with the backend's autodiff (compiled on JAX, see :func:`_run`)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        compiled = _jax_compiled(jax.value_and_grad(fn))
-        return lambda x: tuple(np.asarray(o) for o in compiled(x))
-    return lambda x: value_and_grad(fn, x)
 
 
 @pytest.mark.parametrize("i", range(len(CASES)), ids=[f"{k}-{m}-{len(s) - 2}d-{'-'.join(o) or 'default'}-axis{a}"
@@ -288,17 +233,7 @@ def test_empty_batch_is_zero():
 @pytest.mark.parametrize("cls,opts", [(K.BoundaryLoss, {"classes": [1, 2], "spacing": [2.0, 0.5]}),
                                       (K.HausdorffDTLoss, {"alpha": 1.0, "spacing": 1.5})])
 def test_config_round_trip_and_pickle(cls, opts):
-    loss = cls("multiclass", from_logits=True, ignore_class=IGNORE, reduction="sum", **opts)
-    config = loss.get_config()
-    json.dumps(config)
-    logits, target = make_case("ignored", "multiclass", (2, 3, 5, 6), seed=10)
-    y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    restored = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert type(restored) is cls and repr(restored) == repr(loss)
-    copies = [cls.from_config(config), restored, pickle.loads(pickle.dumps(loss))]
-    value, *again = _run(lambda t, x: [c(t, x) for c in [loss] + copies], y_true, y_pred)
-    for v in again:
-        np.testing.assert_allclose(v, value, rtol=1e-6)
+    check_config_round_trip(cls, dict(from_logits=True, ignore_class=IGNORE, reduction="sum", **opts))
 
 
 @pytest.mark.parametrize("make,error,match", [

@@ -10,6 +10,7 @@ import torch
 import oracle_confusion as O
 import seglosses.keras as K
 from _kutil import backend_share, keras_class, oracle_function, to_numpy, torch_function, value_and_grad
+from _kutil import keras_inputs as _keras_inputs
 from cases import _SHAPES, CASES, KINDS, make_case, oracle_inputs
 from seglosses._registry import LOSSES
 from test_oracle import _options
@@ -32,16 +33,6 @@ def _params():
                     if backend_share(i):
                         yield pytest.param(name, kind, mode, shape, opts,
                                            id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
-
-
-def _channels_last(a):
-    return np.moveaxis(a, 1, -1) if a.ndim > 2 else a
-
-
-def _keras_inputs(logits, target, mode):
-    index = mode == "multiclass" and target.ndim == logits.ndim - 1
-    y_true = target.astype(np.int32) if index else _channels_last(target.astype(np.float32))
-    return y_true, _channels_last(logits.astype(np.float32))
 
 
 def _check(name, kind, mode, shape, opts):

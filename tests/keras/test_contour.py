@@ -2,8 +2,6 @@
 (tests/oracle_contour.py) and the PyTorch front end, maps, precomputed maps, gradients, compiled functions, saving
 and argument checks."""
 
-import json
-import pickle
 
 import keras
 import numpy as np
@@ -12,10 +10,13 @@ import torch
 
 import seglosses as S
 import seglosses.keras as K
+from _kutil import check_config_round_trip
 from _kutil import keras_class, keras_function, oracle_function, to_numpy, torch_function
 from cases import IGNORE, make_case, oracle_inputs
 from seglosses._registry import LOSSES
-from test_boundary import _compiled, _jax_compiled, _keras_inputs, _keras_options, _run, _value_and_grad_fn
+from _kutil import keras_inputs as _keras_inputs, keras_options as _keras_options, run as _run
+from _kutil import value_and_grad_fn as _value_and_grad_fn
+from test_boundary import _compiled
 
 #: The losses swept here: the contour family of seglosses._registry (oracle: tests/oracle_contour.py).
 NAMES = [loss.name for loss in LOSSES if loss.family == "contour"]
@@ -171,18 +172,7 @@ def test_mixed_float16_is_finite_float32_and_empty_batch_is_zero():
                                        ("shape_aware", {"spacing": 1.5}),
                                        ("boundary_dou", {"per_image": True, "classes": [1, 2]})])
 def test_config_round_trip_and_pickle(name, opts):
-    cls = keras_class(name)
-    loss = cls("multiclass", from_logits=True, ignore_class=IGNORE, reduction="sum", **opts)
-    config = loss.get_config()
-    json.dumps(config)
-    logits, target = make_case("ignored", "multiclass", (2, 3, 5, 6), seed=10)
-    y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    restored = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert type(restored) is cls and repr(restored) == repr(loss)
-    copies = [cls.from_config(config), restored, pickle.loads(pickle.dumps(loss))]
-    value, *again = _run(lambda t, x: [c(t, x) for c in [loss] + copies], y_true, y_pred)
-    for v in again:
-        np.testing.assert_allclose(v, value, rtol=1e-6)
+    check_config_round_trip(keras_class(name), dict(from_logits=True, ignore_class=IGNORE, reduction="sum", **opts))
 
 
 @pytest.mark.parametrize("make,error,match", [

@@ -8,6 +8,7 @@ import torch
 import oracle_hard_pixel as O
 import seglosses.keras as K
 from _kutil import backend_share, keras_class, keras_function, to_numpy, torch_function, value_and_grad
+from _kutil import channels_last as _channels_last, keras_inputs as _keras_inputs, keras_options as _keras_options
 from cases import _SHAPES, CASES, IGNORE, KINDS, make_case, oracle_inputs
 
 #: The losses swept here (tests/keras/test_parity.py checks every loss is in one sweep).
@@ -26,22 +27,6 @@ def _params():
                     if backend_share(i):
                         yield pytest.param(name, kind, mode, shape, opts,
                                            id=f"{name}-{kind}-{mode}-{len(shape) - 2}d-o{j}")
-
-
-def _channels_last(a):
-    return np.moveaxis(a, 1, -1) if a.ndim > 2 else a
-
-
-def _keras_inputs(logits, target, mode):
-    index = mode == "multiclass" and target.ndim == logits.ndim - 1
-    y_true = target.astype(np.int32) if index else _channels_last(target.astype(np.float32))
-    return y_true, _channels_last(logits.astype(np.float32))
-
-
-def _keras_options(opts):
-    kopts = {("ignore_class" if k == "ignore_index" else k): v for k, v in opts.items()}
-    kopts["from_logits"] = opts.get("from_logits", True)
-    return kopts
 
 
 @pytest.mark.parametrize("name,kind,mode,shape,opts", list(_params()))

@@ -17,10 +17,11 @@ EVERY = ALL + DISTANCE
 #: Losses with one value per image under per_image=True (sample_weight then weighs images).
 PER_IMAGE = [K.DiceLoss, K.JaccardLoss, K.TverskyLoss, K.FocalTverskyLoss, K.GeneralizedDiceLoss, K.LovaszLoss,
              K.SensitivitySpecificityLoss, K.LogCoshDiceLoss, K.ExpLogLoss, K.UnifiedFocalLoss, K.BoundaryDoULoss,
-             K.TopKCrossEntropyLoss, K.OHEMCrossEntropyLoss]
+             K.TopKCrossEntropyLoss, K.OHEMCrossEntropyLoss, K.MCCLoss, K.GeneralizedWassersteinDiceLoss,
+             K.ClDiceLoss, K.SkeletonRecallLoss]
 #: Losses with an elementwise map (sample_weight weighs images or pixels).
 ELEMENTWISE = [K.FocalLoss, K.CrossEntropyLoss, K.WeightedCrossEntropyLoss, K.BalancedCrossEntropyLoss,
-               K.PolyLoss] + DISTANCE + [K.DistancePenalizedCrossEntropyLoss, K.ShapeAwareLoss]
+               K.PolyLoss] + DISTANCE + [K.DistancePenalizedCrossEntropyLoss, K.ShapeAwareLoss, K.SSIMLoss]
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean_with_sample_weight")
 
 
@@ -36,8 +37,9 @@ def _keras_rule(values, valid, weights, reduction):
 
 # ------------------------------------------------------------------------------------------- sample_weight ---
 def test_every_loss_has_its_kind_of_values():
-    """Each loss of the registry is in PER_IMAGE, in ELEMENTWISE, or gives one value per batch only (ComboLoss)."""
-    kinds = PER_IMAGE + ELEMENTWISE + [K.ComboLoss]
+    """Each loss of the registry is in PER_IMAGE, in ELEMENTWISE, or gives one value per batch only (ComboLoss; the
+    correlation SSIM loss, whose map e f CE is normalised by sum f, not by the valid entries)."""
+    kinds = PER_IMAGE + ELEMENTWISE + [K.ComboLoss, K.CorrelationSSIMLoss]
     assert sorted(c.__name__ for c in kinds) == sorted(c.__name__ for c in EVERY)
 
 

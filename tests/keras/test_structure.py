@@ -10,10 +10,11 @@ import torch
 
 import oracle_structure as O
 import seglosses.keras as K
-from _kutil import keras_class, keras_function, to_numpy, torch_function, value_and_grad
+from _kutil import keras_class, keras_function, torch_function, value_and_grad
 from cases import IGNORE, make_case, oracle_inputs
 from seglosses._registry import LOSSES
-from test_boundary import _channels_last, _keras_inputs, _keras_options, _run
+from _kutil import channels_last as _channels_last, keras_inputs as _keras_inputs
+from _kutil import keras_options as _keras_options, run as _run
 
 #: The losses swept here: the structure family of seglosses._registry (oracle: tests/oracle_structure.py).
 NAMES = [loss.name for loss in LOSSES if loss.family == "structure"]

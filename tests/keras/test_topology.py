@@ -2,8 +2,6 @@
 and the PyTorch front end on the shared cases, precomputed skeletons, ignored pixels, gradients, compiled functions,
 saving and argument checks."""
 
-import json
-import pickle
 
 import keras
 import numpy as np
@@ -12,10 +10,12 @@ import torch
 
 import seglosses as S
 import seglosses.keras as K
+from _kutil import check_config_round_trip
 from _kutil import backend_share, keras_class, oracle_function, to_numpy, torch_function, value_and_grad
 from cases import CASES as SHARED_CASES, IGNORE, make_case, oracle_inputs
 from seglosses._registry import LOSSES
-from test_boundary import _jax_compiled, _keras_inputs, _keras_options, _run
+from _kutil import jax_compiled as _jax_compiled, keras_inputs as _keras_inputs
+from _kutil import keras_options as _keras_options, run as _run
 
 #: The losses swept here: the topology family of seglosses._registry (oracle: tests/oracle_topology.py).
 NAMES = [loss.name for loss in LOSSES if loss.family == "topology"]
@@ -188,17 +188,7 @@ def test_mixed_float16_is_finite_float32():
 @pytest.mark.parametrize("cls,opts", [(K.ClDiceLoss, {"alpha": 0.3, "iterations": 4, "weight": [1.0, 2.0, 0.5]}),
                                       (K.SkeletonRecallLoss, {"classes": [1, 2], "smooth": 1.0})])
 def test_config_round_trip_and_pickle(cls, opts):
-    loss = cls("multiclass", from_logits=True, ignore_class=IGNORE, per_image=True, reduction="sum", **opts)
-    config = loss.get_config()
-    json.dumps(config)
-    logits, target = make_case("ignored", "multiclass", (2, 3, 5, 6), seed=10)
-    y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    restored = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert type(restored) is cls and repr(restored) == repr(loss)
-    copies = [cls.from_config(config), restored, pickle.loads(pickle.dumps(loss))]
-    value, *again = _run(lambda t, x: [c(t, x) for c in [loss] + copies], y_true, y_pred)
-    for v in again:
-        np.testing.assert_allclose(v, value, rtol=1e-6)
+    check_config_round_trip(cls, dict(from_logits=True, ignore_class=IGNORE, per_image=True, reduction="sum", **opts))
 
 
 @pytest.mark.parametrize("make,error,match", [
