@@ -185,15 +185,3 @@ def test_config_round_trip_and_pickle(name, opts):
 def test_bad_arguments_raise(make, error, match):
     with pytest.raises(error, match=match):
         make()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_bad_inputs_raise(name):
-    logits, target = make_case("random", "multiclass", (2, 3, 5, 6), seed=0)
-    y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    cls = keras_class(name)
-    with pytest.raises(ValueError, match=r"`y_pred` must have 1 to 3 spatial axes"):
-        cls("multiclass")(y_true[:, 0, 0], y_pred[:, 0, 0])
-    with pytest.raises(ValueError, match=r"`classes` must hold indices in \[0, 3\)|`spacing` must be a number"):
-        opts = {"classes": [0, 5]} if name == "boundary_dou" else {"spacing": [1.0, 2.0, 3.0]}
-        cls("multiclass", **opts)(y_true, y_pred)

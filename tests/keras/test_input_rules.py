@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import seglosses.keras as K
-from _kutil import keras_class, to_numpy, value_and_grad
+from _kutil import keras_class, keras_inputs, to_numpy, value_and_grad
+from cases import make_case
 from seglosses._registry import LOSSES
 from test_behaviour import ALL, MODES, _data
 
@@ -275,3 +276,28 @@ def test_tversky_alpha_beta_against_keras_tversky():
         assert theirs == pytest.approx(swapped, rel=1e-5)
     else:
         assert theirs == pytest.approx(same, rel=1e-5)
+
+
+# ------------------------------------------------------------------------------- losses that need spatial axes ---
+SPATIAL = [loss for loss in LOSSES if loss.spatial]
+
+
+@pytest.mark.parametrize("loss", SPATIAL, ids=[loss.name for loss in SPATIAL])
+def test_spatial_losses_refuse_bad_axes_classes_and_spacing(loss):
+    """The losses that read the image's structure (registry: Loss.spatial) need 1 to 3 spatial axes; their
+    ``classes`` and ``spacing`` are checked against the input."""
+    from seglosses._registry import options
+
+    cls, opts = keras_class(loss.name), options(loss)
+    logits, target = make_case("random", "multiclass", (2, 3, 5, 6), seed=0)
+    y_true, y_pred = keras_inputs(logits, target, "multiclass")
+    with pytest.raises(ValueError, match=r"`y_pred` must have 1 to 3 spatial axes"):
+        cls("multiclass")(y_true[:, 0, 0], y_pred[:, 0, 0])  # (N, C): no spatial axis
+    with pytest.raises(ValueError, match=r"`y_pred` must have 1 to 3 spatial axes"):
+        cls("binary")(np.zeros((1, 2, 2, 2, 2, 1)), np.zeros((1, 2, 2, 2, 2, 1)))
+    if "classes" in opts:
+        with pytest.raises(ValueError, match=r"`classes` must hold indices in \[0, 3\)"):
+            cls("multiclass", classes=[0, 5])(y_true, y_pred)
+    if "spacing" in opts:
+        with pytest.raises(ValueError, match=r"`spacing` must be a number or one value per spatial axis \(2\)"):
+            cls("multiclass", spacing=[1.0, 2.0, 3.0])(y_true, y_pred)

@@ -202,15 +202,3 @@ def test_config_round_trip_and_pickle(cls, opts):
 def test_bad_arguments_raise(make, error, match):
     with pytest.raises(error, match=match):
         make()
-
-
-@pytest.mark.parametrize("cls", CLASSES)
-def test_bad_inputs_raise(cls):
-    logits, target = make_case("random", "multiclass", (2, 3, 5, 6), seed=0)
-    y_true, y_pred = _keras_inputs(logits, target, "multiclass")
-    with pytest.raises(ValueError, match=r"`y_pred` must have 1 to 3 spatial axes"):
-        cls("multiclass")(y_true[:, 0, 0], y_pred[:, 0, 0])
-    with pytest.raises(ValueError, match=r"`y_pred` must have 1 to 3 spatial axes"):
-        cls("binary")(np.zeros((1, 2, 2, 2, 2, 1)), np.zeros((1, 2, 2, 2, 2, 1)))
-    with pytest.raises(ValueError, match=r"`classes` must hold indices in \[0, 3\)"):
-        cls("multiclass", classes=[0, 5])(y_true, y_pred)
