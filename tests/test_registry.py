@@ -134,3 +134,12 @@ def test_the_surveys_fifteen_losses_are_rows_of_the_registry_and_the_readme():
     for loss, name in SURVEY.items():
         row = _registry.BY_NAME[name]
         assert any(line.startswith(f"| `{row.function}` / `{row.cls}`") for line in table), loss
+
+
+def test_the_readmes_example_runs():
+    """README.md's "Example" block, run as it stands (a user copies it first)."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("## Example"):text.index("## The losses")]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    exec(compile(code, "README.md (Example)", "exec"), {})
