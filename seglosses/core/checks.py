@@ -256,3 +256,15 @@ def probs_to_logits(p: torch.Tensor, softmax: bool) -> torch.Tensor:
     p = to_compute(p)
     lp = torch.log(p.clamp(EPS, 1 - EPS))
     return lp if softmax else lp - torch.log((1 - p).clamp(EPS, 1 - EPS))
+
+
+def spatial_axes(shape, mode: str, what: str) -> tuple[int, ...]:
+    """The spatial shape of logits of ``shape`` (binary logits may come as ``(N, *)``), checked to have 1 to 3 axes:
+    the rule of every loss that reads the image's structure (distances, skeletons, windows, contours); ``what``
+    names the loss in the error."""
+    shape = tuple(shape)
+    spatial = shape[1:] if mode == "binary" and not (len(shape) >= 2 and shape[1] == 1) else shape[2:]
+    if not 1 <= len(spatial) <= 3:
+        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for {what}; got shape {shape} for "
+                         f"mode={mode!r}")
+    return spatial

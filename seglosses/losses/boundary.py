@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_reduction, check_scalar, check_spacing
-from seglosses.core.checks import activation, compute_dtype, prepare, take, to_compute, values_at_hand
+from seglosses.core.checks import activation, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand
 from seglosses.core.module import LossModule
 from seglosses.core.targets import activate, valid_indices
 from seglosses.distance import check_backend, edt
-
-
-def _spatial_shape(logits, mode):
-    shape = tuple(logits.shape)
-    if mode == "binary" and not (len(shape) >= 2 and shape[1] == 1):
-        return shape[1:]
-    return shape[2:]
 
 
 def _two_sided(mask, valid, spatial, spacing, backend, dtype):
@@ -55,10 +48,7 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
     check_bool("from_logits", from_logits)
     if check_backend(backend) == "auto" and torch.compiler.is_compiling():
         backend = "torch"  # SciPy would break the graph
-    spatial = _spatial_shape(logits, mode)
-    if not 1 <= len(spatial) <= 3:
-        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for a distance-based loss; got shape "
-                         f"{tuple(logits.shape)} for mode={mode!r}")
+    spatial = spatial_axes(logits.shape, mode, "a distance-based loss")
     spacing = check_spacing(spacing, len(spatial))
     classes = check_classes(classes, inp.c)
     dt = compute_dtype(inp.x)

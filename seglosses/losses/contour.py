@@ -24,14 +24,14 @@ import torch.nn.functional as F
 
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_spacing)
-from seglosses.core.checks import prepare, take
+from seglosses.core.checks import prepare, spatial_axes, take
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels, reduce_pixels, target_sum
 from seglosses.core.score import reduce_class_losses
 from seglosses.core.targets import dense_block, index_block
 from seglosses.distance import check_backend, edt
-from seglosses.losses.boundary import _given_maps, _spatial_shape, _two_sided
+from seglosses.losses.boundary import _given_maps, _two_sided
 
 #: The smoothing term of Boundary DoU's official code (numerator and denominator, and the ratio C / S of alpha).
 DOU_SMOOTH = 1e-5
@@ -39,21 +39,6 @@ DOU_SMOOTH = 1e-5
 DOU_ALPHA_MAX = 0.8
 
 _KINDS = ("penalty", "contour")
-
-
-def _spatial(logits_shape, mode, what="a contour loss"):
-    spatial = _spatial_shape(_Shape(logits_shape), mode)
-    if not 1 <= len(spatial) <= 3:
-        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for {what}; got shape "
-                         f"{tuple(logits_shape)} for mode={mode!r}")
-    return spatial
-
-
-class _Shape:
-    """A stand-in with only ``.shape``, for :func:`seglosses.losses.boundary._spatial_shape`."""
-
-    def __init__(self, shape):
-        self.shape = tuple(shape)
 
 
 def _backend(backend):
@@ -163,7 +148,7 @@ def contour_maps(target: torch.Tensor, mode: Mode, *, num_classes: int | None = 
         shape = tuple(target.shape)
     stand_in = torch.zeros((), device=target.device).expand(shape)  # logits' shape, no memory
     inp = prepare(stand_in, target, mode, ignore_index)
-    spatial = _spatial(shape, mode)
+    spatial = spatial_axes(shape, mode, "a contour loss")
     spacing = check_spacing(spacing, len(spatial))
     backend = _backend(backend)
     dt = torch.float32 if target.device.type != "cpu" else torch.float64
@@ -183,7 +168,7 @@ def contour_maps(target: torch.Tensor, mode: Mode, *, num_classes: int | None = 
 
 def _setup(logits, target, mode, ignore_index, from_logits, spacing, backend, complement, what):
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=complement)
-    spatial = _spatial(logits.shape, mode, what)
+    spatial = spatial_axes(logits.shape, mode, what)
     spacing = check_spacing(spacing, len(spatial))
     backend = _backend(backend)
     inp = px.inp

@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_scalar, check_window)
-from seglosses.core.checks import activation, class_vector, compute_dtype, prepare, take, to_compute, values_at_hand
+from seglosses.core.checks import (
+    activation, class_vector, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand,
+)
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels
 from seglosses.core.targets import activate, valid_indices
@@ -30,13 +32,6 @@ from seglosses.core.targets import activate, valid_indices
 K1, K2 = 0.01, 0.03
 #: Zhao et al. 2019, eq. (2): the stabilising constant of the normalised structure, "set to 0.01 empirically".
 C4 = 0.01
-
-
-def _spatial_shape(logits, mode):
-    shape = tuple(logits.shape)
-    if mode == "binary" and not (len(shape) >= 2 and shape[1] == 1):
-        return shape[1:]
-    return shape[2:]
 
 
 def gaussian_window(window_size: int, sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -139,10 +134,7 @@ def _valid_centres(padding, spatial, window_size):
 def _setup(logits, target, mode, ignore_index, from_logits, classes, name):
     inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
-    spatial = _spatial_shape(logits, mode)
-    if not 1 <= len(spatial) <= 3:
-        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for {name}; got shape "
-                         f"{tuple(logits.shape)} for mode={mode!r}")
+    spatial = spatial_axes(logits.shape, mode, name)
     classes = check_classes(classes, inp.c)
     return inp, spatial, classes
 

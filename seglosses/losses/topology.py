@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_reduction, check_scalar
-from seglosses.core.checks import activation, class_vector, compute_dtype, prepare, take, to_compute, values_at_hand
+from seglosses.core.checks import (
+    activation, class_vector, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand,
+)
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.formulas import dice_score
 from seglosses.core.module import LossModule
@@ -31,23 +33,13 @@ from seglosses.losses.region import class_statistics
 from seglosses.skeleton import _check_iterations, _skeleton, hard_skeleton, tube
 
 
-def _spatial_shape(logits, mode):
-    shape = tuple(logits.shape)
-    if mode == "binary" and not (len(shape) >= 2 and shape[1] == 1):
-        return shape[1:]
-    return shape[2:]
-
-
 def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, weight):
     """Checks, then ``p`` and ``1 - p`` ``(N, C, S)`` (0 at ignored elements), the target ``g`` (0 there), its
     masks ``g > 0.5`` (bool, False there), the valid elements (None: all), the spatial shape, classes and weights."""
     inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
     check_bool("per_image", per_image)
-    spatial = _spatial_shape(logits, mode)
-    if not 1 <= len(spatial) <= 3:
-        raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for a skeleton-based loss; got shape "
-                         f"{tuple(logits.shape)} for mode={mode!r}")
+    spatial = spatial_axes(logits.shape, mode, "a skeleton-based loss")
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
     dt = compute_dtype(inp.x)
