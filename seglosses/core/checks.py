@@ -268,3 +268,54 @@ def spatial_axes(shape, mode: str, what: str) -> tuple[int, ...]:
         raise ValueError(f"`logits` must have 1 to 3 spatial axes after (N, C) for {what}; got shape {shape} for "
                          f"mode={mode!r}")
     return spatial
+
+
+def pixel_weights(pixel_weight, logits: torch.Tensor, mode: str, inp: Inputs, *,
+                  per_class: bool = True) -> torch.Tensor | None:
+    """A per-pixel weight map checked and viewed in the ``(N, C, S)`` layout of ``inp``: ``(N, 1, S)`` for a map of
+    the target's spatial shape, ``(N, C, S)`` for a per-class map; in the compute dtype, detached; None stays None.
+
+    Accepted shapes (each axis of the map the full size or 1, which broadcasts):
+
+    * ``(N, *spatial)``: one weight per pixel (every class of the pixel);
+    * ``(N, C, *spatial)``: one weight per pixel and class, the rank of ``logits`` (mode "binary" with logits
+      ``(N, *)``: the same shape, one weight per element). ``per_class=False`` (softmax losses with one value per
+      pixel) refuses a C axis larger than 1.
+
+    Only static facts are checked (type, dtype, device, shape); the values are used as given (a NaN weight at a
+    valid pixel gives a NaN loss; at an ignored pixel it has no effect); :func:`seglosses.validate` reports bad
+    values. No gradient flows to the map.
+    """
+    if pixel_weight is None:
+        return None
+    if not isinstance(pixel_weight, torch.Tensor):
+        raise TypeError(f"`pixel_weight` must be a torch.Tensor or None; got {type(pixel_weight).__name__}")
+    if pixel_weight.is_complex():
+        raise TypeError(f"`pixel_weight` must be real; got dtype {pixel_weight.dtype}")
+    if pixel_weight.device != logits.device:
+        raise ValueError(f"`pixel_weight` must be on the device of `logits` ({logits.device}); "
+                         f"got {pixel_weight.device}")
+    shape, wshape = tuple(logits.shape), tuple(pixel_weight.shape)
+    # the map's full shapes: the logits' shape (per class; binary: per element) and, where the logits have a class
+    # axis, the target's spatial shape without it
+    forms = [shape]
+    if mode != "binary" or (len(shape) >= 2 and shape[1] == 1):
+        forms.append(shape[:1] + shape[2:])
+    full = next((f for f in forms if len(f) == len(wshape)), None)
+    if full is None or any(w not in (1, f) for w, f in zip(wshape, full)):
+        allowed = " or ".join(f"{f}" for f in reversed(forms))
+        raise ValueError(f"`pixel_weight` must have shape {allowed} (the target's spatial shape, or the logits' "
+                         f"shape for per-class weights), each axis the full size or 1; got {wshape}")
+    with_class = len(full) == len(shape)
+    if mode == "multiclass" and with_class and not per_class and wshape[1] != 1:
+        raise ValueError(f"`pixel_weight` of this loss takes one weight per pixel, shape {forms[1]}: it has one "
+                         f"value per pixel (per-class weights: `weight=`); got {wshape}")
+    w = pixel_weight.detach()
+    if w.dtype != compute_dtype(logits):
+        w = w.to(compute_dtype(logits))
+    if mode == "binary":
+        return w.expand(full).reshape(inp.n, 1, inp.s)
+    if not with_class:
+        w = w.unsqueeze(1)
+    cw = 1 if w.shape[1] == 1 else inp.c
+    return w.expand((inp.n, cw) + shape[2:]).reshape(inp.n, cw, inp.s)

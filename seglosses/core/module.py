@@ -34,7 +34,8 @@ class LossModule(Composable, nn.Module):
     _fn: Any = None
     #: :meth:`per_class_options`, read from ``_fn``'s signature when the subclass is defined.
     _per_class: tuple[str, ...] = ()
-    #: Per-batch tensors the function takes that are inputs of ``forward``, not settings (``dist_maps``).
+    #: Per-batch tensors the function takes that are inputs of ``forward``, not settings (``dist_maps``;
+    #: ``pixel_weight`` is added to every loss whose function takes it).
     _inputs: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -44,6 +45,8 @@ class LossModule(Composable, nn.Module):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("_fn") is not None:
             params = list(inspect.signature(cls._fn).parameters.values())[2:]
+            if any(p.name == "pixel_weight" for p in params) and "pixel_weight" not in cls._inputs:
+                cls._inputs = (*cls._inputs, "pixel_weight")  # a per-batch input of every loss that takes it
             cls._per_class = tuple(p.name for p in params if _PER_CLASS_HINT in str(p.annotation))
             shown = inspect.Signature([p for p in params if p.name not in cls._inputs])
             setattr(cls, "__signature__", shown)  # (read by inspect; not a declared attribute of type)
@@ -90,7 +93,7 @@ class LossModule(Composable, nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, **inputs: torch.Tensor | None) -> torch.Tensor:
         """``loss(logits, target, mode, **options, **inputs)``; ``inputs`` are per-batch tensors some losses take
-        (``dist_maps`` of :func:`seglosses.boundary_loss`)."""
+        (``pixel_weight``, ``dist_maps`` of :func:`seglosses.boundary_loss`)."""
         return type(self)._fn(logits, target, self.mode, **self.options, **inputs)
 
     def to_config(self) -> dict[str, Any]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import torch
 
 from seglosses.core.args import Mode
-from seglosses.core.checks import prepare
+from seglosses.core.checks import pixel_weights, prepare
 
 
 def validate(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, ignore_index: int | None = None,
-             from_logits: bool = True) -> None:
+             from_logits: bool = True, pixel_weight: torch.Tensor | None = None) -> None:
     """Check the values of a loss's inputs and raise ``ValueError`` with a clear message if any is wrong.
 
     The losses check only static facts (shapes, dtypes, arguments) so that they never synchronise with an
     accelerator; call this in a data-loading test or in the first iterations to check the values too:
     finite logits; probabilities in [0, 1] when ``from_logits=False``; class indices in [0, C) (or
     ``ignore_index``) for "multiclass"; binary/multilabel targets and class probabilities in [0, 1] (or
-    ``ignore_index``); class probabilities that sum to 1 over the class axis.
+    ``ignore_index``); class probabilities that sum to 1 over the class axis; a ``pixel_weight`` map (its shape as
+    the losses take it) finite and non-negative.
 
     Example:
         >>> import torch, seglosses
@@ -27,6 +28,12 @@ def validate(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, ignore_i
     """
     inp = prepare(logits, target, mode, ignore_index, check_labels=False)
     x, t = inp.x, inp.target
+    if pixel_weight is not None:
+        w = pixel_weights(pixel_weight, logits, mode, inp)
+        bad = ~torch.isfinite(w) | (w < 0)
+        if bool(bad.any()):
+            raise ValueError(f"`pixel_weight` must hold finite, non-negative values: {int(bad.sum())} of {w.numel()} "
+                             f"are not, e.g. {w[bad][0].item()}")
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         raise ValueError(f"`logits` holds {int(bad.sum())} non-finite values (NaN or Inf) of {x.numel()}")
