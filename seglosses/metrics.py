@@ -40,6 +40,8 @@ __all__ = ["ConfusionMetrics", "SurfaceMetrics", "confusion_matrix", "confusion_
 
 #: The per-class scores of :class:`ConfusionMetrics`, in the order of the demo's tables.
 METRICS = ("dice", "iou", "sensitivity", "specificity", "precision")
+#: The devices whose counts use torch.bincount; elsewhere index_add_ (no host sync).
+_BINCOUNT_DEVICES = ("cpu",)
 
 
 def _check_fill(name: str, value, high: float | None = None) -> float:
@@ -117,7 +119,7 @@ def _two_state(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | Non
 def _counts(idx: torch.Tensor, valid: torch.Tensor, size: int) -> torch.Tensor:
     """``bincount(idx[valid], minlength=size)`` without selecting (no host sync on accelerators)."""
     idx = torch.where(valid, idx, size).reshape(-1)
-    if idx.device.type == "cpu":
+    if idx.device.type in _BINCOUNT_DEVICES:  # (bincount reads the largest index on accelerators: a host sync)
         return torch.bincount(idx, minlength=size + 1)[:size]
     out = torch.zeros(size + 1, dtype=torch.int64, device=idx.device)
     return out.index_add_(0, idx, torch.ones_like(idx))[:size]

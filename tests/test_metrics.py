@@ -177,6 +177,23 @@ def test_update_has_no_host_sync_on_meta_tensors():
     assert m.confusion.device.type == "meta"
 
 
+def test_the_accelerator_counting_path_gives_the_same_counts(monkeypatch):
+    # index_add_ (used off the CPU) against bincount, on CPU tensors
+    import seglosses.metrics as M
+
+    g = torch.Generator().manual_seed(5)
+    x, t = torch.randn(3, 4, 5, 6, generator=g), torch.randint(0, 4, (3, 5, 6), generator=g)
+    t[0, 0] = 255
+    ref = [ConfusionMetrics(4, ignore_index=255, per_image=p) for p in (False, True)]
+    for m in ref:
+        m.update(x, t)
+    monkeypatch.setattr(M, "_BINCOUNT_DEVICES", ())
+    for m in ref:
+        other = ConfusionMetrics(4, ignore_index=255, per_image=m.per_image)
+        other.update(x, t)
+        assert torch.equal(other.confusion, m.confusion) and torch.equal(other.image_sum, m.image_sum)
+
+
 def test_compute_all_reduces_over_ranks(monkeypatch):
     # a mocked two-rank all_reduce (each rank holds the same counts): the state doubles, the module's stays as is
     import torch.distributed as dist
