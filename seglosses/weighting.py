@@ -13,9 +13,10 @@ into the ``weight=`` vector of any loss, by one of four rules (C classes, :math:
 - ``"effective"``: the inverse effective number of samples (Cui et al. 2019),
   :math:`w_c \propto (1 - \beta) / (1 - \beta^{n_c})`, normalised so that :math:`\sum_c w_c = C`.
 
-What a pass reads. ``data`` is a ``torch.utils.data.Dataset`` (indexed ``data[0]``, ``data[1]``, ...: each item is
-ONE sample, its target ``(*spatial)``) or any other iterable, a ``DataLoader`` for example (each item is a BATCH,
-its target ``(N, *spatial)``, one image per index of the first axis). An item (sample or batch) is the target
+What a pass reads. ``data`` is a ``torch.utils.data.Dataset`` (indexed ``data[0]``, ``data[1]``, ..., or iterated
+for an ``IterableDataset``: each item is ONE sample, its target ``(*spatial)``) or any other iterable, a
+``DataLoader`` for example (each item is a BATCH, its target ``(N, *spatial)``, one image per index of the first
+axis). An item (sample or batch) is the target
 itself, or a tuple/list whose LAST element is the target (``(image, target)``), or a dict with a key "target",
 "mask" or "label" (the first of them found). Targets hold integer class indices (any integer dtype, uint8 included,
 or bool) as tensors or NumPy arrays; ``ignore_index`` pixels are left out, and any other label outside [0, C) is a
@@ -82,6 +83,8 @@ def _target_of(item) -> torch.Tensor:
 
 def _items(data):
     """(iterator over the items, whether each item is one sample, the number of items or None)."""
+    if isinstance(data, torch.utils.data.IterableDataset):
+        return iter(data), True, len(data) if hasattr(data, "__len__") else None
     if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
         return (data[i] for i in range(len(data))), True, len(data)
     if isinstance(data, (torch.Tensor, np.ndarray)) or not isinstance(data, Iterable):

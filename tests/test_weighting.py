@@ -51,8 +51,13 @@ def test_dataset_items_are_samples_and_a_dataloader_works():
         def __getitem__(self, i):
             return torch.zeros(3, 2, 3), images[i]
 
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(images)
+
     ds = Samples()
     assert class_counts(ds, 3, ignore_index=255).tolist() == COUNTS
+    assert class_counts(Stream(), 3, ignore_index=255).tolist() == COUNTS
     loader = torch.utils.data.DataLoader(ds, batch_size=3)  # batches of 3 and 1 images
     assert class_counts(loader, 3, ignore_index=255).tolist() == COUNTS
     # median frequency needs images: the same from the samples and the batches
