@@ -75,6 +75,11 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         ohem_cross_entropy_loss as ohem_cross_entropy_loss, OHEMCrossEntropyLoss as OHEMCrossEntropyLoss,
     )
     from seglosses.losses.focal import poly_loss as poly_loss, PolyLoss as PolyLoss
+    from seglosses.weighting import class_counts as class_counts, class_weights as class_weights
+    from seglosses.metrics import (
+        ConfusionMetrics as ConfusionMetrics, SurfaceMetrics as SurfaceMetrics, confusion_matrix as confusion_matrix,
+        confusion_scores as confusion_scores, hausdorff_distance as hausdorff_distance, surface_dice as surface_dice,
+    )
 
 __version__ = "0.1.0"
 

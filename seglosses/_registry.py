@@ -99,6 +99,14 @@ TOOLS: dict[str, str] = {
     "get_cpu_kernels": "seglosses.kernels.policy",
     "WeightedSum": "seglosses.core.compose",
     "from_config": "seglosses.core.compose",
+    "class_counts": "seglosses.weighting",
+    "class_weights": "seglosses.weighting",
+    "ConfusionMetrics": "seglosses.metrics",
+    "SurfaceMetrics": "seglosses.metrics",
+    "confusion_matrix": "seglosses.metrics",
+    "confusion_scores": "seglosses.metrics",
+    "hausdorff_distance": "seglosses.metrics",
+    "surface_dice": "seglosses.metrics",
 }
 
 

@@ -20,6 +20,8 @@ ALLOWED = {
     "seglosses.kernels": ("seglosses.core", "seglosses.kernels"),
     "seglosses.distance": ("seglosses.core",),
     "seglosses.skeleton": ("seglosses.core", "seglosses.distance"),
+    "seglosses.metrics": ("seglosses.core", "seglosses.distance"),
+    "seglosses.weighting": ("seglosses.core",),
     "seglosses.losses": ("seglosses.core", "seglosses.kernels", "seglosses.losses", "seglosses.distance",
                          "seglosses.skeleton"),
     # framework-free rules only: importing seglosses.keras never imports torch

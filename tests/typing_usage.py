@@ -138,6 +138,20 @@ def use() -> None:
     assert_type(seglosses.soft_skeleton(torch.rand(2, 3, 6, 6), iterations=3), torch.Tensor)
     assert isinstance(seglosses.skeleton_maps(t.numpy(), "multiclass", num_classes=3, batched=True), np.ndarray)
 
+    loader = [(x, t), (x, t)]
+    assert_type(seglosses.class_counts(loader, 3), torch.Tensor)
+    assert_type(seglosses.class_weights(loader, 3, "median", progress=False), torch.Tensor)
+    metric = seglosses.ConfusionMetrics(3, "multiclass", ignore_index=255, per_image=True)
+    metric.update(x, t)
+    assert_type(metric.compute(), dict[str, torch.Tensor])
+    assert_type(seglosses.confusion_scores(seglosses.confusion_matrix(t, t, 3), zero_division=float("nan")),
+                dict[str, torch.Tensor])
+    assert_type(seglosses.hausdorff_distance(mask, mask, percentile=None, spacing=(1.0, 0.5), ndim=2), torch.Tensor)
+    assert_type(seglosses.surface_dice(mask, mask, 1.0, spacing=2.0), torch.Tensor)
+    surface = seglosses.SurfaceMetrics(3, tolerance=1.0, spacing=(1.0, 2.0))
+    surface.update(x, t)
+    assert_type(surface.compute(sync=False), dict[str, torch.Tensor])
+
 
 def wrong(x: torch.Tensor, t: torch.Tensor, name: str) -> None:
     """Calls the hints refuse (type-checked, never run)."""
@@ -153,4 +167,6 @@ def wrong(x: torch.Tensor, t: torch.Tensor, name: str) -> None:
     seglosses.BoundaryLoss("binary", dist_maps=x)  # type: ignore[call-arg]
     seglosses.SkeletonRecallLoss("binary", skeletons=x)  # type: ignore[call-arg]
     seglosses.set_cpu_kernels("fast")  # type: ignore[arg-type]
+    seglosses.class_weights([t], 3, "log")  # type: ignore[arg-type]
+    seglosses.ConfusionMetrics(3, "multi")  # type: ignore[arg-type]
     seglosses.distance_maps(t, "multiclass", kind="signd")  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Evaluation metrics of the demo: per-class Dice, IoU, sensitivity, specificity and precision from one confusion
 matrix accumulated over the whole held-out set (so a class that is rare per image is still measured on all its
-pixels)."""
+pixels), by the public :mod:`seglosses.metrics`; a ratio 0/0 is NaN here (undefined, left out of the means)."""
 
 from __future__ import annotations
 
@@ -8,55 +8,33 @@ import math
 
 import torch
 
-METRICS = ("dice", "iou", "sensitivity", "specificity", "precision")
+from seglosses.metrics import METRICS, confusion_matrix, confusion_scores
+
+__all__ = ["METRICS", "confusion", "mean", "scores"]
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int | None = 255):
     """The ``(C, C)`` confusion matrix (rows: target class, columns: predicted class) of integer maps of one shape;
-    pixels whose target is ``ignore_index`` are left out.
+    pixels whose target is ``ignore_index`` are left out (:func:`seglosses.metrics.confusion_matrix`).
 
     Example:
         >>> confusion(torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 0, 255]), 2)
         tensor([[1, 1],
                 [0, 1]])
     """
-    t, p = target.reshape(-1).long(), pred.reshape(-1).long()
-    if ignore_index is not None:
-        keep = t != ignore_index
-        t, p = t[keep], p[keep]
-    return torch.bincount(t * num_classes + p, minlength=num_classes * num_classes).view(num_classes, num_classes)
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else math.nan
+    return confusion_matrix(pred, target, num_classes, ignore_index=ignore_index)
 
 
 def scores(matrix: torch.Tensor) -> dict[str, list[float]]:
-    """Per-class metrics from a confusion matrix, with tp, fp, fn, tn of class c one-vs-rest:
-
-    Dice 2tp / (2tp + fp + fn), IoU tp / (tp + fp + fn), sensitivity (recall) tp / (tp + fn), specificity
-    tn / (tn + fp), precision tp / (tp + fp); NaN where the denominator is 0 (for example the precision of a class
-    never predicted).
+    """Per-class metrics from a confusion matrix (:func:`seglosses.metrics.confusion_scores`) as lists of floats,
+    NaN where the denominator is 0 (for example the precision of a class never predicted).
 
     Example:
         >>> s = scores(torch.tensor([[5, 1], [2, 2]]))
         >>> [round(v, 4) for v in s["dice"]], [round(v, 4) for v in s["precision"]]
         ([0.7692, 0.5714], [0.7143, 0.6667])
     """
-    m = matrix.double()
-    total = m.sum().item()
-    out = {k: [] for k in METRICS}
-    for c in range(m.shape[0]):
-        tp = m[c, c].item()
-        fn = m[c].sum().item() - tp
-        fp = m[:, c].sum().item() - tp
-        tn = total - tp - fn - fp
-        out["dice"].append(_ratio(2 * tp, 2 * tp + fp + fn))
-        out["iou"].append(_ratio(tp, tp + fp + fn))
-        out["sensitivity"].append(_ratio(tp, tp + fn))
-        out["specificity"].append(_ratio(tn, tn + fp))
-        out["precision"].append(_ratio(tp, tp + fp))
-    return out
+    return {k: v.tolist() for k, v in confusion_scores(matrix, zero_division=math.nan).items()}
 
 
 def mean(values, skip: int | None = None) -> float:
