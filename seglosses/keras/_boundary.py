@@ -235,8 +235,8 @@ class BoundaryLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_options(
             classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _boundary(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _boundary(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -272,5 +272,5 @@ class HausdorffDTLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, alpha=alpha, **_options(
             classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _hausdorff_dt(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _hausdorff_dt(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

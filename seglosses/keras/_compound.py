@@ -238,8 +238,8 @@ class ExpLogLoss(SegLoss):
             class_frequency=class_frequency, per_image=per_image, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _exp_log(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _exp_log(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -278,8 +278,8 @@ class ComboLoss(SegLoss):
                              "batch, so a per-image weight has no meaning")
         return super().__call__(y_true, y_pred)
 
-    def _values(self, y_true, y_pred):
-        return _combo(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _combo(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -320,5 +320,5 @@ class UnifiedFocalLoss(SegLoss):
             lam=lam, delta=delta, gamma=gamma, asymmetric=asymmetric, background=background, smooth=smooth,
             per_image=per_image, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _unified_focal(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _unified_focal(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

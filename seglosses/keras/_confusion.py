@@ -208,8 +208,8 @@ class MCCLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _mcc(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _mcc(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -234,5 +234,5 @@ class GeneralizedWassersteinDiceLoss(SegLoss):
             distance_matrix=distance_matrix, weighting_mode=weighting_mode, smooth=smooth, per_image=per_image,
             ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _gwdl(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _gwdl(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -292,8 +292,8 @@ class DistancePenalizedCrossEntropyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_ce_options(
             spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _distance_penalized_cross_entropy(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _distance_penalized_cross_entropy(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -323,8 +323,8 @@ class ShapeAwareLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_ce_options(
             spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _shape_aware(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _shape_aware(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -360,5 +360,5 @@ class BoundaryDoULoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_dou_options(
             per_image=per_image, classes=classes, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _boundary_dou(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _boundary_dou(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -185,8 +185,8 @@ class TopKCrossEntropyLoss(SegLoss):
             weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(topk_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(topk_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -217,5 +217,5 @@ class OHEMCrossEntropyLoss(SegLoss):
             weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(ohem_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(ohem_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -105,5 +105,5 @@ class LovaszLoss(SegLoss):
             classes=classes, per_image=per_image, ignore_class=ignore_class, weight=weight, from_logits=from_logits,
             axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _lovasz(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _lovasz(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -294,8 +294,8 @@ class SSIMLoss(SegLoss):
             window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _ssim(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _ssim(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -329,5 +329,5 @@ class CorrelationSSIMLoss(SegLoss):
             window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _correlation_ssim(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _correlation_ssim(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

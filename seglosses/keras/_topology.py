@@ -284,8 +284,8 @@ class ClDiceLoss(SegLoss):
                              smooth=smooth, per_image=per_image, weight=weight, classes=classes,
                              ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(cldice_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(cldice_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -320,5 +320,5 @@ class SkeletonRecallLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(skeleton_recall_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(skeleton_recall_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
