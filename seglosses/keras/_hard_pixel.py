@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 
+import keras
 from keras import ops
 
 from seglosses.core.args import check_bool, check_count, check_ignore_index, check_mode, check_scalar
-from seglosses.keras._base import SegLoss, check_axis, inputs, per_class, register
+from seglosses.keras._base import SegLoss, check_axis, per_class, register, weighted_inputs
 from seglosses.keras._focal import focal_values
 
 
@@ -33,24 +34,34 @@ def _size(t):
     return size if isinstance(size, int) else None
 
 
-def _ce_rows(x, target, index, mode, *, weight, ignore, smoothing, from_logits, per_image):
-    values, _ = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=weight, ignore=ignore,
-                             smoothing=smoothing, from_logits=from_logits)
+def _ce_rows(x, target, index, mode, *, weight, ignore, smoothing, from_logits, per_image, pw=None):
+    """The rows of the per-entry cross-entropy (times the pixel weight: ``w l``), of the valid entries (None: all
+    valid) and of the pixel weights (None without)."""
+    values, norm = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=weight, ignore=ignore,
+                                smoothing=smoothing, from_logits=from_logits, pw=pw)
     valid = _valid(target, ignore)
-    return _rows(values, per_image), None if valid is None else _rows(valid, per_image)
+    if pw is not None:  # the map's mean weights are w (times weight[t] for the softmax): the weights alone
+        pw = pw[..., 0] if len(values.shape) == 2 else pw * ops.ones_like(values)
+        pw = _rows(pw, per_image)
+    return _rows(values, per_image), None if valid is None else _rows(valid, per_image), pw
 
 
 def _result(total, divisor, count):
     """Each row's mean ``total / divisor`` (0 for an empty selection) and the weight of its mean (1 where the row has
     valid entries)."""
-    rows = total / ops.maximum(ops.cast(divisor, total.dtype), ops.ones_like(total))
+    if keras.backend.standardize_dtype(divisor.dtype).startswith("int"):
+        rows = total / ops.maximum(ops.cast(divisor, total.dtype), ops.ones_like(total))
+    else:  # the sum of the kept pixel weights: 0 gives 0
+        ok = ops.greater(divisor, 0)
+        rows = ops.where(ok, total / ops.where(ok, divisor, ops.ones_like(divisor)), ops.zeros_like(total))
     return rows, ops.cast(ops.greater(count, 0), total.dtype)
 
 
-def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_logits, per_image):
-    """Per-row TopK losses and the weights of their mean."""
-    loss, valid = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
-                           from_logits=from_logits, per_image=per_image)
+def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_logits, per_image, pw=None):
+    """Per-row TopK losses and the weights of their mean. With pixel weights ``pw``: the entries ranked by ``w l``,
+    the ``ceil(k% of the valid entries)`` largest kept, their mean ``sum w l / sum w`` (0 when that sum is 0)."""
+    loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
+                               from_logits=from_logits, per_image=per_image, pw=pw)
     size = _size(loss)
     if valid is None:
         count = ops.full((ops.shape(loss)[0],), ops.shape(loss)[1], dtype="int32")
@@ -67,7 +78,11 @@ def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_lo
     _, idx = ops.top_k(ops.where(ops.isnan(loss), ops.full_like(loss, float("inf")), loss), top, sorted=True)
     vals = ops.take_along_axis(loss, idx, axis=1)
     rank = ops.expand_dims(ops.arange(ops.shape(vals)[1], dtype="int32"), 0)
-    total = ops.sum(ops.where(ops.less(rank, ops.expand_dims(m, 1)), vals, ops.zeros_like(vals)), axis=1)
+    kept = ops.less(rank, ops.expand_dims(m, 1))
+    total = ops.sum(ops.where(kept, vals, ops.zeros_like(vals)), axis=1)
+    if pw is not None:
+        wk = ops.take_along_axis(pw, idx, axis=1)
+        return _result(total, ops.sum(ops.where(kept, wk, ops.zeros_like(wk)), axis=1), count)
     return _result(total, m, count)
 
 
@@ -88,10 +103,12 @@ def _log_pt(x, target, index, mode, ignore, from_logits):
     return -values
 
 
-def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image):
-    """Per-row OHEM losses and the weights of their mean."""
-    loss, valid = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
-                           from_logits=from_logits, per_image=per_image)
+def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image,
+                pw=None):
+    """Per-row OHEM losses and the weights of their mean. With pixel weights ``pw``: the same selection (by the
+    target probability), the kept entries' mean ``sum w l / sum w`` (0 when that sum is 0)."""
+    loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
+                               from_logits=from_logits, per_image=per_image, pw=pw)
     lpt = _rows(ops.stop_gradient(_log_pt(x, target, index, mode, ignore, from_logits)), per_image)
     if valid is not None:
         lpt = ops.where(valid, lpt, ops.full_like(lpt, float("inf")))  # ignored entries sort last
@@ -110,6 +127,8 @@ def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, 
     kept = ops.sum(ops.cast(keep, "int32"), axis=1)
     count = ops.full_like(kept, ops.shape(lpt)[1]) if valid is None else ops.sum(ops.cast(valid, "int32"), axis=1)
     total = ops.sum(ops.where(keep, loss, ops.zeros_like(loss)), axis=1)
+    if pw is not None:
+        return _result(total, ops.sum(ops.where(keep, pw, ops.zeros_like(pw)), axis=1), count)
     return _result(total, kept, count)
 
 
@@ -121,10 +140,11 @@ def _options(*, weight, ignore_class, label_smoothing, per_image, from_logits, a
 
 
 def _values(fn, y_true, y_pred, mode, *, weight, ignore_class, label_smoothing, per_image, from_logits, axis,
-            **selection):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+            pixel_weight=None, **selection):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False, weight=weight)
     rows, norm = fn(x, target, index, mode, weight=weight, ignore=ignore_class, smoothing=label_smoothing,
-                    from_logits=from_logits, per_image=per_image, **selection)
+                    from_logits=from_logits, per_image=per_image, pw=pw, **selection)
     return (rows, norm) if per_image else (rows[0], norm[0])
 
 
@@ -138,17 +158,18 @@ def _ohem(threshold, min_kept):
 
 
 def topk_cross_entropy_loss(y_true, y_pred, mode, *, k=10.0, weight=None, ignore_class=None, label_smoothing=0.0,
-                            per_image=False, from_logits=False, axis=-1):
+                            per_image=False, from_logits=False, axis=-1, pixel_weight=None):
     """TopK cross-entropy, unreduced: the per-image (``per_image``) or batch value of :class:`TopKCrossEntropyLoss`."""
-    return _values(topk_values, y_true, y_pred, check_mode(mode), k=_topk(k), **_options(
+    return _values(topk_values, y_true, y_pred, check_mode(mode), k=_topk(k), pixel_weight=pixel_weight, **_options(
         weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
         from_logits=from_logits, axis=axis))[0]
 
 
 def ohem_cross_entropy_loss(y_true, y_pred, mode, *, threshold=0.7, min_kept=100000, weight=None, ignore_class=None,
-                            label_smoothing=0.0, per_image=False, from_logits=False, axis=-1):
+                            label_smoothing=0.0, per_image=False, from_logits=False, axis=-1, pixel_weight=None):
     """OHEM cross-entropy, unreduced: the per-image (``per_image``) or batch value of :class:`OHEMCrossEntropyLoss`."""
-    return _values(ohem_values, y_true, y_pred, check_mode(mode), **_ohem(threshold, min_kept), **_options(
+    return _values(ohem_values, y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight,
+                   **_ohem(threshold, min_kept), **_options(
         weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
         from_logits=from_logits, axis=axis))[0]
 
