@@ -35,14 +35,13 @@ def _size(t):
 
 
 def _ce_rows(x, target, index, mode, *, weight, ignore, smoothing, from_logits, per_image, pw=None):
-    """The rows of the per-entry cross-entropy (times the pixel weight: ``w l``), of the valid entries (None: all
-    valid) and of the pixel weights (None without)."""
-    values, norm = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=weight, ignore=ignore,
-                                smoothing=smoothing, from_logits=from_logits, pw=pw)
+    """The rows of the per-entry cross-entropy (unweighted by the pixel weights), of the valid entries (None: all
+    valid) and of the pixel weights (None without; 0 at ignored entries)."""
+    values, _ = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=weight, ignore=ignore,
+                             smoothing=smoothing, from_logits=from_logits)
     valid = _valid(target, ignore)
-    if pw is not None:  # the map's mean weights are w (times weight[t] for the softmax): the weights alone
-        pw = pw[..., 0] if len(values.shape) == 2 else pw * ops.ones_like(values)
-        pw = _rows(pw, per_image)
+    if pw is not None:
+        pw = _rows(pw[..., 0] if len(values.shape) == 2 else pw * ops.ones_like(values), per_image)
     return _rows(values, per_image), None if valid is None else _rows(valid, per_image), pw
 
 
@@ -57,11 +56,26 @@ def _result(total, divisor, count):
     return rows, ops.cast(ops.greater(count, 0), total.dtype)
 
 
+def _weighted_top(loss, w, k):
+    """TopK's rows with pixel weights ``w`` (0 at ignored entries), as the PyTorch front end: each entry counts w
+    times; the entries sorted down by their loss fill the weight ``m = ceil(k% of the row's weight)``, the last one
+    with the part of its weight that fits; the loss is the weighted mean of what was filled."""
+    total_w = ops.sum(w, axis=1)
+    m = ops.ceil(total_w * (k / 100))
+    order = ops.argsort(-ops.where(ops.isnan(loss), ops.full_like(loss, float("inf")), loss), axis=1)  # NaN first
+    vals, ws = ops.take_along_axis(loss, order, axis=1), ops.take_along_axis(w, order, axis=1)
+    before = ops.cumsum(ws, axis=1) - ws  # the weight of the larger losses
+    part = ops.minimum(ws, ops.maximum(ops.expand_dims(m, 1) - before, 0.0))
+    total = ops.sum(ops.where(ops.greater(part, 0), vals * part, ops.zeros_like(vals)), axis=1)
+    return _result(total, ops.minimum(m, total_w), total_w)
+
+
 def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_logits, per_image, pw=None):
-    """Per-row TopK losses and the weights of their mean. With pixel weights ``pw``: the entries ranked by ``w l``,
-    the ``ceil(k% of the valid entries)`` largest kept, their mean ``sum w l / sum w`` (0 when that sum is 0)."""
+    """Per-row TopK losses and the weights of their mean (:func:`_weighted_top` with pixel weights ``pw``)."""
     loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
                                from_logits=from_logits, per_image=per_image, pw=pw)
+    if pw is not None:
+        return _weighted_top(loss, pw, k)
     size = _size(loss)
     if valid is None:
         count = ops.full((ops.shape(loss)[0],), ops.shape(loss)[1], dtype="int32")
@@ -78,11 +92,7 @@ def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_lo
     _, idx = ops.top_k(ops.where(ops.isnan(loss), ops.full_like(loss, float("inf")), loss), top, sorted=True)
     vals = ops.take_along_axis(loss, idx, axis=1)
     rank = ops.expand_dims(ops.arange(ops.shape(vals)[1], dtype="int32"), 0)
-    kept = ops.less(rank, ops.expand_dims(m, 1))
-    total = ops.sum(ops.where(kept, vals, ops.zeros_like(vals)), axis=1)
-    if pw is not None:
-        wk = ops.take_along_axis(pw, idx, axis=1)
-        return _result(total, ops.sum(ops.where(kept, wk, ops.zeros_like(wk)), axis=1), count)
+    total = ops.sum(ops.where(ops.less(rank, ops.expand_dims(m, 1)), vals, ops.zeros_like(vals)), axis=1)
     return _result(total, m, count)
 
 
@@ -103,10 +113,23 @@ def _log_pt(x, target, index, mode, ignore, from_logits):
     return -values
 
 
+def _weighted_kth(lpt, w, q):
+    """``(R, 1)``: per row, the smallest ``lpt`` at which the weights ``w`` of the values sorted up reach ``q``
+    (+inf where the row's weight stays below q): the q-th smallest of the values each repeated w times."""
+    order = ops.argsort(lpt, axis=1)
+    vals, ws = ops.take_along_axis(lpt, order, axis=1), ops.take_along_axis(w, order, axis=1)
+    short = ops.less(ops.cumsum(ws, axis=1), q)
+    first = ops.sum(ops.cast(short, "int32"), axis=1, keepdims=True)  # the first entry that reaches q
+    size = ops.shape(vals)[1]
+    kth = ops.take_along_axis(vals, ops.minimum(first, size - 1), axis=1)
+    return ops.where(ops.less(first, size), kth, ops.full_like(kth, float("inf")))
+
+
 def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image,
                 pw=None):
-    """Per-row OHEM losses and the weights of their mean. With pixel weights ``pw``: the same selection (by the
-    target probability), the kept entries' mean ``sum w l / sum w`` (0 when that sum is 0)."""
+    """Per-row OHEM losses and the weights of their mean. With pixel weights ``pw`` each entry counts w times, as
+    the PyTorch front end: the q hardest are those below the weighted q-th smallest ``p_t``
+    (:func:`_weighted_kth`), and the loss is the kept entries' mean ``sum w l / sum w`` (0 when that sum is 0)."""
     loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
                                from_logits=from_logits, per_image=per_image, pw=pw)
     lpt = _rows(ops.stop_gradient(_log_pt(x, target, index, mode, ignore, from_logits)), per_image)
@@ -118,7 +141,10 @@ def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, 
     n = ops.shape(x)[0]
     q = min_kept * (1 if per_image else n)
     q = min(q, size) if size is not None and isinstance(q, int) else ops.minimum(q, ops.shape(lpt)[1])
-    if not isinstance(q, int) or q > 0:
+    if pw is not None and min_kept and size != 0:
+        kth = _weighted_kth(lpt, pw, float(min_kept * (1 if per_image else n)))
+        keep = ops.logical_or(keep, ops.logical_not(ops.greater(lpt, kth)))
+    elif not isinstance(q, int) or q > 0:
         neg, _ = ops.top_k(-lpt, q, sorted=True)
         kth = -neg[:, -1:]
         keep = ops.logical_or(keep, ops.logical_not(ops.greater(lpt, kth)))
@@ -126,9 +152,11 @@ def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, 
         keep = ops.logical_and(keep, valid)
     kept = ops.sum(ops.cast(keep, "int32"), axis=1)
     count = ops.full_like(kept, ops.shape(lpt)[1]) if valid is None else ops.sum(ops.cast(valid, "int32"), axis=1)
-    total = ops.sum(ops.where(keep, loss, ops.zeros_like(loss)), axis=1)
     if pw is not None:
-        return _result(total, ops.sum(ops.where(keep, pw, ops.zeros_like(pw)), axis=1), count)
+        loss = ops.where(keep, loss * pw, ops.zeros_like(loss))
+        return _result(ops.sum(loss, axis=1), ops.sum(ops.where(keep, pw, ops.zeros_like(pw)), axis=1),
+                       ops.sum(pw, axis=1))
+    total = ops.sum(ops.where(keep, loss, ops.zeros_like(loss)), axis=1)
     return _result(total, kept, count)
 
 
