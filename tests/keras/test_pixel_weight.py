@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import seglosses.keras as K
-from _kutil import keras_class, keras_function, run
+from _kutil import backend_share, keras_class, keras_function, run
 from seglosses._registry import BY_NAME, LOSSES
 
 NAMES = [loss.name for loss in LOSSES]
@@ -21,7 +21,8 @@ IGNORE = 255
 def _options(name):
     """Options that make every loss depend on each pixel (TopK keeps 30%, OHEM a threshold and a small min_kept)."""
     return {"topk_cross_entropy": {"k": 30.0}, "ohem_cross_entropy": {"threshold": 0.5, "min_kept": 3},
-            "ssim": {"window_size": 3}, "correlation_ssim": {"window_size": 3}}.get(name, {})
+            "ssim": {"window_size": 3}, "correlation_ssim": {"window_size": 3},
+            "cldice": {"iterations": 2}}.get(name, {})
 
 
 def _case(mode, shape=(2, 5, 6), c=3, seed=0, ignored=True):
@@ -47,46 +48,64 @@ def _value(loss, y_true, y_pred, **kw):
     return float(run(lambda t, x, *w: loss(t, x, **dict(zip(kw, w))), y_true, y_pred, *kw.values()))
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("mode", MODES)
+def _values(loss, calls):
+    """``loss(y_true, y_pred, pixel_weight=w)`` for each ``(y_true, y_pred, w)`` of ``calls`` (w None: no weight),
+    in one compiled function (one compilation on JAX)."""
+    args = [a for call in calls for a in call if a is not None]
+
+    def fn(*flat):
+        it, out = iter(flat), []
+        for call in calls:
+            t, x = next(it), next(it)
+            out.append(loss(t, x) if call[2] is None else loss(t, x, pixel_weight=next(it)))
+        return out
+    return [float(v) for v in run(fn, *args)]
+
+
+def _share(names, modes=MODES):
+    """The (name, mode) cases, shared out between the three backends (each runs a third, see _kutil)."""
+    cases = [(n, m) for n in names for m in modes]
+    return [pytest.param(n, m, id=f"{n}-{m}") for i, (n, m) in enumerate(cases) if backend_share(i)]
+
+
+@pytest.mark.parametrize("name,mode", _share(NAMES))
 def test_weight_one_and_ignored_nan(name, mode):
     """Weight 1 gives the unweighted loss; a NaN weight at an ignored pixel changes nothing; a weight 0 at a valid
     pixel is that pixel ignored (not for the spatial losses, whose distances, skeletons and windows leave ignored
     pixels out but are not computed from weights; nor TopK/OHEM, whose selection sizes count weights)."""
     y_true, y_pred = _case(mode)
     loss = _loss(name, mode)
-    base = _value(loss, y_true, y_pred)
     ones = np.ones(y_pred.shape[:-1], np.float32)
-    np.testing.assert_allclose(_value(loss, y_true, y_pred, pixel_weight=ones), base, rtol=1e-6, atol=1e-7)
     w = np.random.default_rng(1).uniform(0.5, 2.0, size=ones.shape).astype(np.float32)
     w[:, 0, 0] = np.nan  # at the ignored pixels
-    got = _value(loss, y_true, y_pred, pixel_weight=w)
-    assert np.isfinite(got), (name, mode, got)
     w1 = w.copy()
     w1[:, 0, 0] = 1.0
-    np.testing.assert_allclose(got, _value(loss, y_true, y_pred, pixel_weight=w1), rtol=1e-6, atol=1e-7)
+    # weight 0 at a valid pixel == that pixel ignored (its target set to ignore_class)
+    w0, t0 = w1.copy(), y_true.copy()
+    w0[:, 1, 2] = 0.0
+    t0[:, 1, 2] = IGNORE
+    base, one, got, got1, zero, ignored = _values(loss, [(y_true, y_pred, None), (y_true, y_pred, ones),
+                                                         (y_true, y_pred, w), (y_true, y_pred, w1),
+                                                         (y_true, y_pred, w0), (t0, y_pred, w1)])
+    np.testing.assert_allclose(one, base, rtol=1e-6, atol=1e-7)
+    assert np.isfinite(got), (name, mode, got)
+    np.testing.assert_allclose(got, got1, rtol=1e-6, atol=1e-7)
     if name not in ("topk_cross_entropy", "ohem_cross_entropy") and not BY_NAME[name].spatial:
-        # weight 0 at a valid pixel == that pixel ignored (its target set to ignore_class)
-        w0, t0 = w1.copy(), y_true.copy()
-        w0[:, 1, 2] = 0.0
-        t0[:, 1, 2] = IGNORE
-        np.testing.assert_allclose(_value(loss, y_true, y_pred, pixel_weight=w0),
-                                   _value(loss, t0, y_pred, pixel_weight=w1), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(zero, ignored, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", NON_SPATIAL)
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name,mode", _share(NON_SPATIAL))
 def test_integer_weight_is_repeated_pixel(name, mode):
     """An integer weight k equals the pixel repeated k times (one image: the pooled statistics, the selections and
     the mean over pixels all see the same multiset of pixels)."""
     y_true, y_pred = _case(mode, shape=(1, 4, 5), ignored=False)
     w = np.random.default_rng(2).integers(0, 4, size=(1, 4, 5))
     loss = _loss(name, mode)
-    got = _value(loss, y_true, y_pred, pixel_weight=w.astype(np.float32))
     flat = w.reshape(-1)
     rep_x = np.repeat(y_pred.reshape(1, 20, -1), flat, axis=1)
     rep_t = np.repeat(y_true.reshape((1, 20) + y_true.shape[3:]), flat, axis=1)
-    np.testing.assert_allclose(got, _value(loss, rep_t, rep_x), rtol=2e-5, atol=1e-6)
+    got, want = _values(loss, [(y_true, y_pred, w.astype(np.float32)), (rep_t, rep_x, None)])
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- float64 NumPy formulas ---
