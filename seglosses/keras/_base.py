@@ -254,9 +254,12 @@ class SegLoss(Composable, keras.losses.Loss):
     not ignored, entries), so that "sum_over_batch_size" is the mean over valid entries as in the PyTorch front end.
     Losses compose into a :class:`WeightedSum` with ``+``, ``-``, ``*`` and ``/`` by a number.
 
-    ``sample_weight`` is brought to the values' rank by Keras' rule (trailing size-1 axes squeezed, missing trailing
-    axes added: see :mod:`seglosses.keras`); "mean_with_sample_weight" divides by the sum of the weights over the valid
-    entries, "sum_over_batch_size" by the count of valid entries.
+    ``pixel_weight`` (per call): a per-pixel weight map, weighed inside the loss (docs/semantics.md, "Keras: pixel
+    weights and sample_weight"). A ``sample_weight`` of per-pixel shape (more than one axis once its trailing size-1
+    axes are dropped) is that map; a per-image one, ``(N,)`` or ``(N, 1)``, is brought to the values' rank by Keras'
+    rule (trailing size-1 axes squeezed, missing trailing axes added: see :mod:`seglosses.keras`);
+    "mean_with_sample_weight" divides by the sum of the weights over the valid entries, "sum_over_batch_size" by the
+    count of valid entries.
 
     ``dtype``: as in Keras, ``y_pred`` is converted to it on entry. float16 and bfloat16 inputs are then computed in
     float32, and the loss comes out in float32 on every backend (TensorFlow, JAX and torch alike; checked in
