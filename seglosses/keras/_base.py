@@ -107,6 +107,68 @@ def inputs(y_true, y_pred, mode, ignore_class, axis, **vectors):
     return _ops.select_valid(x, target, index, ignore_class), target, index, spatial
 
 
+def weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight, *, per_class=True, **vectors):
+    """:func:`inputs` and the per-pixel weight map :func:`pixel_weights` (None without one): ``(x, target, index,
+    spatial, w)``."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, **vectors)
+    w = pixel_weights(pixel_weight, y_pred, mode, axis, x, target, index, ignore_class, per_class=per_class)
+    return x, target, index, spatial, w
+
+
+def pixel_weights(pixel_weight, y_pred, mode, axis, x, target, index, ignore_class, *, per_class=True):
+    """A per-pixel weight map checked and brought to the ``(B, S, 1)`` / ``(B, S, C)`` layout of ``x`` (from
+    :func:`inputs`): the Keras twin of ``seglosses.core.checks.pixel_weights`` in Keras' layout, with the same
+    messages; None stays None.
+
+    Accepted shapes, each axis the full size or 1 (which broadcasts): ``y_pred`` without its class axis
+    ``(N, *spatial)`` (one weight per pixel, every class), or ``y_pred``'s shape (one weight per pixel and class;
+    "binary" without a class axis: one per element). ``per_class=False`` (losses with one value per pixel of a
+    softmax) refuses a class axis larger than 1. The map comes out in ``x``'s dtype (float32 for float16/bfloat16
+    inputs), without gradient, and 0 at ignored entries, selected (a NaN or inf weight there has no effect). Only
+    static facts are checked: the values are used as given."""
+    if pixel_weight is None:
+        return None
+    if not (hasattr(pixel_weight, "shape") and hasattr(pixel_weight, "dtype")):
+        raise TypeError(f"`pixel_weight` must be a tensor or an array or None; got {type(pixel_weight).__name__}")
+    dtype = keras.backend.standardize_dtype(pixel_weight.dtype)
+    if not (dtype.startswith(("float", "int", "uint", "bfloat")) or dtype == "bool"):
+        raise TypeError(f"`pixel_weight` must be real; got dtype {dtype}")
+    shape, wshape = tuple(y_pred.shape), tuple(pixel_weight.shape)
+    first = axis == 1 and len(shape) > 2
+    cls = 1 if first else len(shape) - 1  # y_pred's class axis
+    channel = len(shape) >= 2 and (mode != "binary" or shape[cls] == 1)
+    forms = [shape] + ([shape[:cls] + shape[cls + 1:]] if channel else [])
+    full = next((f for f in forms if len(f) == len(wshape)), None)
+    if full is None or any(w not in (1, f) and f is not None for w, f in zip(wshape, full)):
+        allowed = " or ".join(f"{f}" for f in reversed(forms))
+        raise ValueError(f"`pixel_weight` must have shape {allowed} (the target's spatial shape, or the logits' "
+                         f"shape for per-class weights), each axis the full size or 1; got {wshape}")
+    with_class = channel and len(full) == len(shape)
+    if mode == "multiclass" and with_class and not per_class and wshape[cls] != 1:
+        raise ValueError(f"`pixel_weight` of this loss takes one weight per pixel, shape {forms[1]}: it has one "
+                         f"value per pixel (per-class weights: `weight=`); got {wshape}")
+    w = ops.stop_gradient(ops.cast(ops.convert_to_tensor(pixel_weight), x.dtype))
+    dims = list(ops.shape(y_pred))
+    if first:  # channels-first: the class axis last, as prepare() does ("binary" without one: the same move)
+        dims.append(dims.pop(1))
+        if len(wshape) == len(shape):
+            w = ops.moveaxis(w, 1, -1)
+    if not with_class:  # (N, *spatial): a class axis of 1; "binary" without a class axis: one too
+        w = ops.expand_dims(w, -1)
+        if not channel:
+            dims.append(1)
+    cw = x.shape[-1] if with_class and mode != "binary" and wshape[cls] != 1 else 1
+    dims[-1] = cw
+    w = ops.broadcast_to(w, tuple(dims))
+    s = x.shape[1]
+    w = ops.reshape(w, (-1, s, cw) if s is not None else (ops.shape(x)[0], -1, cw))
+    if ignore_class is None:
+        return w
+    valid = ops.not_equal(target, ops.cast(ignore_class, target.dtype))
+    return ops.where(ops.expand_dims(valid, -1) if index else valid, w, ops.zeros_like(w))
+
+
 def layout(values, spatial, axis, channels):
     """Elementwise values (B, S[, C]) back to the input's layout."""
     shape = (-1,) + tuple(spatial) + ((channels,) if channels else ())
@@ -151,6 +213,26 @@ def _sample_weight(sample_weight, values):
     return sw
 
 
+def split_sample_weight(sample_weight, pixel_weight):
+    """``(sample_weight, pixel_weight, from_sample)``: a ``sample_weight`` with more than one axis once its trailing
+    size-1 axes are dropped (``(N, *spatial)``, ``(N, *spatial, 1)``, ``(N, *spatial, C)``) is a per-pixel weight
+    map and becomes the ``pixel_weight`` (the loss's own weighting, inside its statistics); one of shape ``()``,
+    ``(N,)`` or ``(N, 1, ...)`` keeps Keras' meaning, a weight per image's value (:func:`reduce`)."""
+    if sample_weight is None:
+        return None, pixel_weight, False
+    if not hasattr(sample_weight, "shape"):
+        sample_weight = ops.convert_to_tensor(sample_weight)
+    shape = tuple(sample_weight.shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) < 2:
+        return sample_weight, pixel_weight, False
+    if pixel_weight is not None:
+        raise ValueError(f"`sample_weight` of per-pixel shape {tuple(sample_weight.shape)} is a pixel weight map: "
+                         "pass it or `pixel_weight`, not both (multiply them first)")
+    return None, sample_weight, True
+
+
 def reduce(values, norm, sample_weight, reduction):
     """Keras' reductions over ``values`` with ``norm`` the weights of the mean (0 at ignored entries)."""
     if sample_weight is not None:
@@ -172,9 +254,12 @@ class SegLoss(Composable, keras.losses.Loss):
     not ignored, entries), so that "sum_over_batch_size" is the mean over valid entries as in the PyTorch front end.
     Losses compose into a :class:`WeightedSum` with ``+``, ``-``, ``*`` and ``/`` by a number.
 
-    ``sample_weight`` is brought to the values' rank by Keras' rule (trailing size-1 axes squeezed, missing trailing
-    axes added: see :mod:`seglosses.keras`); "mean_with_sample_weight" divides by the sum of the weights over the valid
-    entries, "sum_over_batch_size" by the count of valid entries.
+    ``pixel_weight`` (per call): a per-pixel weight map, weighed inside the loss (docs/semantics.md, "Keras: pixel
+    weights and sample_weight"). A ``sample_weight`` of per-pixel shape (more than one axis once its trailing size-1
+    axes are dropped) is that map; a per-image one, ``(N,)`` or ``(N, 1)``, is brought to the values' rank by Keras'
+    rule (trailing size-1 axes squeezed, missing trailing axes added: see :mod:`seglosses.keras`);
+    "mean_with_sample_weight" divides by the sum of the weights over the valid entries, "sum_over_batch_size" by the
+    count of valid entries.
 
     ``dtype``: as in Keras, ``y_pred`` is converted to it on entry. float16 and bfloat16 inputs are then computed in
     float32, and the loss comes out in float32 on every backend (TensorFlow, JAX and torch alike; checked in
@@ -191,16 +276,25 @@ class SegLoss(Composable, keras.losses.Loss):
         self.mode = check_mode(mode)
         self.options = options
 
-    def _values(self, y_true, y_pred):
+    def _values(self, y_true, y_pred, pixel_weight=None):
         raise NotImplementedError
 
     def call(self, y_true, y_pred):
         return self._values(y_true, y_pred)[0]
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, pixel_weight=None):
+        """The reduced loss. ``pixel_weight``: a per-pixel weight map (see :mod:`seglosses.keras`); a
+        ``sample_weight`` of per-pixel shape is taken as the pixel weight map (:func:`split_sample_weight`)."""
         with keras.name_scope(self.name):
             y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-            values, norm = self._values(ops.convert_to_tensor(y_true), y_pred)
+            sample_weight, pixel_weight, from_sample = split_sample_weight(sample_weight, pixel_weight)
+            try:
+                values, norm = self._values(ops.convert_to_tensor(y_true), y_pred, pixel_weight)
+            except ValueError as error:
+                if from_sample and "`pixel_weight`" in str(error):
+                    raise ValueError(f"`sample_weight` of shape {tuple(pixel_weight.shape)} has per-pixel shape and "
+                                     f"is taken as the loss's `pixel_weight`: {error}") from None
+                raise
             return reduce(values, norm, sample_weight, self.reduction)
 
     def get_config(self):

@@ -16,7 +16,7 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_scalar
 from seglosses.core.args import check_spacing
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, layout, register
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, layout, register, weighted_inputs
 from seglosses.keras._distance import two_sided
 from seglosses.keras._ops import probabilities, same_shape
 
@@ -114,7 +114,18 @@ def _options(*, classes, spacing, ignore_class, from_logits, axis):
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def _distance_map(y_true, y_pred, mode, *, fn, maps_name, maps, classes, spacing, ignore_class, axis, **options):
+def weigh_map(values, norm, pw, classes):
+    """A loss map ``(B, S, K)`` of the kept classes and the weights of its mean, each entry times its pixel weight
+    (``pw`` ``(B, S, 1 | C)``, 0 at ignored entries; None: unchanged): the map's mean becomes the weighted mean."""
+    if pw is None:
+        return values, norm
+    if pw.shape[-1] != 1 and classes is not None:
+        pw = ops.take(pw, classes, axis=-1)
+    return ops.where(ops.greater(norm, 0), values * pw, ops.zeros_like(values)), norm * pw
+
+
+def _distance_map(y_true, y_pred, mode, *, fn, maps_name, maps, classes, spacing, ignore_class, axis,
+                  pixel_weight=None, **options):
     """The map of a distance-based loss (``fn``: :func:`boundary_values` or :func:`hausdorff_values`) in ``y_pred``'s
     layout and its validity; ``maps``: the precomputed maps (passed to ``fn`` as ``maps_name``), or None."""
     y_pred = ops.convert_to_tensor(y_pred)
@@ -122,7 +133,7 @@ def _distance_map(y_true, y_pred, mode, *, fn, maps_name, maps, classes, spacing
     first = axis == 1 and len(pshape) > 2
     if mode == "binary" and first and pshape[1] != 1:
         raise ValueError(f"`y_pred` must have shape (N, 1, *spatial) for mode='binary' with axis=1; got {pshape}")
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight)
     nd = len(spatial)
     if not 1 <= nd <= 3:
         raise ValueError(f"`y_pred` must have 1 to 3 spatial axes between the batch and class axes for a "
@@ -142,6 +153,7 @@ def _distance_map(y_true, y_pred, mode, *, fn, maps_name, maps, classes, spacing
         options[maps_name] = ops.reshape(maps, (-1, math.prod(spatial), c))
     values, norm = fn(x, target, index, mode, spatial, classes=classes, spacing=spacing, ignore=ignore_class,
                       **options)
+    values, norm = weigh_map(values, norm, pw, classes)
     k = None if mode == "binary" and not first and pshape[-1:] != (1,) else values.shape[-1]
     return layout(values, spatial, axis, k), layout(norm, spatial, axis, k)
 
@@ -157,19 +169,20 @@ def _hausdorff_dt(y_true, y_pred, mode, target_dist=None, **options):
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def boundary_loss(y_true, y_pred, mode, *, classes=None, spacing=None, ignore_class=None, from_logits=False, axis=-1,
-                  dist_maps=None):
+                  dist_maps=None, pixel_weight=None):
     """Boundary loss, unreduced: the map of :class:`BoundaryLoss` (same options). ``dist_maps``: precomputed signed
     maps in ``y_pred``'s layout and shape, used instead of the ones computed here."""
-    return _boundary(y_true, y_pred, check_mode(mode), dist_maps, **_options(
+    return _boundary(y_true, y_pred, check_mode(mode), dist_maps, pixel_weight=pixel_weight, **_options(
         classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def hausdorff_dt_loss(y_true, y_pred, mode, *, alpha=2.0, classes=None, spacing=None, ignore_class=None,
-                      from_logits=False, axis=-1, target_dist=None):
+                      from_logits=False, axis=-1, target_dist=None, pixel_weight=None):
     """Hausdorff distance-transform loss, unreduced: the map of :class:`HausdorffDTLoss` (same options).
     ``target_dist``: the precomputed d_G in ``y_pred``'s layout and shape (d_P is always computed here)."""
     alpha = check_scalar("alpha", alpha, low=0.0)
-    return _hausdorff_dt(y_true, y_pred, check_mode(mode), target_dist, alpha=alpha, **_options(
+    return _hausdorff_dt(y_true, y_pred, check_mode(mode), target_dist, alpha=alpha, pixel_weight=pixel_weight,
+                         **_options(
         classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
@@ -235,8 +248,8 @@ class BoundaryLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_options(
             classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _boundary(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _boundary(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -272,5 +285,5 @@ class HausdorffDTLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, alpha=alpha, **_options(
             classes=classes, spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _hausdorff_dt(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _hausdorff_dt(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -30,9 +30,10 @@ class WeightedSum(Composable, keras.losses.Loss):
     r"""The weighted sum of seglosses Keras losses, :math:`L = \sum_i c_i L_i(y_{true}, y_{pred})`.
 
     Built by the operators (``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")``, nested sums flattened) or
-    from ``(coef, loss)`` pairs. Every term receives the same ``(y_true, y_pred, sample_weight)`` and reduces with
-    its own ``reduction`` and ``sample_weight`` rules (a term that pools the batch refuses ``sample_weight``); the
-    sum adds the reduced values, so it has no reduction of its own. ``get_config`` nests each term's serialized
+    from ``(coef, loss)`` pairs. Every term receives the same ``(y_true, y_pred, sample_weight, pixel_weight)`` and
+    reduces with its own ``reduction`` and ``sample_weight`` rules (a per-pixel ``sample_weight`` is each term's
+    ``pixel_weight``; a term that pools the batch refuses a per-image one); the sum adds the reduced values, so it
+    has no reduction of its own. ``get_config`` nests each term's serialized
     config, so a model compiled with a sum saves to ``.keras`` and loads back without ``custom_objects``.
 
     Args:
@@ -59,11 +60,11 @@ class WeightedSum(Composable, keras.losses.Loss):
     def _pairs(self):
         return list(zip(self.coefs, self.terms))
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, pixel_weight=None):
         with keras.name_scope(self.name):
             total = None
             for k, term in zip(self.coefs, self.terms):
-                part = term(y_true, y_pred, sample_weight=sample_weight) * k
+                part = term(y_true, y_pred, sample_weight=sample_weight, pixel_weight=pixel_weight) * k
                 total = part if total is None else total + part
             return total
 

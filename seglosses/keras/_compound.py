@@ -12,10 +12,11 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_ignore_index, check_mode, check_scalar
 from seglosses.core.formulas import dice_score, tversky_score
-from seglosses.keras._base import SegLoss, check_axis, fill_doc, inputs, per_class, register
+from seglosses.keras._base import SegLoss, check_axis, fill_doc, per_class, register, split_sample_weight
+from seglosses.keras._base import weighted_inputs
 from seglosses.keras._cross_entropy import check_keras_beta, posneg_values
-from seglosses.keras._ops import class_counts, class_mean, floored_power, log_probs, masked, ratio_loss, region_stats
-from seglosses.keras._ops import split_target, target_sum
+from seglosses.keras._ops import class_counts, class_mean, floored_power, keep, log_probs, masked, ratio_loss
+from seglosses.keras._ops import region_stats, split_target, target_sum
 from seglosses.keras._region import region_values
 
 
@@ -39,23 +40,37 @@ def _label_weights(freq):
     return ops.where(ok, ops.sqrt(total / ops.where(ok, freq, ops.ones_like(freq))), ops.zeros_like(freq))
 
 
+def _pixel_part(values, v, pw):
+    """A pixel part's map and the weights of its mean: 0 at ignored entries, each times its pixel weight."""
+    if pw is None:
+        return masked(values, v)
+    pw = pw[..., 0] if len(values.shape) == 2 else pw
+    return masked(values * pw, v)[0], keep(pw * ops.ones_like(values), v)
+
+
 def exp_log_values(x, target, index, mode, *, w_dice, w_cross, gamma_dice, gamma_cross, smooth, class_frequency,
-                   per_image, ignore, from_logits):
-    """Wong et al.'s exponential-logarithmic loss: one value, or one per image (:func:`compound`)."""
+                   per_image, ignore, from_logits, pw=None):
+    """Wong et al.'s exponential-logarithmic loss: one value, or one per image (:func:`compound`); ``pw``: pixel
+    weights (0 at ignored entries) in the Dice statistics, the cross part and the batch's label counts."""
     dt = x.dtype
     c = x.shape[-1]
-    tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore, from_logits=from_logits, per_image=per_image)
+    tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore, from_logits=from_logits, per_image=per_image,
+                                 pw=pw)
     dice = region_values(tp, fp, fn, dice_score, smooth=smooth, log_loss=True, power=gamma_dice, weight=None,
                          classes=None)
     logp, log1mp = log_probs(x, mode, from_logits)
     v, t, g = split_target(target, index, ignore, dt)
     freq = None if class_frequency is None else ops.convert_to_tensor(class_frequency, dtype=dt)
     if mode == "multiclass":
-        if freq is None:
+        if freq is None and pw is not None:
+            freq = ops.stop_gradient(class_counts(t, pw[..., 0], c, dt) if index else ops.sum(g * pw, axis=(0, 1)))
+        elif freq is None:
             freq = ops.stop_gradient(class_counts(t, v, c, dt) if index else ops.sum(g, axis=(0, 1)))
         cross = target_sum(_label_weights(freq) * floored_power(-logp, gamma_cross), t, g)
     else:
-        if freq is None:
+        if freq is None and pw is not None:
+            pos, neg = ops.sum(g * pw, axis=(0, 1)), ops.sum((1 - g) * pw, axis=(0, 1))
+        elif freq is None:
             pos = ops.sum(g, axis=(0, 1))
             neg = ops.sum((1 - g) if v is None else (1 - g) * v, axis=(0, 1))
         else:
@@ -63,13 +78,14 @@ def exp_log_values(x, target, index, mode, *, w_dice, w_cross, gamma_dice, gamma
         w = ops.stop_gradient(_label_weights(ops.stack([neg, pos], axis=-1)))  # (C, 2): labels 0 and 1
         cross = (g * w[:, 1] * floored_power(-logp, gamma_cross)
                  + (1 - g) * w[:, 0] * floored_power(-log1mp, gamma_cross))
-    cross, valid = masked(cross, v)
+    cross, valid = _pixel_part(cross, v, pw)
     return compound(dice, w_dice, cross, valid, w_cross, per_image)
 
 
 def unified_focal_values(x, target, index, mode, *, lam, delta, gamma, asymmetric, background, smooth, per_image,
-                         ignore, from_logits):
-    """Yeung et al.'s Unified Focal loss: one value, or one per image (:func:`compound`)."""
+                         ignore, from_logits, pw=None):
+    """Yeung et al.'s Unified Focal loss: one value, or one per image (:func:`compound`); ``pw``: pixel weights (0
+    at ignored entries) in the focal part and the Tversky statistics."""
     dt = x.dtype
     c = x.shape[-1]
     logp, log1mp = log_probs(x, mode, from_logits)
@@ -83,15 +99,17 @@ def unified_focal_values(x, target, index, mode, *, lam, delta, gamma, asymmetri
     else:
         focal = ((1 - g) * (1 - delta) * ops.exp(gamma * logp) * -log1mp
                  + g * delta * ops.exp(g_fg * log1mp) * -logp)
-    focal, valid = masked(focal, v)
+    focal, valid = _pixel_part(focal, v, pw)
 
-    tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore, from_logits=from_logits, per_image=per_image)
+    tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore, from_logits=from_logits, per_image=per_image,
+                                 pw=pw)
     e_fg = 1 - gamma
     e_bg = 1.0 if asymmetric else e_fg
     if mode == "multiclass":
         power = [e_bg if k == background else e_fg for k in range(c)]
     else:  # the background of every channel: probability 1 - p, target 1 - g
-        count = ops.sum(ops.ones_like(g) if v is None else v, axis=1)
+        count = ops.sum(ops.ones_like(g) if v is None else v, axis=1) if pw is None else \
+            ops.sum(pw * ops.ones_like(g), axis=1)
         if not per_image:
             count = ops.sum(count, axis=0, keepdims=True)
         tp_bg = ops.maximum(ops.stop_gradient(count) - tp - fp - fn, 0.0)
@@ -140,55 +158,59 @@ def _unified_focal_options(*, lam, delta, gamma, asymmetric, background, smooth,
                 **_common(ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
 
-def _exp_log(y_true, y_pred, mode, *, ignore_class, axis, **options):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, class_frequency=options["class_frequency"])
-    values = exp_log_values(x, target, index, mode, ignore=ignore_class, **options)
+def _exp_log(y_true, y_pred, mode, *, ignore_class, axis, pixel_weight=None, **options):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False, class_frequency=options["class_frequency"])
+    values = exp_log_values(x, target, index, mode, ignore=ignore_class, pw=pw, **options)
     return values, ops.ones_like(values)
 
 
-def _combo(y_true, y_pred, mode, *, alpha, beta, smooth, ignore_class, from_logits, axis):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, beta=beta)
+def _combo(y_true, y_pred, mode, *, alpha, beta, smooth, ignore_class, from_logits, axis, pixel_weight=None):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False, beta=beta)
     ce, valid = posneg_values(x, target, index, mode, beta=beta, balanced=True, ignore=ignore_class, smoothing=0.0,
-                              from_logits=from_logits)
+                              from_logits=from_logits, pw=pw)
     tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore_class, from_logits=from_logits,
-                                 per_image=False)
+                                 per_image=False, pw=pw)
     dice = region_values(tp, fp, fn, dice_score, smooth=smooth, log_loss=False, power=None, weight=None,
                          classes=None)
     values = compound(dice, 1 - alpha, ce, valid, alpha, per_image=False)
     return values, ops.ones_like(values)
 
 
-def _unified_focal(y_true, y_pred, mode, *, ignore_class, axis, **options):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis)
+def _unified_focal(y_true, y_pred, mode, *, ignore_class, axis, pixel_weight=None, **options):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False)
     c = x.shape[-1]
     if mode == "multiclass" and options["background"] >= c:
         raise ValueError(f"`background` must be a class index in [0, {c}); got {options['background']}")
-    values = unified_focal_values(x, target, index, mode, ignore=ignore_class, **options)
+    values = unified_focal_values(x, target, index, mode, ignore=ignore_class, pw=pw, **options)
     return values, ops.ones_like(values)
 
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def exp_log_loss(y_true, y_pred, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, gamma_cross=0.3, smooth=1.0,
-                 class_frequency=None, per_image=False, ignore_class=None, from_logits=False, axis=-1):
+                 class_frequency=None, per_image=False, ignore_class=None, from_logits=False, axis=-1,
+                 pixel_weight=None):
     """Exponential-logarithmic loss, unreduced: the values of :class:`ExpLogLoss` (same options)."""
     mode = check_mode(mode)
-    return _exp_log(y_true, y_pred, mode, **_exp_log_options(
+    return _exp_log(y_true, y_pred, mode, pixel_weight=pixel_weight, **_exp_log_options(
         mode, w_dice=w_dice, w_cross=w_cross, gamma_dice=gamma_dice, gamma_cross=gamma_cross, smooth=smooth,
         class_frequency=class_frequency, per_image=per_image, ignore_class=ignore_class, from_logits=from_logits,
         axis=axis))[0]
 
 
 def combo_loss(y_true, y_pred, mode, *, alpha=0.5, beta=0.5, smooth=1.0, ignore_class=None, from_logits=False,
-               axis=-1):
+               axis=-1, pixel_weight=None):
     """Combo loss, unreduced: the value of :class:`ComboLoss` (same options)."""
-    return _combo(y_true, y_pred, check_mode(mode), **_combo_options(
+    return _combo(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_combo_options(
         alpha=alpha, beta=beta, smooth=smooth, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def unified_focal_loss(y_true, y_pred, mode, *, lam=0.5, delta=0.6, gamma=0.5, asymmetric=True, background=0,
-                       smooth=1e-7, per_image=False, ignore_class=None, from_logits=False, axis=-1):
+                       smooth=1e-7, per_image=False, ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Unified Focal loss, unreduced: the values of :class:`UnifiedFocalLoss` (same options)."""
-    return _unified_focal(y_true, y_pred, check_mode(mode), **_unified_focal_options(
+    return _unified_focal(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_unified_focal_options(
         lam=lam, delta=delta, gamma=gamma, asymmetric=asymmetric, background=background, smooth=smooth,
         per_image=per_image, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
@@ -238,8 +260,8 @@ class ExpLogLoss(SegLoss):
             class_frequency=class_frequency, per_image=per_image, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _exp_log(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _exp_log(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -256,8 +278,8 @@ class ComboLoss(SegLoss):
         ignore_class, from_logits, axis: as :class:`DiceLoss`.
         reduction, name, dtype: as every Keras loss.
 
-    Values: one for the batch, the PyTorch front end's ``reduction="mean"``; ``sample_weight`` is refused (the Dice
-    part pools the statistics over the batch).
+    Values: one for the batch, the PyTorch front end's ``reduction="mean"``; a per-image ``sample_weight`` is refused
+    (the Dice part pools the statistics over the batch); a per-pixel one is the ``pixel_weight``.
 
     Example:
         >>> import numpy as np
@@ -272,14 +294,14 @@ class ComboLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_combo_options(
             alpha=alpha, beta=beta, smooth=smooth, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
+    def __call__(self, y_true, y_pred, sample_weight=None, pixel_weight=None):
+        if sample_weight is not None and split_sample_weight(sample_weight, None)[0] is not None:
             raise ValueError("`sample_weight` is refused by ComboLoss: its Dice part pools the statistics over the "
-                             "batch, so a per-image weight has no meaning")
-        return super().__call__(y_true, y_pred)
+                             "batch, so a per-image weight has no meaning (a per-pixel one is its `pixel_weight`)")
+        return super().__call__(y_true, y_pred, sample_weight, pixel_weight)
 
-    def _values(self, y_true, y_pred):
-        return _combo(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _combo(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -320,5 +342,5 @@ class UnifiedFocalLoss(SegLoss):
             lam=lam, delta=delta, gamma=gamma, asymmetric=asymmetric, background=background, smooth=smooth,
             per_image=per_image, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _unified_focal(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _unified_focal(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

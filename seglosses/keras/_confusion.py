@@ -13,8 +13,10 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_one_of, check_scalar
 from seglosses.core.formulas import check_distance_matrix, mcc_loss as mcc_formula
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, per_class, register, rows
-from seglosses.keras._ops import class_mean, class_sums, keep, log1m_softmax, log_sigmoid, ratio_loss, valid_mask
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, per_class, register, rows
+from seglosses.keras._base import weighted_inputs
+from seglosses.keras._ops import at_target, class_mean, class_sums, keep, log1m_softmax, log_sigmoid, ratio_loss
+from seglosses.keras._ops import valid_mask
 
 WEIGHTINGS = ("default", "GDL")
 
@@ -30,13 +32,14 @@ def _probs(x, mode, from_logits):
     return ops.exp(log_sigmoid(x)), ops.exp(log_sigmoid(-x))
 
 
-def _sum(z, v):
-    """Sum over the pixels (axis 1) of the valid entries."""
-    return ops.sum(keep(z, v), axis=1)
+def _sum(z, v, pw=None):
+    """Sum over the pixels (axis 1) of the valid entries, each times its pixel weight ``pw`` (None: 1)."""
+    return ops.sum(keep(z if pw is None else z * pw, v), axis=1)
 
 
-def confusion_sums(x, target, index, mode, *, ignore, from_logits):
-    """Per-image ``tp, fp, fn, tn`` ``(B, C)``, each its own sum of non-negative terms (no difference of sums)."""
+def confusion_sums(x, target, index, mode, *, ignore, from_logits, pw=None):
+    """Per-image ``tp, fp, fn, tn`` ``(B, C)``, each its own sum of non-negative terms (no difference of sums);
+    ``pw``: pixel weights ``(B, S, 1 | C)`` (0 at ignored entries), each pixel's terms times its weight."""
     dt = x.dtype
     c = x.shape[-1]
     p, q = _probs(x, mode, from_logits)
@@ -44,26 +47,31 @@ def confusion_sums(x, target, index, mode, *, ignore, from_logits):
     if index:
         ti = ops.expand_dims(t, -1)
         pt, qt = (ops.squeeze(ops.take_along_axis(z, ti, axis=-1), -1) for z in (p, q))
+        if pw is not None:
+            wt = at_target(pw, t)
+            pt, qt = keep(pt, v) * wt, keep(qt, v) * wt
         is_t = ops.equal(ti, ops.arange(c, dtype=t.dtype))  # (the target class is no negative of its own)
         vc = None if v is None else ops.expand_dims(v, -1)
         neg_p, neg_q = (ops.where(is_t, ops.zeros_like(z), z) for z in (p, q))
-        return (class_sums(t, keep(pt, v), c), _sum(neg_p, vc), class_sums(t, keep(qt, v), c), _sum(neg_q, vc))
+        return (class_sums(t, keep(pt, v), c), _sum(neg_p, vc, pw), class_sums(t, keep(qt, v), c),
+                _sum(neg_q, vc, pw))
     g, h = t, 1 - t
-    return (_sum(ops.minimum(p, g), v), _sum(ops.relu(p - g), v), _sum(ops.relu(q - h), v),
-            _sum(ops.minimum(q, h), v))
+    return (_sum(ops.minimum(p, g), v, pw), _sum(ops.relu(p - g), v, pw), _sum(ops.relu(q - h), v, pw),
+            _sum(ops.minimum(q, h), v, pw))
 
 
-def mcc_values(x, target, index, mode, *, smooth, per_image, weight, classes, ignore, from_logits):
+def mcc_values(x, target, index, mode, *, smooth, per_image, weight, classes, ignore, from_logits, pw=None):
     """1 - MCC per row ``(R,)``: the weighted mean over the kept classes."""
-    stats = confusion_sums(x, target, index, mode, ignore=ignore, from_logits=from_logits)
+    stats = confusion_sums(x, target, index, mode, ignore=ignore, from_logits=from_logits, pw=pw)
     if not per_image:
         stats = tuple(ops.sum(z, axis=0, keepdims=True) for z in stats)
     return class_mean(mcc_formula(*stats, smooth, ops), weight, classes)
 
 
-def _transport_sums(x, target, index, mode, m, *, ignore, from_logits):
+def _transport_sums(x, target, index, mode, m, *, ignore, from_logits, pw=None):
     """Per-image (kept + moved mass times 1 - M, moved mass times M, volume) by target class (``(B, C)``) or, for
-    the two-state modes, by label and state (``(B, C, 2)``), as the PyTorch front end."""
+    the two-state modes, by label and state (``(B, C, 2)``), as the PyTorch front end; ``pw``: pixel weights
+    (``(B, S, 1)``, or ``(B, S, C)`` in the two-state modes; 0 at ignored entries) on every pixel's terms."""
     dt = x.dtype
     c = x.shape[-1]
     v, t = valid_mask(target, ignore, dt)
@@ -74,7 +82,7 @@ def _transport_sums(x, target, index, mode, m, *, ignore, from_logits):
         m01, m10 = (1.0, 1.0) if m is None else (m[0][1], m[1][0])
         a0 = ops.minimum(q, h) + (1 - m01) * to_absent
         a1 = ops.minimum(p, g) + (1 - m10) * to_present
-        sums = [_sum(z, v) for z in (a0, a1, m01 * to_absent, m10 * to_present, h, g)]
+        sums = [_sum(z, v, pw) for z in (a0, a1, m01 * to_absent, m10 * to_present, h, g)]
         return tuple(ops.stack(pair, axis=-1) for pair in (sums[0:2], sums[2:4], sums[4:6]))
     if not index:
         if m is not None:
@@ -82,7 +90,7 @@ def _transport_sums(x, target, index, mode, m, *, ignore, from_logits):
                              "class distributions the Wasserstein distance of a general matrix has no closed form; "
                              "with class probabilities as targets use distance_matrix=None (the 0-1 distance)")
         p, q = _probs(x, mode, from_logits)
-        return _sum(ops.minimum(p, t), v), _sum(ops.relu(q - (1 - t)), v), _sum(t, v)
+        return _sum(ops.minimum(p, t), v, pw), _sum(ops.relu(q - (1 - t)), v, pw), _sum(t, v, pw)
     ti = ops.expand_dims(t, -1)
     if m is None:
         if from_logits:
@@ -98,10 +106,13 @@ def _transport_sums(x, target, index, mode, m, *, ignore, from_logits):
         b = ops.sum(ops.take(mm, t, axis=0) * p, axis=-1)        # W = sum_c M[t, c] p_c
         a = ops.sum(ops.take(1 - mm, t, axis=0) * p, axis=-1)    # 1 - W, its own sum
     ones = ops.ones_like(a) if v is None else v
+    if pw is not None:
+        a, b, ones = keep(a, v) * pw[..., 0], keep(b, v) * pw[..., 0], pw[..., 0]
     return class_sums(t, keep(a, v), c), class_sums(t, keep(b, v), c), class_sums(t, ones, c)
 
 
-def gwdl_values(x, target, index, mode, *, distance_matrix, weighting_mode, smooth, per_image, ignore, from_logits):
+def gwdl_values(x, target, index, mode, *, distance_matrix, weighting_mode, smooth, per_image, ignore, from_logits,
+                pw=None):
     """The generalized Wasserstein Dice loss per row ``(R,)``."""
     k = 2 if mode != "multiclass" else x.shape[-1]
     m = None
@@ -109,7 +120,7 @@ def gwdl_values(x, target, index, mode, *, distance_matrix, weighting_mode, smoo
         rows_ = check_distance_matrix(distance_matrix, k)
         top = max(v for r in rows_ for v in r)
         m = [[v / top for v in r] for r in rows_]  # MONAI's normalisation by the largest entry
-    a, b, vol = _transport_sums(x, target, index, mode, m, ignore=ignore, from_logits=from_logits)
+    a, b, vol = _transport_sums(x, target, index, mode, m, ignore=ignore, from_logits=from_logits, pw=pw)
     if not per_image:
         a, b, vol = (ops.sum(z, axis=0, keepdims=True) for z in (a, b, vol))
     if weighting_mode == "GDL":
@@ -139,34 +150,38 @@ def _gwdl_options(*, distance_matrix, weighting_mode, smooth, per_image, ignore_
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def _mcc(y_true, y_pred, mode, *, smooth, per_image, weight, classes, ignore_class, from_logits, axis):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+def _mcc(y_true, y_pred, mode, *, smooth, per_image, weight, classes, ignore_class, from_logits, axis,
+         pixel_weight=None):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight, weight=weight)
     values = mcc_values(x, target, index, mode, smooth=smooth, per_image=per_image, weight=weight,
-                        classes=check_classes(classes, x.shape[-1]), ignore=ignore_class, from_logits=from_logits)
+                        classes=check_classes(classes, x.shape[-1]), ignore=ignore_class, from_logits=from_logits,
+                        pw=pw)
     return rows(values, per_image)
 
 
 def _gwdl(y_true, y_pred, mode, *, distance_matrix, weighting_mode, smooth, per_image, ignore_class, from_logits,
-          axis):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis)
+          axis, pixel_weight=None):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False)
     values = gwdl_values(x, target, index, mode, distance_matrix=distance_matrix, weighting_mode=weighting_mode,
-                         smooth=smooth, per_image=per_image, ignore=ignore_class, from_logits=from_logits)
+                         smooth=smooth, per_image=per_image, ignore=ignore_class, from_logits=from_logits, pw=pw)
     return rows(values, per_image)
 
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def mcc_loss(y_true, y_pred, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None, ignore_class=None,
-             from_logits=False, axis=-1):
+             from_logits=False, axis=-1, pixel_weight=None):
     """MCC loss, unreduced: the values of :class:`MCCLoss` (same options)."""
-    return _mcc(y_true, y_pred, check_mode(mode), **_mcc_options(
+    return _mcc(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_mcc_options(
         smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
 
 def generalized_wasserstein_dice_loss(y_true, y_pred, mode, *, distance_matrix=None, weighting_mode="default",
-                                      smooth=1e-5, per_image=False, ignore_class=None, from_logits=False, axis=-1):
+                                      smooth=1e-5, per_image=False, ignore_class=None, from_logits=False, axis=-1,
+                                      pixel_weight=None):
     """Generalized Wasserstein Dice loss, unreduced: the values of :class:`GeneralizedWassersteinDiceLoss`."""
-    return _gwdl(y_true, y_pred, check_mode(mode), **_gwdl_options(
+    return _gwdl(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_gwdl_options(
         distance_matrix=distance_matrix, weighting_mode=weighting_mode, smooth=smooth, per_image=per_image,
         ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
@@ -208,8 +223,8 @@ class MCCLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _mcc(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _mcc(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -234,5 +249,5 @@ class GeneralizedWassersteinDiceLoss(SegLoss):
             distance_matrix=distance_matrix, weighting_mode=weighting_mode, smooth=smooth, per_image=per_image,
             ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _gwdl(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _gwdl(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -17,8 +17,9 @@ import math
 from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_spacing
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, layout, pixel_map, register, rows
-from seglosses.keras._boundary import _masks
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, pixel_map, register, rows
+from seglosses.keras._base import weighted_inputs
+from seglosses.keras._boundary import _masks, weigh_map
 from seglosses.keras._distance import squared_distance_to, two_sided
 from seglosses.keras._ops import class_mean, log_probs, masked, same_shape, split_target, target_sum
 
@@ -118,8 +119,10 @@ def shape_aware_values(x, target, index, mode, spatial, *, spacing, ignore, from
     return _weighted_ce(x, target, index, mode, 1 + e, ignore, from_logits)
 
 
-def boundary_dou_values(x, target, index, mode, spatial, *, ignore, from_logits, per_image, classes):
-    """Boundary DoU per row ``(R,)`` (R = 1, or the images with ``per_image``): the mean over the kept classes."""
+def boundary_dou_values(x, target, index, mode, spatial, *, ignore, from_logits, per_image, classes, pw=None):
+    """Boundary DoU per row ``(R,)`` (R = 1, or the images with ``per_image``): the mean over the kept classes.
+    ``pw``: pixel weights (0 at ignored entries) on each pixel's part of the error and intersection sums (the
+    boundary's and mask's sizes that set alpha stay unweighted: shapes are not computed from weights)."""
     dt = x.dtype
     mask, valid, g = _masks(target, index, x.shape[-1], ignore, dt)
     if from_logits:
@@ -130,8 +133,9 @@ def boundary_dou_values(x, target, index, mode, spatial, *, ignore, from_logits,
         q = 1 - p
     diff = ops.where(ops.greater(g, 0.5), q - (1 - g), p - g)
     zero = ops.zeros_like(p)
-    err = ops.sum(ops.where(valid, diff * diff, zero), axis=1)
-    inter = ops.sum(ops.where(valid, p * g, zero), axis=1)
+    w = 1.0 if pw is None else pw
+    err = ops.sum(ops.where(valid, diff * diff * w, zero), axis=1)
+    inter = ops.sum(ops.where(valid, p * g * w, zero), axis=1)
     edge = ops.sum(ops.cast(_flat(_contour(_grid(mask, spatial), len(spatial)), spatial), dt), axis=1)
     size = ops.sum(ops.cast(mask, dt), axis=1)
     seen = ops.sum(ops.cast(valid, dt), axis=1)
@@ -162,10 +166,12 @@ def _binary_first(y_pred, mode, axis):
     return first
 
 
-def _ce_map(y_true, y_pred, mode, *, fn, what, dist_maps, spacing, ignore_class, from_logits, axis):
+def _ce_map(y_true, y_pred, mode, *, fn, what, dist_maps, spacing, ignore_class, from_logits, axis,
+            pixel_weight=None):
     y_pred = ops.convert_to_tensor(y_pred)
     first = _binary_first(y_pred, mode, axis)
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                                    per_class=False)
     _spatial_of(y_pred, mode, spatial, axis, what)
     spacing = check_spacing(spacing, len(spatial))
     maps = None
@@ -180,6 +186,7 @@ def _ce_map(y_true, y_pred, mode, *, fn, what, dist_maps, spacing, ignore_class,
         maps = ops.reshape(maps, (-1, math.prod(spatial), x.shape[-1]))
     values, norm = fn(x, target, index, mode, spatial, spacing=spacing, ignore=ignore_class, from_logits=from_logits,
                       dist_maps=maps)
+    values, norm = weigh_map(values, norm, pw[..., 0] if pw is not None and mode == "multiclass" else pw, None)
     return pixel_map(y_pred, values, norm, mode, spatial, axis)
 
 
@@ -193,13 +200,13 @@ def _shape_aware(y_true, y_pred, mode, dist_maps=None, **options):
                    **options)
 
 
-def _boundary_dou(y_true, y_pred, mode, *, per_image, classes, ignore_class, from_logits, axis):
+def _boundary_dou(y_true, y_pred, mode, *, per_image, classes, ignore_class, from_logits, axis, pixel_weight=None):
     y_pred = ops.convert_to_tensor(y_pred)
     _binary_first(y_pred, mode, axis)
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight)
     _spatial_of(y_pred, mode, spatial, axis, "Boundary DoU")
     values = boundary_dou_values(x, target, index, mode, spatial, ignore=ignore_class, from_logits=from_logits,
-                                 per_image=per_image, classes=check_classes(classes, x.shape[-1]))
+                                 per_image=per_image, classes=check_classes(classes, x.shape[-1]), pw=pw)
     return rows(values, per_image)
 
 
@@ -218,26 +225,27 @@ def _dou_options(*, per_image, classes, ignore_class, from_logits, axis):
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def distance_penalized_cross_entropy_loss(y_true, y_pred, mode, *, spacing=None, ignore_class=None,
-                                          from_logits=False, axis=-1, dist_maps=None):
+                                          from_logits=False, axis=-1, dist_maps=None, pixel_weight=None):
     """Distance-penalised cross-entropy, unreduced: the map of :class:`DistancePenalizedCrossEntropyLoss` (same
     options). ``dist_maps``: precomputed phi in ``y_pred``'s layout and shape, used instead of the computed one."""
-    return _distance_penalized_cross_entropy(y_true, y_pred, check_mode(mode), dist_maps, **_ce_options(
+    return _distance_penalized_cross_entropy(y_true, y_pred, check_mode(mode), dist_maps, pixel_weight=pixel_weight,
+                                             **_ce_options(
         spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def shape_aware_loss(y_true, y_pred, mode, *, spacing=None, ignore_class=None, from_logits=False, axis=-1,
-                     dist_maps=None):
+                     dist_maps=None, pixel_weight=None):
     """Shape-aware loss, unreduced: the map of :class:`ShapeAwareLoss` (same options). ``dist_maps``: the
     precomputed distances to the target's contour in ``y_pred``'s layout and shape."""
-    return _shape_aware(y_true, y_pred, check_mode(mode), dist_maps, **_ce_options(
+    return _shape_aware(y_true, y_pred, check_mode(mode), dist_maps, pixel_weight=pixel_weight, **_ce_options(
         spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def boundary_dou_loss(y_true, y_pred, mode, *, per_image=False, classes=None, ignore_class=None, from_logits=False,
-                      axis=-1):
+                      axis=-1, pixel_weight=None):
     """Boundary DoU, unreduced: the values of :class:`BoundaryDoULoss` (same options): one per image with
     ``per_image``, else one for the batch."""
-    return _boundary_dou(y_true, y_pred, check_mode(mode), **_dou_options(
+    return _boundary_dou(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_dou_options(
         per_image=per_image, classes=classes, ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
@@ -292,8 +300,8 @@ class DistancePenalizedCrossEntropyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_ce_options(
             spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _distance_penalized_cross_entropy(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _distance_penalized_cross_entropy(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -323,8 +331,8 @@ class ShapeAwareLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_ce_options(
             spacing=spacing, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _shape_aware(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _shape_aware(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -360,5 +368,5 @@ class BoundaryDoULoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, **_dou_options(
             per_image=per_image, classes=classes, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _boundary_dou(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _boundary_dou(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

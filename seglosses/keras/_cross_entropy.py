@@ -6,20 +6,30 @@ from __future__ import annotations
 from keras import ops
 
 from seglosses.core.args import beta_high, check_beta, check_bool, check_ignore_index, check_mode, check_scalar
-from seglosses.keras._base import SegLoss, check_axis, fill_doc, inputs, is_vector, per_class, pixel_map, register
+from seglosses.keras._base import SegLoss, check_axis, fill_doc, is_vector, per_class, pixel_map, register
+from seglosses.keras._base import weighted_inputs
 from seglosses.keras._focal import focal_map
-from seglosses.keras._ops import class_counts, log_probs, masked, split_target, target_sum
+from seglosses.keras._ops import class_counts, keep, log_probs, masked, split_target, target_sum
 
 
-def posneg_values(x, target, index, mode, *, beta, balanced, ignore, smoothing, from_logits):
+def posneg_values(x, target, index, mode, *, beta, balanced, ignore, smoothing, from_logits, pw=None):
     """``-(beta y log p + b (1 - y) log(1 - p))`` per class channel, b = 1 (weighted) or 1 - beta (balanced);
-    summed over classes per pixel for "multiclass". Returns the map (``(B, S, C)`` or ``(B, S)``) and its weights."""
+    summed over classes per pixel for "multiclass". Returns the map (``(B, S, C)`` or ``(B, S)``) and its weights.
+    ``pw``: the pixel weights (``(B, S, 1)``; ``(B, S, C)`` but for "multiclass"; 0 at ignored entries) multiply
+    each entry's term, its weight in the mean and its count in ``beta="auto"``."""
     dt = x.dtype
     c = x.shape[-1]
     logp, log1mp = log_probs(x, mode, from_logits)
     v, t, g = split_target(target, index, ignore, dt)
+    if mode == "multiclass" and pw is not None:
+        pw = pw[..., 0]
     if beta == "auto":  # HED: beta_c = share of valid negatives of class c in the batch (a constant)
-        if mode == "multiclass":
+        if pw is not None:  # counts weighted: a weight k counts a pixel k times
+            ones = pw * ops.ones_like(logp[..., 0] if mode == "multiclass" else logp)
+            pos = (class_counts(t, ones, c, dt) if index else ops.sum(g * ops.expand_dims(ones, -1), axis=(0, 1))) \
+                if mode == "multiclass" else ops.sum(g * ones, axis=(0, 1))
+            total = ops.sum(ones) if mode == "multiclass" else ops.sum(ones, axis=(0, 1))
+        elif mode == "multiclass":
             pos = class_counts(t, v, c, dt) if index else ops.sum(g, axis=(0, 1))
             total = ops.sum(v) if v is not None else ops.cast(ops.shape(x)[0] * ops.shape(x)[1], dt)
         else:
@@ -40,7 +50,9 @@ def posneg_values(x, target, index, mode, *, beta, balanced, ignore, smoothing, 
     else:
         y = g if not smoothing else g * (1 - smoothing) + smoothing / 2
         loss = -(bvec * y * logp + neg * (1 - y) * log1mp)
-    return masked(loss, v)
+    if pw is None:
+        return masked(loss, v)
+    return masked(loss * pw, v)[0], keep(pw * ops.ones_like(loss), v)
 
 
 def check_keras_beta(beta, balanced):
@@ -60,31 +72,36 @@ def _cross_entropy(y_true, y_pred, mode, *, weight, **options):
     return focal_map(y_true, y_pred, mode, alpha=None, gamma=0.0, weight=weight, **options)
 
 
-def _posneg(y_true, y_pred, mode, *, balanced, beta, ignore_class, label_smoothing, from_logits, axis):
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, beta=beta)
+def _posneg(y_true, y_pred, mode, *, balanced, beta, ignore_class, label_smoothing, from_logits, axis,
+            pixel_weight=None):
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                                    per_class=False, beta=beta)
     values, norm = posneg_values(x, target, index, mode, beta=beta, balanced=balanced, ignore=ignore_class,
-                                 smoothing=label_smoothing, from_logits=from_logits)
+                                 smoothing=label_smoothing, from_logits=from_logits, pw=pw)
     return pixel_map(y_pred, values, norm, mode, spatial, axis)
 
 
 def cross_entropy_loss(y_true, y_pred, mode, *, weight=None, ignore_class=None, label_smoothing=0.0,
-                       from_logits=False, axis=-1):
+                       from_logits=False, axis=-1, pixel_weight=None):
     """Cross-entropy, unreduced: the elementwise map of :class:`CrossEntropyLoss` (same options)."""
-    return _cross_entropy(y_true, y_pred, check_mode(mode), weight=per_class("weight", weight), **_options(
+    return _cross_entropy(y_true, y_pred, check_mode(mode), weight=per_class("weight", weight),
+                          pixel_weight=pixel_weight, **_options(
         ignore_class=ignore_class, label_smoothing=label_smoothing, from_logits=from_logits, axis=axis))[0]
 
 
 def weighted_cross_entropy_loss(y_true, y_pred, mode, *, beta=1.0, ignore_class=None, label_smoothing=0.0,
-                                from_logits=False, axis=-1):
+                                from_logits=False, axis=-1, pixel_weight=None):
     """Weighted cross-entropy, unreduced: the elementwise map of :class:`WeightedCrossEntropyLoss` (same options)."""
-    return _posneg(y_true, y_pred, check_mode(mode), balanced=False, beta=check_keras_beta(beta, False), **_options(
+    return _posneg(y_true, y_pred, check_mode(mode), balanced=False, beta=check_keras_beta(beta, False),
+                   pixel_weight=pixel_weight, **_options(
         ignore_class=ignore_class, label_smoothing=label_smoothing, from_logits=from_logits, axis=axis))[0]
 
 
 def balanced_cross_entropy_loss(y_true, y_pred, mode, *, beta=0.5, ignore_class=None, label_smoothing=0.0,
-                                from_logits=False, axis=-1):
+                                from_logits=False, axis=-1, pixel_weight=None):
     """Balanced cross-entropy, unreduced: the elementwise map of :class:`BalancedCrossEntropyLoss` (same options)."""
-    return _posneg(y_true, y_pred, check_mode(mode), balanced=True, beta=check_keras_beta(beta, True), **_options(
+    return _posneg(y_true, y_pred, check_mode(mode), balanced=True, beta=check_keras_beta(beta, True),
+                   pixel_weight=pixel_weight, **_options(
         ignore_class=ignore_class, label_smoothing=label_smoothing, from_logits=from_logits, axis=axis))[0]
 
 
@@ -123,8 +140,8 @@ class CrossEntropyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, weight=per_class("weight", weight),
                          **options)
 
-    def _values(self, y_true, y_pred):
-        return _cross_entropy(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _cross_entropy(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -151,8 +168,8 @@ class WeightedCrossEntropyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, beta=check_keras_beta(beta, False),
                          **options)
 
-    def _values(self, y_true, y_pred):
-        return _posneg(y_true, y_pred, self.mode, balanced=False, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _posneg(y_true, y_pred, self.mode, balanced=False, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -180,5 +197,5 @@ class BalancedCrossEntropyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype, beta=check_keras_beta(beta, True),
                          **options)
 
-    def _values(self, y_true, y_pred):
-        return _posneg(y_true, y_pred, self.mode, balanced=True, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _posneg(y_true, y_pred, self.mode, balanced=True, pixel_weight=pixel_weight, **self.options)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from keras import ops
 
 from seglosses.core.args import check_bool, check_ignore_index, check_mode, check_scalar
-from seglosses.keras._base import SegLoss, check_axis, inputs, is_vector, per_class, pixel_map, register
+from seglosses.keras._base import SegLoss, check_axis, is_vector, per_class, pixel_map, register, weighted_inputs
 from seglosses.keras._ops import keep, logits_of, valid_mask
 
 
@@ -19,10 +19,12 @@ def _power(u, gamma):
     return ops.where(pos, ops.exp(gamma * ops.log(safe)), ops.zeros_like(u))
 
 
-def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smoothing, from_logits, epsilon=0.0):
+def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smoothing, from_logits, epsilon=0.0,
+                 pw=None):
     """Elementwise focal loss and the weights of its mean: sigmoid ``(B, S, C)``, softmax ``(B, S)``. With
     ``epsilon``, Poly-1: each class term ``(1 - p)^gamma (-log p)`` becomes ``(1 - p)^gamma (-log p + epsilon
-    (1 - p))``, the same weights on both parts."""
+    (1 - p))``, the same weights on both parts. ``pw``: the pixel weights (``(B, S, 1)``, or ``(B, S, C)`` in the
+    sigmoid modes; 0 at ignored entries) multiply each entry's term and its weight in the mean."""
     dt = x.dtype
     if mode != "multiclass":
         x = x if from_logits else logits_of(x, False)
@@ -42,9 +44,12 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
         if coef is not None:
             loss = loss * coef
         norm = ops.ones_like(loss) if v is None else v
-        return keep(loss, v), norm
+        if pw is not None:
+            loss, norm = loss * pw, norm * pw
+        return keep(loss, v), keep(norm, v)
     logp = ops.log_softmax(x if from_logits else logits_of(x, True), axis=-1)
     c = x.shape[-1]
+    pw = None if pw is None else pw[..., 0]
     q = -ops.expm1(logp)  # 1 - p_c
     f = _power(q, gamma) * (epsilon * q - logp if epsilon else -logp)  # (1 - p_c)^gamma (-log p_c), per class
     cvec = None
@@ -65,11 +70,13 @@ def focal_values(x, target, index, mode, *, alpha, gamma, weight, ignore, smooth
             if cvec is not None:
                 loss = loss * ops.take(cvec, t)
         norm = ops.ones_like(loss) if wvec is None else ops.take(wvec, t)
+        if pw is not None:
+            loss, norm = loss * pw, norm * pw
         return keep(loss, v), keep(norm, v)
     y = target * (1 - smoothing) + smoothing / c
     coef = y if cvec is None else y * cvec
     loss = ops.sum(coef * f, axis=-1)
-    return loss, ops.ones_like(loss)
+    return (loss, ops.ones_like(loss)) if pw is None else (loss * pw, pw)
 
 
 def _options(mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis):
@@ -85,23 +92,25 @@ def _options(mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_
 
 
 def focal_map(y_true, y_pred, mode, *, alpha, gamma, weight, ignore_class, label_smoothing, from_logits, axis,
-              epsilon=0.0):
+              epsilon=0.0, pixel_weight=None):
     """The focal map in ``y_pred``'s layout and the weights of its mean, from checked options (also the
     cross-entropy's, at gamma = 0, and Poly-1's, with ``epsilon``)."""
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, alpha=alpha, weight=weight)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                                    per_class=False, alpha=alpha, weight=weight)
     values, norm = focal_values(x, target, index, mode, alpha=alpha, gamma=gamma, weight=weight,
                                 ignore=ignore_class, smoothing=label_smoothing, from_logits=from_logits,
-                                epsilon=epsilon)
+                                epsilon=epsilon, pw=pw)
     return pixel_map(y_pred, values, norm, mode, spatial, axis)
 
 
 def focal_loss(y_true, y_pred, mode, *, alpha=None, gamma=2.0, weight=None, ignore_class=None, label_smoothing=0.0,
-               from_logits=False, axis=-1):
-    r"""Focal loss (Lin et al. 2017), unreduced: the elementwise map of :class:`FocalLoss` (same options)."""
+               from_logits=False, axis=-1, pixel_weight=None):
+    r"""Focal loss (Lin et al. 2017), unreduced: the elementwise map of :class:`FocalLoss` (same options), each
+    entry's term times its ``pixel_weight``."""
     mode = check_mode(mode)
     options = _options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
                        label_smoothing=label_smoothing, from_logits=from_logits, axis=axis)
-    return focal_map(y_true, y_pred, mode, **options)[0]
+    return focal_map(y_true, y_pred, mode, pixel_weight=pixel_weight, **options)[0]
 
 
 @register
@@ -140,17 +149,18 @@ class FocalLoss(SegLoss):
                          **_options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
                                     label_smoothing=label_smoothing, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return focal_map(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return focal_map(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 def poly_loss(y_true, y_pred, mode, *, epsilon=1.0, alpha=None, gamma=0.0, weight=None, ignore_class=None,
-              label_smoothing=0.0, from_logits=False, axis=-1):
+              label_smoothing=0.0, from_logits=False, axis=-1, pixel_weight=None):
     r"""Poly-1 loss (Leng et al. 2022), unreduced: the elementwise map of :class:`PolyLoss` (same options)."""
     mode = check_mode(mode)
     options = _options(mode, alpha=alpha, gamma=gamma, weight=weight, ignore_class=ignore_class,
                        label_smoothing=label_smoothing, from_logits=from_logits, axis=axis)
-    return focal_map(y_true, y_pred, mode, epsilon=check_scalar("epsilon", epsilon, low=-1.0), **options)[0]
+    return focal_map(y_true, y_pred, mode, epsilon=check_scalar("epsilon", epsilon, low=-1.0),
+                     pixel_weight=pixel_weight, **options)[0]
 
 
 @register
@@ -185,5 +195,5 @@ class PolyLoss(SegLoss):
         super().__init__(mode, reduction=reduction, name=name, dtype=dtype,
                          epsilon=check_scalar("epsilon", epsilon, low=-1.0), **options)
 
-    def _values(self, y_true, y_pred):
-        return focal_map(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return focal_map(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 
+import keras
 from keras import ops
 
 from seglosses.core.args import check_bool, check_count, check_ignore_index, check_mode, check_scalar
-from seglosses.keras._base import SegLoss, check_axis, inputs, per_class, register
+from seglosses.keras._base import SegLoss, check_axis, per_class, register, weighted_inputs
 from seglosses.keras._focal import focal_values
 
 
@@ -33,24 +34,48 @@ def _size(t):
     return size if isinstance(size, int) else None
 
 
-def _ce_rows(x, target, index, mode, *, weight, ignore, smoothing, from_logits, per_image):
+def _ce_rows(x, target, index, mode, *, weight, ignore, smoothing, from_logits, per_image, pw=None):
+    """The rows of the per-entry cross-entropy (unweighted by the pixel weights), of the valid entries (None: all
+    valid) and of the pixel weights (None without; 0 at ignored entries)."""
     values, _ = focal_values(x, target, index, mode, alpha=None, gamma=0.0, weight=weight, ignore=ignore,
                              smoothing=smoothing, from_logits=from_logits)
     valid = _valid(target, ignore)
-    return _rows(values, per_image), None if valid is None else _rows(valid, per_image)
+    if pw is not None:
+        pw = _rows(pw[..., 0] if len(values.shape) == 2 else pw * ops.ones_like(values), per_image)
+    return _rows(values, per_image), None if valid is None else _rows(valid, per_image), pw
 
 
 def _result(total, divisor, count):
     """Each row's mean ``total / divisor`` (0 for an empty selection) and the weight of its mean (1 where the row has
     valid entries)."""
-    rows = total / ops.maximum(ops.cast(divisor, total.dtype), ops.ones_like(total))
+    if keras.backend.standardize_dtype(divisor.dtype).startswith("int"):
+        rows = total / ops.maximum(ops.cast(divisor, total.dtype), ops.ones_like(total))
+    else:  # the sum of the kept pixel weights: 0 gives 0
+        ok = ops.greater(divisor, 0)
+        rows = ops.where(ok, total / ops.where(ok, divisor, ops.ones_like(divisor)), ops.zeros_like(total))
     return rows, ops.cast(ops.greater(count, 0), total.dtype)
 
 
-def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_logits, per_image):
-    """Per-row TopK losses and the weights of their mean."""
-    loss, valid = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
-                           from_logits=from_logits, per_image=per_image)
+def _weighted_top(loss, w, k):
+    """TopK's rows with pixel weights ``w`` (0 at ignored entries), as the PyTorch front end: each entry counts w
+    times; the entries sorted down by their loss fill the weight ``m = ceil(k% of the row's weight)``, the last one
+    with the part of its weight that fits; the loss is the weighted mean of what was filled."""
+    total_w = ops.sum(w, axis=1)
+    m = ops.ceil(total_w * (k / 100))
+    order = ops.argsort(-ops.where(ops.isnan(loss), ops.full_like(loss, float("inf")), loss), axis=1)  # NaN first
+    vals, ws = ops.take_along_axis(loss, order, axis=1), ops.take_along_axis(w, order, axis=1)
+    before = ops.cumsum(ws, axis=1) - ws  # the weight of the larger losses
+    part = ops.minimum(ws, ops.maximum(ops.expand_dims(m, 1) - before, 0.0))
+    total = ops.sum(ops.where(ops.greater(part, 0), vals * part, ops.zeros_like(vals)), axis=1)
+    return _result(total, ops.minimum(m, total_w), total_w)
+
+
+def topk_values(x, target, index, mode, *, k, weight, ignore, smoothing, from_logits, per_image, pw=None):
+    """Per-row TopK losses and the weights of their mean (:func:`_weighted_top` with pixel weights ``pw``)."""
+    loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
+                               from_logits=from_logits, per_image=per_image, pw=pw)
+    if pw is not None:
+        return _weighted_top(loss, pw, k)
     size = _size(loss)
     if valid is None:
         count = ops.full((ops.shape(loss)[0],), ops.shape(loss)[1], dtype="int32")
@@ -88,10 +113,25 @@ def _log_pt(x, target, index, mode, ignore, from_logits):
     return -values
 
 
-def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image):
-    """Per-row OHEM losses and the weights of their mean."""
-    loss, valid = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
-                           from_logits=from_logits, per_image=per_image)
+def _weighted_kth(lpt, w, q):
+    """``(R, 1)``: per row, the smallest ``lpt`` at which the weights ``w`` of the values sorted up reach ``q``
+    (+inf where the row's weight stays below q): the q-th smallest of the values each repeated w times."""
+    order = ops.argsort(lpt, axis=1)
+    vals, ws = ops.take_along_axis(lpt, order, axis=1), ops.take_along_axis(w, order, axis=1)
+    short = ops.less(ops.cumsum(ws, axis=1), q)
+    first = ops.sum(ops.cast(short, "int32"), axis=1, keepdims=True)  # the first entry that reaches q
+    size = ops.shape(vals)[1]
+    kth = ops.take_along_axis(vals, ops.minimum(first, size - 1), axis=1)
+    return ops.where(ops.less(first, size), kth, ops.full_like(kth, float("inf")))
+
+
+def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, smoothing, from_logits, per_image,
+                pw=None):
+    """Per-row OHEM losses and the weights of their mean. With pixel weights ``pw`` each entry counts w times, as
+    the PyTorch front end: the q hardest are those below the weighted q-th smallest ``p_t``
+    (:func:`_weighted_kth`), and the loss is the kept entries' mean ``sum w l / sum w`` (0 when that sum is 0)."""
+    loss, valid, pw = _ce_rows(x, target, index, mode, weight=weight, ignore=ignore, smoothing=smoothing,
+                               from_logits=from_logits, per_image=per_image, pw=pw)
     lpt = _rows(ops.stop_gradient(_log_pt(x, target, index, mode, ignore, from_logits)), per_image)
     if valid is not None:
         lpt = ops.where(valid, lpt, ops.full_like(lpt, float("inf")))  # ignored entries sort last
@@ -101,7 +141,10 @@ def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, 
     n = ops.shape(x)[0]
     q = min_kept * (1 if per_image else n)
     q = min(q, size) if size is not None and isinstance(q, int) else ops.minimum(q, ops.shape(lpt)[1])
-    if not isinstance(q, int) or q > 0:
+    if pw is not None and min_kept and size != 0:
+        kth = _weighted_kth(lpt, pw, float(min_kept * (1 if per_image else n)))
+        keep = ops.logical_or(keep, ops.logical_not(ops.greater(lpt, kth)))
+    elif not isinstance(q, int) or q > 0:
         neg, _ = ops.top_k(-lpt, q, sorted=True)
         kth = -neg[:, -1:]
         keep = ops.logical_or(keep, ops.logical_not(ops.greater(lpt, kth)))
@@ -109,6 +152,10 @@ def ohem_values(x, target, index, mode, *, threshold, min_kept, weight, ignore, 
         keep = ops.logical_and(keep, valid)
     kept = ops.sum(ops.cast(keep, "int32"), axis=1)
     count = ops.full_like(kept, ops.shape(lpt)[1]) if valid is None else ops.sum(ops.cast(valid, "int32"), axis=1)
+    if pw is not None:
+        loss = ops.where(keep, loss * pw, ops.zeros_like(loss))
+        return _result(ops.sum(loss, axis=1), ops.sum(ops.where(keep, pw, ops.zeros_like(pw)), axis=1),
+                       ops.sum(pw, axis=1))
     total = ops.sum(ops.where(keep, loss, ops.zeros_like(loss)), axis=1)
     return _result(total, kept, count)
 
@@ -121,10 +168,11 @@ def _options(*, weight, ignore_class, label_smoothing, per_image, from_logits, a
 
 
 def _values(fn, y_true, y_pred, mode, *, weight, ignore_class, label_smoothing, per_image, from_logits, axis,
-            **selection):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+            pixel_weight=None, **selection):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                              per_class=False, weight=weight)
     rows, norm = fn(x, target, index, mode, weight=weight, ignore=ignore_class, smoothing=label_smoothing,
-                    from_logits=from_logits, per_image=per_image, **selection)
+                    from_logits=from_logits, per_image=per_image, pw=pw, **selection)
     return (rows, norm) if per_image else (rows[0], norm[0])
 
 
@@ -138,17 +186,18 @@ def _ohem(threshold, min_kept):
 
 
 def topk_cross_entropy_loss(y_true, y_pred, mode, *, k=10.0, weight=None, ignore_class=None, label_smoothing=0.0,
-                            per_image=False, from_logits=False, axis=-1):
+                            per_image=False, from_logits=False, axis=-1, pixel_weight=None):
     """TopK cross-entropy, unreduced: the per-image (``per_image``) or batch value of :class:`TopKCrossEntropyLoss`."""
-    return _values(topk_values, y_true, y_pred, check_mode(mode), k=_topk(k), **_options(
+    return _values(topk_values, y_true, y_pred, check_mode(mode), k=_topk(k), pixel_weight=pixel_weight, **_options(
         weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
         from_logits=from_logits, axis=axis))[0]
 
 
 def ohem_cross_entropy_loss(y_true, y_pred, mode, *, threshold=0.7, min_kept=100000, weight=None, ignore_class=None,
-                            label_smoothing=0.0, per_image=False, from_logits=False, axis=-1):
+                            label_smoothing=0.0, per_image=False, from_logits=False, axis=-1, pixel_weight=None):
     """OHEM cross-entropy, unreduced: the per-image (``per_image``) or batch value of :class:`OHEMCrossEntropyLoss`."""
-    return _values(ohem_values, y_true, y_pred, check_mode(mode), **_ohem(threshold, min_kept), **_options(
+    return _values(ohem_values, y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight,
+                   **_ohem(threshold, min_kept), **_options(
         weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
         from_logits=from_logits, axis=axis))[0]
 
@@ -185,8 +234,8 @@ class TopKCrossEntropyLoss(SegLoss):
             weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(topk_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(topk_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -217,5 +266,5 @@ class OHEMCrossEntropyLoss(SegLoss):
             weight=weight, ignore_class=ignore_class, label_smoothing=label_smoothing, per_image=per_image,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(ohem_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(ohem_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

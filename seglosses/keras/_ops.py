@@ -209,9 +209,18 @@ def class_mean(loss, weight, classes, counted=None):
 
 
 # ------------------------------------------------------------------------------------- region statistics ---
-def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
+def at_target(pw, t):
+    """The pixel weights ``(B, S, 1)`` or ``(B, S, C)`` at each pixel's target class ``t``: ``(B, S)``."""
+    if pw.shape[-1] == 1:
+        return pw[..., 0]
+    return ops.squeeze(ops.take_along_axis(pw, ops.expand_dims(t, -1), axis=-1), -1)
+
+
+def region_stats(x, target, index, mode, *, ignore, from_logits, per_image, pw=None):
     """``(tp, fp, fn, G)``, each ``(B, C)`` (``(1, C)`` summed over the batch unless ``per_image``), from the sums
-    P, G and D = sum |p - g| (dense targets) or T = sum_{t = c} p_c (class indices), as the PyTorch front end."""
+    P, G and D = sum |p - g| (dense targets) or T = sum_{t = c} p_c (class indices), as the PyTorch front end.
+    ``pw``: pixel weights ``(B, S, 1 | C)`` (0 at ignored entries), each entry's part of every sum times its
+    weight (tp = sum w p g, fp = sum w p (1 - g), fn = sum w (1 - p) g, G = sum w g)."""
     dt = x.dtype
     p = probabilities(x, mode, from_logits)
     c = x.shape[2]
@@ -219,16 +228,25 @@ def region_stats(x, target, index, mode, *, ignore, from_logits, per_image):
         v, t = valid_mask(target, ignore, dt)
         if v is not None:
             p = keep(p, ops.expand_dims(v, -1))
-        psum = ops.sum(p, axis=1)
         pt = ops.squeeze(ops.take_along_axis(p, ops.expand_dims(t, -1), axis=-1), -1)  # (B, S)
-        tsum = class_sums(t, pt, c)
-        gsum = class_sums(t, ops.ones_like(pt) if v is None else v, c)
+        if pw is None:
+            psum = ops.sum(p, axis=1)
+            tsum = class_sums(t, pt, c)
+            gsum = class_sums(t, ops.ones_like(pt) if v is None else v, c)
+        else:
+            wt = at_target(pw, t)
+            psum = ops.sum(p * pw, axis=1)
+            tsum = class_sums(t, pt * wt, c)
+            gsum = class_sums(t, wt, c)
         if not per_image:
             psum, tsum, gsum = (ops.sum(z, axis=0, keepdims=True) for z in (psum, tsum, gsum))
         return tsum, psum - tsum, gsum - tsum, gsum
     v, g = valid_mask(target, ignore, dt)
     p = keep(p, v)
-    psum, gsum, dsum = ops.sum(p, axis=1), ops.sum(g, axis=1), ops.sum(ops.abs(p - g), axis=1)
+    if pw is None:
+        psum, gsum, dsum = ops.sum(p, axis=1), ops.sum(g, axis=1), ops.sum(ops.abs(p - g), axis=1)
+    else:
+        psum, gsum, dsum = ops.sum(pw * p, axis=1), ops.sum(pw * g, axis=1), ops.sum(pw * ops.abs(p - g), axis=1)
     if not per_image:
         psum, gsum, dsum = (ops.sum(z, axis=0, keepdims=True) for z in (psum, gsum, dsum))
     tp = (psum + gsum - dsum) * 0.5

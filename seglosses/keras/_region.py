@@ -13,9 +13,10 @@ from keras import ops
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_scalar
 from seglosses.core.args import check_weight_type
 from seglosses.core.formulas import check_alpha_beta, dice_score, tversky_score
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, per_class, register, rows
-from seglosses.keras._ops import class_mean, class_sums, floored_power, keep, probabilities, ratio_loss, region_stats
-from seglosses.keras._ops import split_target
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, per_class, register, rows
+from seglosses.keras._base import weighted_inputs
+from seglosses.keras._ops import at_target, class_mean, class_sums, floored_power, keep, probabilities, ratio_loss
+from seglosses.keras._ops import region_stats, split_target
 
 
 # ------------------------------------------------------------------------------------------------ formulas ---
@@ -48,8 +49,9 @@ def gdl_values(tp, fp, fn, g, *, weight_type, smooth, log_loss, weight, classes)
 
 
 def sensitivity_specificity_values(x, target, index, mode, *, r, smooth, ignore, from_logits, per_image, weight,
-                                   classes):
-    """Brosch's ``r sens_c + (1 - r) spec_c`` per row ``(R,)``: the weighted mean over the kept classes."""
+                                   classes, pw=None):
+    """Brosch's ``r sens_c + (1 - r) spec_c`` per row ``(R,)``: the weighted mean over the kept classes; ``pw``
+    (pixel weights, 0 at ignored entries) multiplies each pixel's part of every sum."""
     dt = x.dtype
     c = x.shape[-1]
     p = probabilities(x, mode, from_logits)  # probabilities as given, as every region loss
@@ -63,15 +65,22 @@ def sensitivity_specificity_values(x, target, index, mode, *, r, smooth, ignore,
         else:
             miss = 1 - ops.squeeze(ops.take_along_axis(p, ti, axis=-1), -1)
         ones = ops.ones_like(pt) if v is None else v
+        wc = ops.ones_like(pm) if pw is None else pw * ops.ones_like(pm)  # (B, S, C)
+        if pw is not None:
+            ones = at_target(pw, t)
         a = class_sums(t, miss * miss * ones, c)
-        b = ops.sum(pm * pm, axis=1) - class_sums(t, pt * pt, c)  # sum over the other classes' pixels of p_c^2
+        b = ops.sum(pm * pm * wc, axis=1) - class_sums(t, pt * pt * ones, c)  # the other classes' pixels' p_c^2
         gsum = class_sums(t, ones, c)
-        neg = ops.sum(ones, axis=-1, keepdims=True) - gsum
+        neg = ops.sum(wc if v is None else keep(wc, ops.expand_dims(v, -1)), axis=1) - gsum
     else:
         err = keep(ops.square(g - p), v)
+        if pw is not None:
+            err, g_w, neg_w = err * pw, g * pw, (1 - g) * pw
+        else:
+            g_w, neg_w = g, (1 - g) if v is None else (1 - g) * v
         a, b = ops.sum(err * g, axis=1), ops.sum(err * (1 - g), axis=1)
-        gsum = ops.sum(g, axis=1)
-        neg = ops.sum((1 - g) if v is None else (1 - g) * v, axis=1)
+        gsum = ops.sum(g_w, axis=1)
+        neg = ops.sum(neg_w, axis=1)
     if not per_image:
         a, b, gsum, neg = (ops.sum(z, axis=0, keepdims=True) for z in (a, b, gsum, neg))
     if index:  # b is a difference of sums: exactly 0 without negatives, not a rounding residue over smooth
@@ -102,10 +111,11 @@ def _options(*, smooth, per_image, weight, classes, ignore_class, from_logits, a
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def _stats(y_true, y_pred, mode, *, per_image, weight, classes, ignore_class, from_logits, axis):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+def _stats(y_true, y_pred, mode, *, per_image, weight, classes, ignore_class, from_logits, axis, pixel_weight=None):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight, weight=weight)
     classes = check_classes(classes, x.shape[-1])
-    stats = region_stats(x, target, index, mode, ignore=ignore_class, from_logits=from_logits, per_image=per_image)
+    stats = region_stats(x, target, index, mode, ignore=ignore_class, from_logits=from_logits, per_image=per_image,
+                         pw=pw)
     return stats, classes
 
 
@@ -137,11 +147,11 @@ def _generalized_dice(y_true, y_pred, mode, *, weight_type, smooth, log_loss, **
 
 
 def _sensitivity_specificity(y_true, y_pred, mode, *, r, smooth, per_image, weight, classes, ignore_class,
-                             from_logits, axis):
-    x, target, index, _ = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+                             from_logits, axis, pixel_weight=None):
+    x, target, index, _, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight, weight=weight)
     values = sensitivity_specificity_values(x, target, index, mode, r=r, smooth=smooth, ignore=ignore_class,
                                             from_logits=from_logits, per_image=per_image, weight=weight,
-                                            classes=check_classes(classes, x.shape[-1]))
+                                            classes=check_classes(classes, x.shape[-1]), pw=pw)
     return rows(values, per_image)
 
 
@@ -153,63 +163,68 @@ def _log_cosh_dice(y_true, y_pred, mode, *, smooth, **options):
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def dice_loss(y_true, y_pred, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-              ignore_class=None, from_logits=False, axis=-1):
+              ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Dice loss, unreduced: the values of :class:`DiceLoss` (same options)."""
-    return _dice(y_true, y_pred, check_mode(mode), **_options(
+    return _dice(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
         ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def jaccard_loss(y_true, y_pred, mode, *, smooth=1e-5, per_image=False, log_loss=False, weight=None, classes=None,
-                 ignore_class=None, from_logits=False, axis=-1):
+                 ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Jaccard loss, unreduced: the values of :class:`JaccardLoss` (same options)."""
-    return _jaccard(y_true, y_pred, check_mode(mode), **_options(
+    return _jaccard(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
         ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def tversky_loss(y_true, y_pred, mode, *, alpha=0.3, beta=0.7, smooth=1e-5, per_image=False, log_loss=False,
-                 weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1):
+                 weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Tversky loss, unreduced: the values of :class:`TverskyLoss` (same options)."""
     mode = check_mode(mode)
     alpha, beta = check_alpha_beta(alpha, beta)
-    return _tversky(y_true, y_pred, mode, alpha=alpha, beta=beta, **_options(
+    return _tversky(y_true, y_pred, mode, alpha=alpha, beta=beta, pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
         ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def focal_tversky_loss(y_true, y_pred, mode, *, alpha=0.3, beta=0.7, gamma=0.75, smooth=1e-5, per_image=False,
-                       log_loss=False, weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1):
+                       log_loss=False, weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1,
+                       pixel_weight=None):
     """Focal-Tversky loss, unreduced: the values of :class:`FocalTverskyLoss` (same options)."""
     mode = check_mode(mode)
     alpha, beta = check_alpha_beta(alpha, beta)
     return _tversky(y_true, y_pred, mode, alpha=alpha, beta=beta, gamma=check_scalar("gamma", gamma, low=0.0),
-                    **_options(smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
-                               ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
+                    pixel_weight=pixel_weight, **_options(
+                        smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
+                        ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def generalized_dice_loss(y_true, y_pred, mode, *, weight_type="square", smooth=1e-5, per_image=False, log_loss=False,
-                          weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1):
+                          weight=None, classes=None, ignore_class=None, from_logits=False, axis=-1,
+                          pixel_weight=None):
     """Generalized Dice loss, unreduced: the values of :class:`GeneralizedDiceLoss` (same options)."""
     mode = check_mode(mode)
-    return _generalized_dice(y_true, y_pred, mode, weight_type=check_weight_type(weight_type), **_options(
+    return _generalized_dice(y_true, y_pred, mode, weight_type=check_weight_type(weight_type),
+                             pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
         ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def sensitivity_specificity_loss(y_true, y_pred, mode, *, r=0.05, smooth=1e-5, per_image=False, weight=None,
-                                 classes=None, ignore_class=None, from_logits=False, axis=-1):
+                                 classes=None, ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Sensitivity-specificity loss, unreduced: the values of :class:`SensitivitySpecificityLoss` (same options)."""
     mode = check_mode(mode)
-    return _sensitivity_specificity(y_true, y_pred, mode, r=check_scalar("r", r, low=0.0, high=1.0), **_options(
+    return _sensitivity_specificity(y_true, y_pred, mode, r=check_scalar("r", r, low=0.0, high=1.0),
+                                    pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
 
 def log_cosh_dice_loss(y_true, y_pred, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
-                       ignore_class=None, from_logits=False, axis=-1):
+                       ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Log-cosh Dice loss, unreduced: the values of :class:`LogCoshDiceLoss` (same options)."""
-    return _log_cosh_dice(y_true, y_pred, check_mode(mode), **_options(
+    return _log_cosh_dice(y_true, y_pred, check_mode(mode), pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
@@ -246,8 +261,8 @@ class DiceLoss(SegLoss):
             smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
             ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _dice(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _dice(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -265,8 +280,8 @@ class JaccardLoss(SegLoss):
             smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
             ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _jaccard(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _jaccard(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 _ALPHA_BETA = """
@@ -298,8 +313,8 @@ class TverskyLoss(SegLoss):
             smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
             ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _tversky(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _tversky(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -322,8 +337,8 @@ class FocalTverskyLoss(SegLoss):
                          **_options(smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight,
                                     classes=classes, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _tversky(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _tversky(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -345,8 +360,8 @@ class GeneralizedDiceLoss(SegLoss):
                          **_options(smooth=smooth, per_image=per_image, log_loss=log_loss, weight=weight,
                                     classes=classes, ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _generalized_dice(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _generalized_dice(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -374,8 +389,8 @@ class SensitivitySpecificityLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _sensitivity_specificity(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _sensitivity_specificity(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -400,5 +415,5 @@ class LogCoshDiceLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _log_cosh_dice(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _log_cosh_dice(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

@@ -17,7 +17,8 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_one_of
 from seglosses.core.args import check_scalar, check_window
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, layout, per_class, register
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, layout, per_class, register
+from seglosses.keras._base import weighted_inputs
 from seglosses.keras._ops import log_probs, probabilities
 
 K1, K2, C4 = 0.01, 0.03, 0.01
@@ -197,13 +198,27 @@ def _options(*, window_size, sigma, classes, weight, ignore_class, from_logits, 
                 from_logits=check_bool("from_logits", from_logits), axis=check_axis(axis))
 
 
-def _structure_map(y_true, y_pred, mode, *, fn, classes, weight, ignore_class, axis, **options):
+def _weigh_centres(values, norm, pw, spatial, classes):
+    """The map at its centres ``(B, *spatial', K)`` and the weights of its mean, each centre times its pixel weight
+    (``pw`` ``(B, S, 1 | C)``, 0 at ignored pixels; the windows themselves stay unweighted); "valid" padding: the
+    weights of the centres, the map's spatial crop."""
+    wg = ops.reshape(pw, (-1,) + tuple(spatial) + (pw.shape[-1],))
+    if pw.shape[-1] != 1 and classes is not None:
+        wg = ops.take(wg, classes, axis=-1)
+    out = tuple(values.shape[1:-1])
+    crop = tuple(slice((d - o) // 2, (d - o) // 2 + o) for d, o in zip(spatial, out))
+    wg = wg[(slice(None),) + crop]
+    return ops.where(ops.greater(norm, 0), values * wg, ops.zeros_like(values)), norm * wg
+
+
+def _structure_map(y_true, y_pred, mode, *, fn, classes, weight, ignore_class, axis, pixel_weight=None, **options):
     y_pred = ops.convert_to_tensor(y_pred)
     pshape = tuple(y_pred.shape)
     first = axis == 1 and len(pshape) > 2
     if mode == "binary" and first and pshape[1] != 1:
         raise ValueError(f"`y_pred` must have shape (N, 1, *spatial) for mode='binary' with axis=1; got {pshape}")
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                                    weight=weight)
     nd = len(spatial)
     if not 1 <= nd <= 3:
         raise ValueError(f"`y_pred` must have 1 to 3 spatial axes between the batch and class axes for a "
@@ -213,6 +228,8 @@ def _structure_map(y_true, y_pred, mode, *, fn, classes, weight, ignore_class, a
     classes = check_classes(classes, x.shape[-1])
     values, norm = fn(x, target, index, mode, spatial, classes=classes, weight=weight, ignore=ignore_class,
                       **options)
+    if pw is not None:
+        values, norm = _weigh_centres(values, norm, pw, spatial, classes)
     out_spatial = tuple(values.shape[1:-1])
     k = None if mode == "binary" and not first and pshape[-1:] != (1,) else values.shape[-1]
     return layout(values, out_spatial, axis, k), layout(norm, out_spatial, axis, k)
@@ -228,20 +245,20 @@ def _correlation_ssim(y_true, y_pred, mode, **options):
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def ssim_loss(y_true, y_pred, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, weight=None,
-              ignore_class=None, from_logits=False, axis=-1):
+              ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """SSIM loss, unreduced: the map of :class:`SSIMLoss` (same options)."""
     padding = check_one_of("padding", padding, ("same", "valid"))
-    return _ssim(y_true, y_pred, check_mode(mode), padding=padding, **_options(
+    return _ssim(y_true, y_pred, check_mode(mode), padding=padding, pixel_weight=pixel_weight, **_options(
         window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
 
 def correlation_ssim_loss(y_true, y_pred, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, weight=None,
-                          ignore_class=None, from_logits=False, axis=-1):
+                          ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Correlation SSIM loss, unreduced: the map ``e f CE`` of :class:`CorrelationSSIMLoss` (same options); the
     loss is its sum over the sum of f."""
     beta = check_scalar("beta", beta, low=0.0, high=1.0)
-    return _correlation_ssim(y_true, y_pred, check_mode(mode), beta=beta, **_options(
+    return _correlation_ssim(y_true, y_pred, check_mode(mode), beta=beta, pixel_weight=pixel_weight, **_options(
         window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
@@ -294,8 +311,8 @@ class SSIMLoss(SegLoss):
             window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _ssim(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _ssim(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -329,5 +346,5 @@ class CorrelationSSIMLoss(SegLoss):
             window_size=window_size, sigma=sigma, classes=classes, weight=weight, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _correlation_ssim(y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _correlation_ssim(y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

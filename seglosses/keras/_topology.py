@@ -13,7 +13,8 @@ from keras import ops
 
 from seglosses.core.args import check_bool, check_classes, check_ignore_index, check_mode, check_scalar
 from seglosses.core.formulas import dice_score
-from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, inputs, per_class, register, rows
+from seglosses.keras._base import SegLoss, check_axis, class_list, fill_doc, per_class, register, rows
+from seglosses.keras._base import weighted_inputs
 from seglosses.keras._ops import class_mean, keep, probabilities, ratio_loss, region_stats, same_shape, split_target
 
 #: Skeleton Recall's tube: the skeleton dilated this many times by the cross (as seglosses.skeleton.TUBE).
@@ -135,8 +136,10 @@ def _sums(terms, per_image):
 
 
 def cldice_values(x, target, index, mode, spatial, *, alpha, iterations, smooth, ignore, from_logits, per_image,
-                  weight, classes):
-    """clDice mixed with Dice per row ``(R,)``: the weighted mean over the kept classes."""
+                  weight, classes, pw=None):
+    """clDice mixed with Dice per row ``(R,)``: the weighted mean over the kept classes. ``pw``: pixel weights (0 at
+    ignored entries) on each pixel's part of the four skeleton sums and of the Dice statistics (the skeletons
+    themselves are computed without them)."""
     p, q, g, valid, grid = _parts(x, target, index, mode, spatial, ignore, from_logits)
     axes = tuple(range(1, len(spatial) + 1))
     loss = 0.0
@@ -145,18 +148,20 @@ def cldice_values(x, target, index, mode, spatial, *, alpha, iterations, smooth,
         sp = ops.reshape(soft_skeleton(ops.reshape(p, grid), iterations, axes, vgrid), ops.shape(p))
         sg = ops.stop_gradient(ops.reshape(soft_skeleton(ops.reshape(g, grid), iterations, axes, vgrid),
                                            ops.shape(g)))
-        a, b, c, d = _sums([sp * g, sp * (1 - g), sg * p, sg * q], per_image)
+        terms = [sp * g, sp * (1 - g), sg * p, sg * q]
+        a, b, c, d = _sums(terms if pw is None else [z * pw for z in terms], per_image)
         loss = alpha * _harmonic_loss(a, b, c, d, smooth)
     if alpha < 1:
         tp, fp, fn, _ = region_stats(x, target, index, mode, ignore=ignore, from_logits=from_logits,
-                                     per_image=per_image)
+                                     per_image=per_image, pw=pw)
         loss = loss + (1 - alpha) * ratio_loss(*dice_score(tp, fp, fn, smooth), False)
     return class_mean(loss, weight, classes)
 
 
 def skeleton_recall_values(x, target, index, mode, spatial, *, smooth, ignore, from_logits, per_image, weight,
-                           classes, skeletons=None):
-    """Skeleton Recall per row ``(R,)``; ``skeletons`` ``(B, S, C)`` replaces the computed S."""
+                           classes, skeletons=None, pw=None):
+    """Skeleton Recall per row ``(R,)``; ``skeletons`` ``(B, S, C)`` replaces the computed S; ``pw``: pixel weights
+    (0 at ignored entries) on each pixel's part of both sums."""
     p, q, g, valid, grid = _parts(x, target, index, mode, spatial, ignore, from_logits)
     if skeletons is None:
         mask = ops.cast(ops.greater(g, 0.5), g.dtype)
@@ -167,7 +172,7 @@ def skeleton_recall_values(x, target, index, mode, spatial, *, smooth, ignore, f
     s = ops.stop_gradient(s)
     if not index:  # a NaN in a valid target element reaches the loss
         s = ops.where(ops.isnan(g), g, s)
-    err, total = _sums([s * q, s], per_image)
+    err, total = _sums([s * q, s] if pw is None else [s * q * pw, s * pw], per_image)
     den = total + smooth
     ok = ops.logical_or(ops.greater(den, 0), ops.isnan(den))
     loss = ops.where(ok, err / ops.where(ok, den, ops.ones_like(den)), err * 0)
@@ -190,10 +195,12 @@ def _check_iterations(iterations):
     return iterations
 
 
-def _values(fn, y_true, y_pred, mode, *, per_image, weight, classes, ignore_class, axis, skeletons=None, **options):
+def _values(fn, y_true, y_pred, mode, *, per_image, weight, classes, ignore_class, axis, skeletons=None,
+            pixel_weight=None, **options):
     y_pred = ops.convert_to_tensor(y_pred)
     pshape = tuple(y_pred.shape)
-    x, target, index, spatial = inputs(y_true, y_pred, mode, ignore_class, axis, weight=weight)
+    x, target, index, spatial, pw = weighted_inputs(y_true, y_pred, mode, ignore_class, axis, pixel_weight,
+                                                    weight=weight)
     if not 1 <= len(spatial) <= 3:
         raise ValueError(f"`y_pred` must have 1 to 3 spatial axes between the batch and class axes for a "
                          f"skeleton-based loss; got shape {pshape} for mode={mode!r}")
@@ -209,26 +216,27 @@ def _values(fn, y_true, y_pred, mode, *, per_image, weight, classes, ignore_clas
             skeletons = ops.moveaxis(skeletons, 1, -1)
         options["skeletons"] = ops.reshape(skeletons, ops.shape(x))
     values = fn(x, target, index, mode, spatial, ignore=ignore_class, per_image=per_image, weight=weight,
-                classes=classes, **options)
+                classes=classes, pw=pw, **options)
     return rows(values, per_image)
 
 
 # ----------------------------------------------------------------------------------------------- functions ---
 def cldice_loss(y_true, y_pred, mode, *, alpha=0.5, iterations=10, smooth=1.0, per_image=False, weight=None,
-                classes=None, ignore_class=None, from_logits=False, axis=-1):
+                classes=None, ignore_class=None, from_logits=False, axis=-1, pixel_weight=None):
     """Soft clDice mixed with Dice, unreduced: the values of :class:`ClDiceLoss` (same options)."""
     alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
     return _values(cldice_values, y_true, y_pred, check_mode(mode), alpha=alpha,
-                   iterations=_check_iterations(iterations), **_options(
+                   iterations=_check_iterations(iterations), pixel_weight=pixel_weight, **_options(
                        smooth=smooth, per_image=per_image, weight=weight, classes=classes,
                        ignore_class=ignore_class, from_logits=from_logits, axis=axis))[0]
 
 
 def skeleton_recall_loss(y_true, y_pred, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
-                         ignore_class=None, from_logits=False, axis=-1, skeletons=None):
+                         ignore_class=None, from_logits=False, axis=-1, skeletons=None, pixel_weight=None):
     """Skeleton Recall, unreduced: the values of :class:`SkeletonRecallLoss` (same options). ``skeletons``:
     precomputed maps S in ``y_pred``'s layout and shape, used instead of the ones computed here."""
-    return _values(skeleton_recall_values, y_true, y_pred, check_mode(mode), skeletons=skeletons, **_options(
+    return _values(skeleton_recall_values, y_true, y_pred, check_mode(mode), skeletons=skeletons,
+                   pixel_weight=pixel_weight, **_options(
         smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
         from_logits=from_logits, axis=axis))[0]
 
@@ -284,8 +292,8 @@ class ClDiceLoss(SegLoss):
                              smooth=smooth, per_image=per_image, weight=weight, classes=classes,
                              ignore_class=ignore_class, from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(cldice_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(cldice_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)
 
 
 @register
@@ -320,5 +328,5 @@ class SkeletonRecallLoss(SegLoss):
             smooth=smooth, per_image=per_image, weight=weight, classes=classes, ignore_class=ignore_class,
             from_logits=from_logits, axis=axis))
 
-    def _values(self, y_true, y_pred):
-        return _values(skeleton_recall_values, y_true, y_pred, self.mode, **self.options)
+    def _values(self, y_true, y_pred, pixel_weight=None):
+        return _values(skeleton_recall_values, y_true, y_pred, self.mode, pixel_weight=pixel_weight, **self.options)

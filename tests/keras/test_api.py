@@ -17,7 +17,7 @@ NAMES = [loss.name for loss in LOSSES]
 #: Keyword options of a class that its function has not: every Keras loss has them.
 LOSS_ONLY = ("reduction", "name", "dtype")
 #: Keyword options of a function that its class has not: precomputed maps (a Loss is called without them).
-FUNCTION_ONLY = ("dist_maps", "target_dist", "skeletons")
+FUNCTION_ONLY = ("dist_maps", "target_dist", "skeletons", "pixel_weight")  # pixel_weight: a per-call input
 
 
 def test_public_names_are_the_registry_and_nothing_else():

@@ -99,7 +99,9 @@ def test_sample_weight_shapes_on_elementwise_maps(cls, mode):
     for reduction in REDUCTIONS:
         loss = cls(mode, from_logits=True, ignore_class=255, reduction=reduction)
         per_image = _keras_rule(values, valid, image_w.reshape((2,) + (1,) * (values.ndim - 1)), reduction)
-        per_pixel = _keras_rule(values, valid, pixel_w.reshape((2, 6, 5) + (1,) * (values.ndim - 3)), reduction)
+        # a per-pixel sample_weight is the loss's pixel_weight: sum(w l) / sum(w over valid entries) for every mean
+        per_pixel = _keras_rule(values, valid, pixel_w.reshape((2, 6, 5) + (1,) * (values.ndim - 3)),
+                                "sum" if reduction == "sum" else "mean_with_sample_weight")
         for sw, expected in ((image_w, per_image), (image_w[:, None], per_image), (pixel_w, per_pixel),
                              (pixel_w[..., None], per_pixel)):
             np.testing.assert_allclose(float(loss(t, x, sample_weight=sw)), expected, rtol=1e-5,
