@@ -99,6 +99,12 @@ TOOLS: dict[str, str] = {
     "get_cpu_kernels": "seglosses.kernels.policy",
     "WeightedSum": "seglosses.core.compose",
     "from_config": "seglosses.core.compose",
+    "Schedule": "seglosses.core.schedules",
+    "constant": "seglosses.core.schedules",
+    "linear": "seglosses.core.schedules",
+    "cosine": "seglosses.core.schedules",
+    "piecewise": "seglosses.core.schedules",
+    "rebalance": "seglosses.core.schedules",
 }
 
 
