@@ -57,6 +57,9 @@ class Schedule:
     kind: str = ""
     _params: dict[str, Any]
 
+    def __init__(self, **params: Any) -> None:
+        self._set(**params)
+
     def __setattr__(self, name, value):
         raise AttributeError(f"a {type(self).__name__} schedule is immutable")
 
