@@ -107,6 +107,12 @@ TOOLS: dict[str, str] = {
     "confusion_scores": "seglosses.metrics",
     "hausdorff_distance": "seglosses.metrics",
     "surface_dice": "seglosses.metrics",
+    "Schedule": "seglosses.core.schedules",
+    "constant": "seglosses.core.schedules",
+    "linear": "seglosses.core.schedules",
+    "cosine": "seglosses.core.schedules",
+    "piecewise": "seglosses.core.schedules",
+    "rebalance": "seglosses.core.schedules",
 }
 
 

@@ -15,7 +15,11 @@ def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--losses", default=",".join(names.DEFAULT),
                    help="comma-separated losses: any seglosses loss by short name (ce, focal, dice, jaccard, tversky, "
                    "focal_tversky, lovasz, generalized_dice, unified_focal, combo, exp_log, boundary, ...) or a "
-                   f"weighted sum such as 0.5*dice+ce (default: {','.join(names.DEFAULT)})")
+                   "weighted sum such as 0.5*dice+ce; a coefficient may be a schedule over epochs: "
+                   "linear|ramp(start,end,steps[,begin]), cosine(...), piecewise(v0,b1,v1,...), "
+                   "rebalance([start,step,floor]), constant(v), or 1-schedule, where 'epochs' stands for --epochs: "
+                   "dice+ramp(0.01,1,epochs)*boundary, rebalance()*gdl+1-rebalance()*boundary "
+                   f"(default: {','.join(names.DEFAULT)})")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -55,10 +59,10 @@ def demo_main(argv=None) -> int:
                                              "and compare them on a held-out set."))
     args = p.parse_args(argv)
     _check(p, args)
-    specs = tuple(s.strip() for s in args.losses.split(",") if s.strip())
+    specs = names.split_specs(args.losses)
     try:
         for s in specs:
-            names.build(s)
+            names.build(s, epochs=args.epochs)
     except ValueError as e:
         p.error(str(e))
     cfg = Config(losses=specs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

@@ -3,12 +3,17 @@
 ``+``, ``-``, ``*`` and ``/`` by a number, unary ``-`` and ``sum([...])`` on losses of one front end give that front
 end's weighted sum (a flat list of ``(coef, loss)`` pairs). Each front end subclasses :class:`ComposableBase`, sets
 ``_family`` to its subclass (losses of the two front ends do not mix) and implements ``_weighted_sum``.
+
+A coefficient may also be a schedule (:mod:`seglosses.core.schedules`): ``linear(0.01, 1, 10) * BoundaryLoss(...)``;
+a number times a scheduled term scales the schedule (``2 * (s * L)`` is ``(2 * s) * L``).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+
+from seglosses.core.schedules import Schedule
 
 
 def coef(value):
@@ -19,6 +24,20 @@ def coef(value):
     if not math.isfinite(value):
         raise ValueError(f"a loss can only be scaled by a finite number; got {value}")
     return value
+
+
+def factor(value):
+    """A coefficient: a finite number as a float, a :class:`Schedule` as it is, else None."""
+    return value if isinstance(value, Schedule) else coef(value)
+
+
+def _times(k, c):
+    """The product of two coefficients (numbers or schedules); at most one may be a schedule."""
+    if isinstance(k, Schedule) and isinstance(c, Schedule):
+        raise TypeError(f"a term's coefficient is a number or one schedule times a number; got {k!r} * {c!r}")
+    if isinstance(k, Schedule):
+        k, c = c, k
+    return c * k  # a number times a number, or a schedule times a number (a schedule again; itself when k is 1)
 
 
 class ComposableBase:
@@ -50,10 +69,10 @@ class ComposableBase:
         return NotImplemented
 
     def __mul__(self, other):
-        k = coef(other)
+        k = factor(other)
         if k is None:
             return NotImplemented
-        return self._weighted_sum([(k * c, t) for c, t in self._pairs()])
+        return self._weighted_sum([(_times(k, c), t) for c, t in self._pairs()])
 
     __rmul__ = __mul__
 
@@ -70,15 +89,16 @@ class ComposableBase:
 
 
 def check_pairs(terms, family: type, sum_type: type, what: str) -> list:
-    """``terms`` as a non-empty list of ``(float, loss)`` pairs, each loss of ``family`` and not a sum."""
+    """``terms`` as a non-empty list of ``(coef, loss)`` pairs (coef a float or a :class:`Schedule`), each loss of
+    ``family`` and not a sum."""
     pairs = []
     for i, pair in enumerate(terms):
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError(f"`terms[{i}]` must be a (coef, loss) pair; got {type(pair).__name__}")
         c, loss = pair
-        k = coef(c)
+        k = factor(c)
         if k is None:
-            raise TypeError(f"`terms[{i}]` coefficient must be a real number; got {type(c).__name__}")
+            raise TypeError(f"`terms[{i}]` coefficient must be a real number or a schedule; got {type(c).__name__}")
         if not isinstance(loss, family) or isinstance(loss, sum_type):
             raise TypeError(f"`terms[{i}]` loss must be a {what}; got {type(loss).__name__}")
         pairs.append((k, loss))
@@ -88,11 +108,22 @@ def check_pairs(terms, family: type, sum_type: type, what: str) -> list:
 
 
 def sum_repr(coefs, terms) -> str:
-    """``0.5 * DiceLoss('multiclass') - 1.0 * FocalLoss('multiclass')``."""
+    """``0.5 * DiceLoss('multiclass') - 1.0 * FocalLoss('multiclass') + linear(0.0, 1.0, 10) * ...``."""
     out = ""
     for i, (c, t) in enumerate(zip(coefs, terms)):
         if i == 0:
             out = f"{c!r} * {t!r}"
         else:
-            out += f" - {-c!r} * {t!r}" if c < 0 else f" + {c!r} * {t!r}"
+            negative = not isinstance(c, Schedule) and c < 0
+            out += f" - {-c!r} * {t!r}" if negative else f" + {c!r} * {t!r}"
     return out
+
+
+def coef_config(c):
+    """A coefficient as written in a config: the number, or the schedule's dict."""
+    return c.to_config() if isinstance(c, Schedule) else c
+
+
+def coef_from_config(c):
+    """A coefficient read from a config: a number, or a schedule from its dict."""
+    return Schedule.from_config(c) if isinstance(c, dict) else c

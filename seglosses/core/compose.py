@@ -4,6 +4,10 @@ Every loss Module supports ``+``, ``-``, ``*`` and ``/`` by a number, unary ``-`
 a :class:`WeightedSum`, one Module that computes the weighted sum, keeps each term's last value for logging, moves
 with ``.to()`` and round-trips through :meth:`WeightedSum.to_config` / :func:`from_config` (JSON-safe dicts, so a
 training config can name its loss). One class serves every combination: there is no DiceCE/DiceFocal class per pair.
+
+A coefficient may be a schedule (:mod:`seglosses.core.schedules`): ``linear(0.01, 1, 10) * BoundaryLoss(...)``.
+``loss.step(t)`` sets its position; each scheduled coefficient is a 0-d buffer updated in place, so a compiled loss
+reads the new value without a recompile and forward never syncs with the host.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seglosses.core.composable import ComposableBase, check_pairs, sum_repr
+from seglosses.core.composable import ComposableBase, check_pairs, coef_config, coef_from_config, sum_repr
+from seglosses.core.schedules import Schedule, check_position
 
 
 class Composable(ComposableBase):
@@ -35,8 +40,17 @@ class WeightedSum(Composable, nn.Module):
     Built by the operators (``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")``) or directly from
     ``(coef, loss)`` pairs. Every term receives the same ``(logits, target)``.
 
+    A coefficient may be a schedule (:func:`seglosses.linear`, :func:`~seglosses.cosine`,
+    :func:`~seglosses.piecewise`, :func:`~seglosses.rebalance`, :func:`~seglosses.constant`, and numbers times
+    them): :meth:`step` sets the position ``t`` (an epoch or a step, your choice) of every schedule in the sum; call it
+    once per epoch (or step) before the forward passes, a resumed run included. Each scheduled coefficient lives in a
+    0-d float32 buffer (not in ``state_dict``: it is a function of ``t``) that :meth:`step` overwrites in place, so
+    ``torch.compile`` does not recompile and CUDA graphs see the new value. Do not call :meth:`step` between a
+    forward and its backward (the buffer is saved for the gradient).
+
     Args:
-        terms: a sequence of ``(coef, loss)`` pairs, ``coef`` a finite number, ``loss`` a seglosses loss Module.
+        terms: a sequence of ``(coef, loss)`` pairs, ``coef`` a finite number or a schedule, ``loss`` a seglosses
+            loss Module.
 
     Attributes:
         last: after each call, ``{name: value}`` with each term's unweighted value, detached (no host sync: the
@@ -55,6 +69,16 @@ class WeightedSum(Composable, nn.Module):
         ['DiceLoss', 'FocalLoss']
         >>> seglosses.from_config(loss.to_config())
         0.5 * DiceLoss('multiclass') + 1.0 * FocalLoss('multiclass')
+
+        A scheduled term (Kervadec et al.'s rebalancing: the region term's weight falls by 0.01 per epoch):
+
+        >>> r = seglosses.rebalance()
+        >>> loss = r * seglosses.DiceLoss("multiclass") + (1 - r) * seglosses.FocalLoss("multiclass")
+        >>> loss.step(30)  # at the start of epoch 30
+        >>> {k: round(v, 6) for k, v in loss.coefficients().items()}
+        {'DiceLoss': 0.7, 'FocalLoss': 0.3}
+        >>> round(loss(x, t).item(), 4)  # 0.7 * (1 - 0.5) + 0.3 * (1 - 0.5)^2 ln 2
+        0.402
     """
 
     def __init__(self, terms: Iterable[tuple[float, Composable]]) -> None:
@@ -69,6 +93,26 @@ class WeightedSum(Composable, nn.Module):
             names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
         self.names = tuple(names)
         self.last: dict[str, torch.Tensor] = {}
+        self.position = 0.0
+        #: per term, the name of its coefficient's buffer (a schedule) or None (a number)
+        self._buffers_of = tuple(f"coef_{i}" if isinstance(c, Schedule) else None for i, c in enumerate(self.coefs))
+        for c, buf in zip(self.coefs, self._buffers_of):
+            if buf is not None:
+                self.register_buffer(buf, torch.tensor(c(0.0), dtype=torch.float32), persistent=False)
+
+    def step(self, t: float) -> None:
+        """Set every schedule of the sum to position ``t`` (an epoch or a step, >= 0): call it at the start of each
+        epoch (or step). A sum without schedules ignores it."""
+        t = check_position(t)
+        with torch.no_grad():
+            for c, buf in zip(self.coefs, self._buffers_of):
+                if buf is not None:
+                    getattr(self, buf).fill_(c(t))  # in place: no recompile, no new tensor for CUDA graphs
+        self.position = t
+
+    def coefficients(self) -> dict[str, float]:
+        """``{name: coefficient}`` at the current position (names as in :attr:`last`), computed on the host."""
+        return {n: c(self.position) if isinstance(c, Schedule) else c for n, c in zip(self.names, self.coefs)}
 
     def _pairs(self):
         return list(zip(self.coefs, self.terms))
@@ -78,13 +122,13 @@ class WeightedSum(Composable, nn.Module):
         total = None
         last = {}
         unused = set(inputs)
-        for name, k, term in zip(self.names, self.coefs, self.terms):
+        for name, k, buf, term in zip(self.names, self.coefs, self._buffers_of, self.terms):
             accepted = term.keywords()
             mine = {k: v for k, v in inputs.items() if k in accepted}
             unused -= set(mine)
             value = term(logits, target, **mine)
             last[name] = value.detach()
-            part = value * k
+            part = value * (k if buf is None else getattr(self, buf).to(value.dtype))
             total = part if total is None else total + part
         if unused:
             raise TypeError(f"no term of {self!r} takes the input(s) {sorted(unused)}")
@@ -95,9 +139,14 @@ class WeightedSum(Composable, nn.Module):
         return sum_repr(self.coefs, self.terms)
 
     def to_config(self) -> dict[str, Any]:
-        """``{"class": "WeightedSum", "terms": [{"coef": c, "loss": <config>}, ...]}``, JSON-safe."""
-        return {"class": "WeightedSum",
-                "terms": [{"coef": c, "loss": t.to_config()} for c, t in zip(self.coefs, self.terms)]}
+        """``{"class": "WeightedSum", "terms": [{"coef": c, "loss": <config>}, ...]}``, JSON-safe; a scheduled
+        coefficient is its schedule's dict (``{"schedule": "linear", "start": 0.01, ...}``) and the sum's position
+        is kept as ``"position": t`` (written only when the sum has a schedule)."""
+        config: dict[str, Any] = {"class": "WeightedSum", "terms": [
+            {"coef": coef_config(c), "loss": t.to_config()} for c, t in zip(self.coefs, self.terms)]}
+        if any(b is not None for b in self._buffers_of):
+            config["position"] = self.position
+        return config
 
 
 def _json_value(name: str, value):
@@ -136,9 +185,10 @@ def from_config(config: Mapping[str, Any]) -> nn.Module:
         raise TypeError(f"`config` must be a dict; got {type(config).__name__}")
     name = config.get("class")
     if name == "WeightedSum":
-        unknown = set(config) - {"class", "terms"}
+        unknown = set(config) - {"class", "terms", "position"}
         if unknown:
-            raise ValueError(f"`config` of a WeightedSum takes the keys 'class' and 'terms'; got {sorted(unknown)}")
+            raise ValueError(f"`config` of a WeightedSum takes the keys 'class', 'terms' and 'position'; got "
+                             f"{sorted(unknown)}")
         terms = config.get("terms")
         if not isinstance(terms, (list, tuple)):
             raise ValueError(f"`config['terms']` must be a list of {{'coef': ..., 'loss': ...}}; got {terms!r}")
@@ -146,8 +196,10 @@ def from_config(config: Mapping[str, Any]) -> nn.Module:
         for i, term in enumerate(terms):
             if not isinstance(term, Mapping) or set(term) != {"coef", "loss"}:
                 raise ValueError(f"`config['terms'][{i}]` must be a dict with the keys 'coef' and 'loss'; got {term!r}")
-            pairs.append((term["coef"], from_config(term["loss"])))
-        return WeightedSum(pairs)
+            pairs.append((coef_from_config(term["coef"]), from_config(term["loss"])))
+        loss = WeightedSum(pairs)
+        loss.step(config.get("position", 0.0))
+        return loss
     import seglosses
 
     classes = seglosses.loss_classes()

@@ -1,4 +1,18 @@
-"""Loss names of the demo's ``--losses``: every seglosses loss by its short name, and weighted sums of them."""
+"""Loss names of the demo's ``--losses``: every seglosses loss by its short name, and weighted sums of them.
+
+The grammar (spaces ignored, case-insensitive)::
+
+    spec   := term ("+" term)*
+    term   := (coef "*")* name
+    coef   := number | [number "-"] schedule
+    schedule := linear(start,end,steps[,begin]) | ramp(...) (= linear) | cosine(start,end,steps[,begin])
+              | piecewise(v0,b1,v1,b2,v2,...) (v0 before epoch b1, v1 from b1 on, ...)
+              | rebalance([start[,step[,floor]]]) | constant(value)
+
+A schedule's position is the epoch (``loss.step(epoch)`` at the start of each); the argument ``epochs`` stands for
+``--epochs``. Examples: ``0.5*dice+ce``, ``dice+ramp(0.01,1,epochs)*boundary``,
+``rebalance()*gdl+1-rebalance()*boundary`` (Kervadec et al.'s rebalancing).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +27,70 @@ ALIASES = {"ce": "cross_entropy", "iou": "jaccard", "gdl": "generalized_dice", "
 #: The default set: cross-entropy, the focal and overlap families and a compound, a story about small classes.
 DEFAULT = ("ce", "focal", "dice", "dice+ce", "tversky", "focal_tversky", "lovasz")
 
-_TERM = re.compile(r"^\s*(?:(?P<coef>[0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*\*\s*)?(?P<name>[a-z_]+)\s*$")
+_NUMBER = r"[0-9]*\.?[0-9]+(?:e-?[0-9]+)?"
+_NAME = re.compile(r"^[a-z_]+$")
+_COEF = re.compile(rf"^(?:(?P<minus>{_NUMBER})-)?(?P<fn>[a-z_]+)\((?P<args>[^()]*)\)$")
+#: The schedules of the grammar: name -> (factory, the numbers of arguments it takes)
+_SCHEDULES = {"linear": ("linear", (3, 4)), "ramp": ("linear", (3, 4)), "cosine": ("cosine", (3, 4)),
+              "piecewise": ("piecewise", None), "rebalance": ("rebalance", (0, 1, 2, 3)), "constant": ("constant", (1,))}
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at each ``sep`` outside parentheses: ``split_top("a,f(1,2)", ",") == ["a", "f(1,2)"]``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def split_specs(text: str) -> tuple[str, ...]:
+    """The specs of a comma-separated ``--losses`` value (commas inside a schedule's parentheses kept)."""
+    return tuple(s.strip() for s in split_top(text, ",") if s.strip())
+
+
+def _schedule(fn: str, args: str, where: str, epochs: int | None):
+    import seglosses
+
+    if fn not in _SCHEDULES:
+        raise ValueError(f"`--losses`: unknown schedule {fn!r} in {where!r}; known: {', '.join(sorted(_SCHEDULES))}")
+    factory, counts = _SCHEDULES[fn]
+    values = []
+    for a in (x for x in args.split(",") if x):
+        if a == "epochs" and epochs is not None:
+            values.append(epochs)
+        elif re.fullmatch(rf"-?{_NUMBER}", a):
+            values.append(float(a) if re.search(r"[.e]", a) else int(a))
+        else:
+            raise ValueError(f"`--losses`: cannot read the argument {a!r} of {fn}() in {where!r}; write numbers"
+                             + (" or 'epochs'" if epochs is not None else ""))
+    if counts is not None and len(values) not in counts:
+        raise ValueError(f"`--losses`: {fn}() takes {' or '.join(map(str, counts))} numbers; got {len(values)} in "
+                         f"{where!r}")
+    try:
+        if factory == "piecewise":
+            if len(values) % 2 == 0:
+                raise ValueError("piecewise(v0,b1,v1,...) takes an odd number of numbers")
+            return seglosses.piecewise(values[0::2], values[1::2])
+        if factory in ("linear", "cosine") and len(values) == 4:
+            return getattr(seglosses, factory)(*values[:3], begin=values[3])
+        return getattr(seglosses, factory)(*values)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`--losses`: {fn}() in {where!r}: {e}") from None
+
+
+def _coef(text: str, where: str, epochs: int | None):
+    if re.fullmatch(_NUMBER, text):
+        return float(text)
+    m = _COEF.match(text)
+    if m is None:
+        raise ValueError(f"`--losses`: cannot read the coefficient {text!r} in {where!r}; write a number, a "
+                         "schedule such as ramp(0.01,1,8), or 1-schedule")
+    s = _schedule(m["fn"], m["args"], where, epochs)
+    return s if m["minus"] is None else float(m["minus"]) - s
 
 
 def available() -> dict[str, type]:
@@ -23,22 +100,26 @@ def available() -> dict[str, type]:
     return {row.name: getattr(seglosses, row.cls) for row in _registry.LOSSES}
 
 
-def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False):
-    """The loss Module for a spec such as ``"dice"``, ``"dice+ce"`` or ``"0.5*dice+focal"`` (mode "multiclass").
+def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False, epochs: int | None = None):
+    """The loss Module for a spec such as ``"dice"``, ``"dice+ce"``, ``"0.5*dice+focal"`` or
+    ``"dice+ramp(0.01,1,epochs)*boundary"`` (mode "multiclass"; the grammar: this module's docstring).
+
+    Args:
+        epochs: the value of the argument ``epochs`` in a schedule (None: the word is refused).
 
     Raises:
-        ValueError: naming the unknown term and listing the known names.
+        ValueError: naming the unknown term, schedule or argument and listing the known names.
     """
     classes = available()
     terms = []
-    for part in spec.split("+"):
-        m = _TERM.match(part.lower())
-        if m is None:
+    for part in split_top(re.sub(r"\s+", "", spec.lower()), "+"):
+        *coefs, word = split_top(part, "*")
+        if not _NAME.match(word):
             raise ValueError(f"`--losses`: cannot read {part!r} in {spec!r}; write name or coef*name, joined by +")
-        name = ALIASES.get(m["name"], m["name"])
+        name = ALIASES.get(word, word)
         if name not in classes:
             known = sorted(set(classes) | set(ALIASES))
-            raise ValueError(f"`--losses`: unknown loss {m['name']!r} in {spec!r}; known: {', '.join(known)}")
+            raise ValueError(f"`--losses`: unknown loss {word!r} in {spec!r}; known: {', '.join(known)}")
         cls = classes[name]
         opts = {"ignore_index": ignore_index}
         # (the losses whose statistics can be summed over processes take a process_group; Lovasz takes dist_sync
@@ -46,7 +127,12 @@ def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False):
         if dist_sync and "process_group" in _registry.options(name):
             opts["dist_sync"] = True
         loss = cls("multiclass", **opts)
-        terms.append(loss if m["coef"] is None else float(m["coef"]) * loss)
+        for c in coefs:
+            try:
+                loss = _coef(c, spec, epochs) * loss
+            except TypeError as e:  # two schedules in one term
+                raise ValueError(f"`--losses`: {e} in {spec!r}") from None
+        terms.append(loss)
     return terms[0] if len(terms) == 1 else sum(terms)
 
 

@@ -119,7 +119,7 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
     torch.manual_seed(cfg.seed)
     model = UNet(tx.shape[1], num_classes, cfg.width).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    criterion = loss_names.build(spec, ignore_index=IGNORE, dist_sync=dist.world > 1)
+    criterion = loss_names.build(spec, ignore_index=IGNORE, dist_sync=dist.world > 1, epochs=cfg.epochs)
     start, history, elapsed = 0, [], 0.0
     if os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -137,6 +137,8 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         t0 = time.perf_counter()
         net.train()
         order = _epoch_order(len(tx), cfg.seed, epoch)
+        if hasattr(criterion, "step"):  # a sum with scheduled coefficients (its position: the epoch)
+            criterion.step(epoch)
         total, count = 0.0, 0
         for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):  # full batches only: same size on ranks
             idx = order[i:i + cfg.batch_size][dist.rank * per_rank:(dist.rank + 1) * per_rank]

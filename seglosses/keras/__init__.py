@@ -42,7 +42,8 @@ NaN or inf logit there changes neither the loss nor the gradient (0 there). A Na
 hidden: the loss is NaN. Every numeric option must be finite (inf is refused with a ValueError naming it).
 
 Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also ``-``, ``/`` by a number, unary
-``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss.
+``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss. A coefficient may be a schedule
+(``linear``, ``cosine``, ``piecewise``, ``rebalance``, ``constant``), stepped by :class:`ScheduleCallback` in ``fit``.
 
 Definitions: docs/semantics.md. ``mode`` is "binary", "multiclass" or "multilabel" as in the PyTorch front end.
 
@@ -61,12 +62,15 @@ from importlib import import_module as _import_module
 
 from seglosses._registry import LOSSES as _LOSSES
 from seglosses.keras._base import SegLoss
-from seglosses.keras._compose import WeightedSum
+from seglosses.core.schedules import Schedule, constant, cosine, linear, piecewise, rebalance
+from seglosses.keras._compose import ScheduleCallback, WeightedSum
 
 for _row in _LOSSES:
     _family = _import_module(f"seglosses.keras._{_row.family}")
     globals()[_row.cls], globals()[_row.function] = getattr(_family, _row.cls), getattr(_family, _row.function)
 del _row, _family
 
-#: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum.
-__all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum"]
+#: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum,
+#: the schedules of its coefficients (seglosses.core.schedules) and the callback that steps them.
+__all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum",
+           "Schedule", "constant", "linear", "cosine", "piecewise", "rebalance", "ScheduleCallback"]
