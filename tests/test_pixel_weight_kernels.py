@@ -455,3 +455,81 @@ def test_compile_fullgraph_through_the_ops_with_a_weight():
     got.backward()
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(xc.grad, xe.grad, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ every backend == blocked ---
+def _focal_paths(x, t, spec, w):
+    return _focal_and_grad(x, t, spec, w)
+
+
+def _region_paths(x, t, act, index, ii, w):
+    coef = _coef(x.shape[:2])
+    return _stats_and_grad(lambda v: region_stats(v, t, act=act, index=index, ignore_index=ii, weight=w), x, coef)
+
+
+def _assert_paths_equal(a, b, rtol=1e-5, atol=1e-5):
+    flat = lambda r: [u for v in r for u in (v if isinstance(v, (list, tuple)) else [v])]  # noqa: E731
+    for u, v in zip(flat(a), flat(b)):
+        torch.testing.assert_close(u, v, rtol=rtol, atol=atol)
+
+
+INDUCTOR_CASES = [("softmax-index", "pixel", True), ("softmax-index", "class", False), ("sigmoid-dense", "pixel", True),
+                  ("sigmoid-dense", "class", True), ("identity-index", "class", False)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,layout,ignore", INDUCTOR_CASES, ids=lambda v: str(v))
+def test_inductor_region_with_weight_equals_blocked(monkeypatch, kind, layout, ignore):
+    x, t, act, index = _region_case(kind, c=8, ignore=ignore)
+    ii = 255 if ignore else None
+    w = _weights(*x.shape, layout)
+    want = _region_paths(x, t, act, index, ii, w)
+    monkeypatch.setitem(policy._state, "mode", "inductor")
+    monkeypatch.setattr(dispatch.NATIVE, "covers", lambda *a: False)
+    assert dispatch.select("region", x, t, dispatch.RegionSpec(act, index, ii), w) is dispatch.INDUCTOR
+    before = _inductor._state["compiled_calls"]
+    got = _region_paths(x, t, act, index, ii, w)
+    assert _inductor._state["broken"] is None and _inductor._state["compiled_calls"] >= before + 2
+    _assert_paths_equal(got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("softmax,layout", [(False, "pixel"), (False, "class"), (True, "pixel")], ids=str)
+def test_inductor_focal_with_weight_equals_blocked(monkeypatch, softmax, layout):
+    x, t = _focal_case(softmax)
+    t.view(-1)[::4] = 255
+    spec = _focal_spec(softmax, False, True, base=softmax)
+    w = _weights(*x.shape, layout)
+    want = _focal_paths(x, t, spec, w)
+    monkeypatch.setitem(policy._state, "mode", "inductor")
+    before = _inductor._state["compiled_calls"]
+    got = _focal_paths(x, t, spec, w)
+    assert _inductor._state["broken"] is None and _inductor._state["compiled_calls"] > before
+    _assert_paths_equal(got, want)
+
+
+@pytest.mark.parametrize("layout", ["pixel", "class", "broadcast"])
+@pytest.mark.parametrize("ignore", [False, True], ids=["all-valid", "ignore"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8], ids=str)
+def test_native_region_with_weight_equals_blocked(monkeypatch, layout, ignore, dtype):
+    if _native.library() is None:
+        pytest.fail(f"building the C kernels failed: {_native._state['error']!r}")
+    x, t, act, index = _region_case("softmax-index", c=5, s=700, ignore=ignore)
+    t = t.to(dtype)
+    ii = 255 if ignore else None
+    n, c, s = x.shape
+    w = _weights(1 if layout == "broadcast" else n, c, s, "class" if layout == "broadcast" else layout)
+    w[:, :, :9] = 0
+    w = w.expand(n, -1, -1)  # (a view of stride 0 on N: "broadcast")
+    if ignore:
+        w = torch.where((t == 255)[:, None], float("nan"), w)
+    want = _region_paths(x, t, act, index, ii, w)
+    monkeypatch.setitem(policy._state, "mode", "auto")
+    assert dispatch.select("region", x, t, dispatch.RegionSpec(act, index, ii), w) is dispatch.NATIVE
+    before = _native._state["calls"]
+    got = _region_paths(x, t, act, index, ii, w)
+    assert _native._state["calls"] == before + 2
+    _assert_paths_equal(got, want)
+    assert torch.equal(got[1][:, :, :9], torch.zeros_like(got[1][:, :, :9]))
+    # not float32: the other paths
+    assert dispatch.select("region", x, t, dispatch.RegionSpec(act, index, ii), w.double()) is not dispatch.NATIVE

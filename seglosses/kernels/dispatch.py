@@ -11,7 +11,8 @@ triton     CUDA tensors (any tensor under ``TRITON_INTERPRET=1``) in float32/flo
            smoothing) and the region pass (sigmoid/identity with dense targets; softmax/identity with class indices).
 native     The C kernels (:mod:`seglosses.kernels.native`), CPU, policy ``"auto"`` or ``"inductor"``, outside
            torch.compile, where they build: the region pass of a softmax with class indices (contiguous float32
-           logits, contiguous integer targets) and the Lovasz-softmax rows with class indices.
+           logits, contiguous integer targets, a float32 pixel weight or none) and the Lovasz-softmax rows with
+           class indices (unweighted).
 inductor   Policy ``"inductor"``, CPU, outside torch.compile, the compiler working and the call within the recompile
            limit: the focal pass and the region pass, compiled from the blocked code (but a softmax over fewer than
            8 classes with class indices, which the blocked passes serve faster: docs/benchmarks.md).
@@ -19,8 +20,8 @@ blocked    Everything else: the blocked torch passes, the reference the others a
 =========  ===========================================================================================================
 
 A pixel weight (the last of a call's further arguments, ``rest``) goes to the backends that cover it: the blocked
-passes (all three), Inductor (focal and region passes), the C region kernel (a contiguous (N, 1, S) float32 weight),
-the Triton focal and region kernels; weighted Lovasz rows run the torch rows.
+passes (all three), Inductor (focal and region passes), the C region kernel (a float32 weight, (N, 1, S) or
+(N, C, S)), the Triton focal and region kernels; weighted Lovasz rows run the torch rows.
 
 Every backend gives the same value, gradient and error for the same call, bad input included (tests/test_native.py,
 tests/test_cpu_kernels.py, tests/triton/, tests/test_fuzz.py). The policy is :mod:`seglosses.kernels.policy`; the
@@ -141,8 +142,9 @@ class _Native:
     name = "native"
 
     def covers(self, op, x, target, spec, *rest):
-        if _weight(rest) is not None:
-            return False
+        w = _weight(rest)
+        if w is not None and (op != "region" or w.dtype != torch.float32 or w.device.type != "cpu"):
+            return False  # the C kernels take a float32 weight of the region pass (Lovasz: the torch rows)
         if op == "region":
             fits = (spec.act == "softmax" and spec.index and x.dtype == torch.float32
                     and target.dtype in _native.TARGET_TYPES)
@@ -155,10 +157,14 @@ class _Native:
                 and target.is_contiguous() and _native._state["error"] is None and _native.library() is not None)
 
     def region_sums(self, x, target, spec, weight=None):
-        return _native.softmax_index_sums(x, target, spec.ignore_index)
+        # a broadcast weight map is copied (1 / C of the logits' size): the kernels read it as (N, 1 or C, S)
+        w = None if weight is None else weight.contiguous()
+        return _native.softmax_index_sums(x, target, spec.ignore_index, w)
 
     def region_grad(self, x, target, spec, a, m, weight=None):
-        return _native.softmax_index_grad(x, target, spec.ignore_index, a, m)
+        if weight is None:
+            return _native.softmax_index_grad(x, target, spec.ignore_index, a, m)
+        return _native.softmax_index_grad(x, target, spec.ignore_index, a, m, weight.contiguous())
 
     def lovasz_rows(self, q, label, valid, spec, weight=None):
         # errors to keys in one pass, NumPy's sort, then the losses and the derivative in one pass over the keys
@@ -170,8 +176,6 @@ class _Inductor:
     name = "inductor"
 
     def covers(self, op, x, target, spec, *rest):
-        if _weight(rest) is not None:
-            return False
         if op == "lovasz" or policy.get_cpu_kernels() != "inductor" or not _cpu_eligible(x):
             return False
         if op == "region" and spec.act == "softmax" and spec.index and x.shape[1] < 8:
