@@ -61,7 +61,7 @@ def _region_oracle(x, t, act, index, w, ignore_index):
     p = torch.softmax(x, 1) if act == "softmax" else torch.sigmoid(x) if act == "sigmoid" else x
     c = x.shape[1]
     if index:
-        valid = (t != ignore_index).unsqueeze(1) if ignore_index is not None else torch.ones_like(t, dtype=bool)[:, None]
+        valid = (t != ignore_index if ignore_index is not None else torch.ones_like(t, dtype=bool)).unsqueeze(1)
         g = F.one_hot(torch.where(valid[:, 0], t, 0), c).permute(0, 2, 1).double()
     else:
         valid = t != ignore_index if ignore_index is not None else torch.ones_like(t, dtype=bool)

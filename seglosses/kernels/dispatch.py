@@ -116,10 +116,10 @@ class _Triton:
     name = "triton"
 
     def covers(self, op, x, target, spec, *rest):
-        if _weight(rest) is not None:
-            return False
+        w = _weight(rest)
         if op == "focal":
-            fits = not (spec.softmax and (not spec.index or spec.smoothing))
+            # a softmax focal pass takes one weight per pixel
+            fits = not (spec.softmax and (not spec.index or spec.smoothing or (w is not None and w.shape[1] > 1)))
         elif op == "region":
             fits = spec.act != "softmax" or spec.index
         else:
@@ -127,15 +127,15 @@ class _Triton:
         return fits and _triton_module(x) is not None
 
     def focal_pass(self, x, target, spec, need_grad, weight=None):
-        out, norm, grad = _triton_module(x).focal_pass(x, target, spec, need_grad)
+        out, norm, grad = _triton_module(x).focal_pass(x, target, spec, need_grad, weight)
         out = out if spec.reduce else out.view(x.shape if not spec.softmax else (x.shape[0], x.shape[2]))
         return out, norm, None if grad is None else saturating_cast(grad, x.dtype)
 
     def region_sums(self, x, target, spec, weight=None):
-        return _triton_module(x).region_sums(x, target, *spec)
+        return _triton_module(x).region_sums(x, target, *spec, weight)
 
     def region_grad(self, x, target, spec, a, m, weight=None):
-        return _triton_module(x).region_grad(x, target, *spec, a, m)
+        return _triton_module(x).region_grad(x, target, *spec, a, m, weight)
 
 
 class _Native:
