@@ -230,14 +230,13 @@ def _focal_and_grad(x, t, spec, w, fn=focal_terms):
     return out.detach(), norm, grad
 
 
-@pytest.mark.parametrize("softmax", [False, True], ids=["sigmoid", "softmax"])
-@pytest.mark.parametrize("layout", ["pixel", "class"])
+# (a softmax focal pass takes one weight per pixel: test_focal_refuses_per_class_softmax_and_bad_shapes)
+@pytest.mark.parametrize("softmax,layout", [(False, "pixel"), (False, "class"), (True, "pixel")],
+                         ids=["sigmoid-pixel", "sigmoid-class", "softmax-pixel"])
 @pytest.mark.parametrize("reduce", [True, False], ids=["sum", "map"])
 @pytest.mark.parametrize("ignore", [False, True], ids=["all-valid", "ignore"])
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
 def test_focal_terms_equal_the_weighted_formulas(softmax, layout, reduce, ignore, gamma):
-    if softmax and layout == "class":
-        pytest.skip("one weight per pixel in a softmax focal pass (tested in test_focal_refuses_per_class_softmax)")
     x, t = _focal_case(softmax)
     if ignore:
         t.view(-1)[::4] = 255
@@ -533,3 +532,13 @@ def test_native_region_with_weight_equals_blocked(monkeypatch, layout, ignore, d
     assert torch.equal(got[1][:, :, :9], torch.zeros_like(got[1][:, :, :9]))
     # not float32: the other paths
     assert dispatch.select("region", x, t, dispatch.RegionSpec(act, index, ii), w.double()) is not dispatch.NATIVE
+
+
+def test_benchmark_of_the_weight_runs(monkeypatch, capsys):
+    from seglosses.bench import pixel_weight as bench
+
+    monkeypatch.setattr(bench, "SHAPES", {"binary": (2, 1, 8, 8), "multiclass": (2, 3, 8, 8)})
+    bench.main(["--repeats", "1", "--settings", "binary,multiclass", "--policies", "eager"])
+    out = capsys.readouterr().out
+    assert "| multiclass/dice | eager |" in out and "| binary/focal | eager |" in out
+    assert policy.get_cpu_kernels() == "eager"  # (the fixture's policy, restored)
