@@ -64,6 +64,16 @@ def valid_weight(weight, n0, n1, s0, s1, vb, whole=False):
     return wb if vb is None else torch.where(vb, wb, 0.0)
 
 
+def weighted_sum(v: torch.Tensor, wb: torch.Tensor | None) -> torch.Tensor:
+    """``sum_s v w`` (n, C) of v (n, C, S); a weight per pixel (n, 1, S) as a batched matrix-vector product (no
+    temporary of v's size: the weight costs one read of the map)."""
+    if wb is None:
+        return v.sum(-1)
+    if wb.shape[1] == 1 and v.dtype == wb.dtype:
+        return torch.matmul(v, wb.transpose(1, 2)).squeeze(-1)
+    return (v * wb).sum(-1)
+
+
 def region_outputs(ctx, psum, msum, gsum, act, index, ignore_index, per_image):
     """Record the settings on ``ctx`` and return the sums, over the batch unless ``per_image`` (G takes no grad)."""
     ctx.act, ctx.index, ctx.ignore_index = act, index, ignore_index
@@ -103,7 +113,7 @@ class RegionSums(torch.autograd.Function):
             if vb is not None:  # invalid elements: p = 0 (and g = 0) adds nothing below; selected, so that a NaN or
                 p = p.masked_fill_(~vb, 0.0) if pb is not None else torch.where(vb, p, 0.0)  # inf logit adds nothing
             wb = valid_weight(weight, n0, n1, s0, s1, vb, whole)
-            psum[n0:n1] += p.sum(-1) if wb is None else (p * wb).sum(-1)
+            psum[n0:n1] += weighted_sum(p, wb)
             if index:
                 pt = p.gather(1, t.unsqueeze(1)).squeeze(1)
                 if ptbuf is not None:
@@ -116,17 +126,17 @@ class RegionSums(torch.autograd.Function):
                     class_sums(msum[n0:n1], t, pt * wt)
                     class_sums(gsum[n0:n1], t, wt.contiguous())
                 continue
-            gsum[n0:n1] += g.sum(-1) if wb is None else (g * wb).sum(-1)
+            gsum[n0:n1] += weighted_sum(g, wb)
             sb = _part(sbuf, n0, n1, s0, s1, whole)
             # |p - g| is summed by the kernel that sums p and g: where g = 0 (or p = 0) in a row, D equals P (or G)
             # bit for bit, so fn (or tp and fp) come out exactly 0 there, as they must when a class is absent
             if sb.dtype == dt:
                 d = torch.sub(p, g, out=sb)
-                msum[n0:n1] += d.abs().sum(-1) if wb is None else (d.abs() * wb).sum(-1)
+                msum[n0:n1] += weighted_sum(d.abs(), wb)
                 sb.sign_()
             else:
                 d = p - g
-                msum[n0:n1] += d.abs().sum(-1) if wb is None else (d.abs() * wb).sum(-1)
+                msum[n0:n1] += weighted_sum(d.abs(), wb)
                 sb.copy_(d.sign_())
         ctx.save_for_backward(x, target, pbuf, ptbuf, weight)
         # sign(p - g) is turned into the gradient in place by the first backward pass (kept off the saved tensors,
