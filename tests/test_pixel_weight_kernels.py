@@ -432,6 +432,7 @@ def test_weighted_lovasz_runs_the_torch_rows_under_every_policy(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- torch.compile ---
+@pytest.mark.slow
 def test_compile_fullgraph_through_the_ops_with_a_weight():
     torch._dynamo.reset()
     x, t = _focal_case(True)
