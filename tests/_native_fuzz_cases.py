@@ -349,10 +349,10 @@ def _raw_region(case, x, t, ignored, fails):
     torch.set_num_threads(case["threads"])
     code = getattr(lib, f"segl_softmax_index_sums_{name}")(
         xf.data_ptr(), tf.data_ptr(), n, c, xf.shape[2], ign, has, out[0].data_ptr(), out[1].data_ptr(),
-        out[2].data_ptr(), case["threads"])
+        out[2].data_ptr(), None, 0, case["threads"])
     gcode = getattr(lib, f"segl_softmax_index_grad_{name}")(
         xf.data_ptr(), tf.data_ptr(), n, c, xf.shape[2], ign, has, a.data_ptr(), m.data_ptr(), grad.data_ptr(),
-        case["threads"])
+        None, 0, case["threads"])
     want_code = 2 if pick.any() else 0
     fails.true(f"raw region kernels: codes {code}, {gcode}; want {want_code}", code == gcode == want_code)
     # the torch passes with those pixels ignored (int64 targets: any ignore value fits)

@@ -136,7 +136,7 @@ def _build(cc: str) -> Path:
 def _load(path: Path):
     lib = ctypes.CDLL(str(path))
     vp, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    region = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, cint]  # the sums' and the gradient's signatures
+    region = [vp, vp, i64, i64, i64, i64, cint, vp, vp, vp, vp, i64, cint]  # the sums' and the gradient's signatures
     signatures = {f"segl_softmax_index_{kind}_{name}": region
                   for name in TARGET_TYPES.values() for kind in ("sums", "grad")}
     signatures["segl_lovasz_index_keys"] = [vp, vp, vp, i64, i64, i64, vp, i64, cint, vp, vp, cint]
@@ -179,21 +179,29 @@ def _check(code: int, c: int = 0, ignore_index=None) -> None:
                          "seglosses.validate(logits, target, mode) reports them")
 
 
-def softmax_index_sums(x, target, ignore_index):
-    """``(P, T, G)``, each (N, C) float32, of the softmax of ``x`` (N, C, S) and class indices ``target`` (N, S)."""
+def _weight(weight):
+    """(pointer, classes) of a pixel weight: (None, 0) without; a contiguous float32 (N, 1 or C, S) tensor (what
+    :func:`seglosses.kernels.dispatch.select` lets through) otherwise."""
+    return (None, 0) if weight is None else (weight.data_ptr(), weight.shape[1])
+
+
+def softmax_index_sums(x, target, ignore_index, weight=None):
+    """``(P, T, G)``, each (N, C) float32, of the softmax of ``x`` (N, C, S) and class indices ``target`` (N, S);
+    ``weight``: None or a contiguous float32 pixel weight (N, 1 or C, S) multiplying every term."""
     lib = library()
     n, c, s = x.shape
     out = torch.empty((3, n, c), dtype=torch.float32)
     ign, has = _ignore(ignore_index)
     fn = getattr(lib, f"segl_softmax_index_sums_{TARGET_TYPES[target.dtype]}")
     _check(fn(x.data_ptr(), target.data_ptr(), n, c, s, ign, has, out[0].data_ptr(), out[1].data_ptr(),
-              out[2].data_ptr(), torch.get_num_threads()), c, ignore_index)
+              out[2].data_ptr(), *_weight(weight), torch.get_num_threads()), c, ignore_index)
     _state["calls"] += 1
     return out.unbind(0)
 
 
-def softmax_index_grad(x, target, ignore_index, a, m):
-    """The gradient (N, C, S) for ``dL/dP = a`` and ``dL/dT = m`` (both (N, C))."""
+def softmax_index_grad(x, target, ignore_index, a, m, weight=None):
+    """The gradient (N, C, S) for ``dL/dP = a`` and ``dL/dT = m`` (both (N, C)), with the pixel weight ``weight``
+    (as :func:`softmax_index_sums`)."""
     lib = library()
     n, c, s = x.shape
     a = a.to(torch.float32).contiguous()
@@ -202,7 +210,7 @@ def softmax_index_grad(x, target, ignore_index, a, m):
     ign, has = _ignore(ignore_index)
     fn = getattr(lib, f"segl_softmax_index_grad_{TARGET_TYPES[target.dtype]}")
     _check(fn(x.data_ptr(), target.data_ptr(), n, c, s, ign, has, a.data_ptr(), m.data_ptr(), grad.data_ptr(),
-              torch.get_num_threads()), c, ignore_index)
+              *_weight(weight), torch.get_num_threads()), c, ignore_index)
     _state["calls"] += 1
     return grad
 

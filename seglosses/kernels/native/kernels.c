@@ -11,6 +11,10 @@
    Forward:  P[n, c] = sum_s p,  T[n, c] = sum_s p [t == c],  G[n, c] = sum_s [t == c],  p = softmax(x[n, :, s])_c.
    Backward: dx[n, c, s] = p_c (a_c + [t == c] m_c - sum_k p_k a_k - p_t m_t) for dL/dP = a, dL/dT = m.
 
+   Pixel weights: W NULL (none), or float32 contiguous (N, WC, S) with WC = 1 (one per pixel) or C (per pixel and
+   class): every term of the sums is multiplied by its w (selected to 0 at pixels that do not count: a NaN weight
+   there has no effect), and dL/dp_c becomes w_c (a_c + [t == c] m_c) before the softmax's Jacobian.
+
    Each job is one block of pixels of one image: the logits of the block are read once per pass, the softmax's
    exponentials are computed once per element and kept in a per-thread buffer (C x BLK floats, in L1/L2), sums of
    a block are float32 over at most 512 pixels and then added in double. exp_neg is a vectorizable exponential for
@@ -115,7 +119,8 @@ static void release_buffers(float *e, int32_t *tt) {
 #define REGION_KERNELS(TT)                                                                                         \
     SOFTMAX_BLOCK(TT)                                                                                               \
     int segl_softmax_index_sums_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
-                                     int has_ignore, float *P, float *T, float *G, int nthreads) {                  \
+                                     int has_ignore, float *P, float *T, float *G, const float *W, int64_t WC,      \
+                                     int nthreads) {                                                                \
         int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb, NC3 = N * C * 3, bad = 0;                    \
         int th = nthreads > 0 ? nthreads : 1;                                                                       \
         if (NC3 == 0) return 0;                                                                                     \
@@ -141,11 +146,22 @@ static void release_buffers(float *e, int32_t *tt) {
                         for (int64_t c = 0; c < C; c++) {                                                           \
                             const float *ec = e + c * B;                                                            \
                             float ps = 0.f, ts = 0.f, gs = 0.f;                                                     \
-                            _Pragma("omp simd reduction(+ : ps, ts, gs)") for (int64_t s = 0; s < L; s++) {         \
-                                int h = tt[s] == c;                                                                 \
-                                ps += ec[s];                                                                        \
-                                ts += h ? ec[s] : 0.f;                                                              \
-                                gs += h ? 1.f : 0.f;                                                                \
+                            if (W == NULL) {                                                                        \
+                                _Pragma("omp simd reduction(+ : ps, ts, gs)") for (int64_t s = 0; s < L; s++) {     \
+                                    int h = tt[s] == c;                                                             \
+                                    ps += ec[s];                                                                    \
+                                    ts += h ? ec[s] : 0.f;                                                          \
+                                    gs += h ? 1.f : 0.f;                                                            \
+                                }                                                                                   \
+                            } else {                                                                                \
+                                const float *wc = W + (n * WC + (WC > 1 ? c : 0)) * S + s0;                         \
+                                _Pragma("omp simd reduction(+ : ps, ts, gs)") for (int64_t s = 0; s < L; s++) {     \
+                                    int h = tt[s] == c;                                                             \
+                                    float wv = tt[s] >= 0 ? wc[s] : 0.f, pw = ec[s] * wv;                           \
+                                    ps += pw;                                                                       \
+                                    ts += h ? pw : 0.f;                                                             \
+                                    gs += h ? wv : 0.f;                                                             \
+                                }                                                                                   \
                             }                                                                                       \
                             double *ac = a + (n * C + c) * 3;                                                       \
                             ac[0] += ps;                                                                            \
@@ -172,7 +188,8 @@ static void release_buffers(float *e, int32_t *tt) {
         return failed ? 1 : (bad ? 2 : 0); /* 2: class indices outside [0, C) that are not ignore */               \
     }                                                                                                               \
     int segl_softmax_index_grad_##TT(const float *x, const TT *t, int64_t N, int64_t C, int64_t S, int64_t ignore,  \
-                                     int has_ignore, const float *A, const float *M, float *dx, int nthreads) {     \
+                                     int has_ignore, const float *A, const float *M, float *dx, const float *W,     \
+                                     int64_t WC, int nthreads) {                                                    \
         int64_t B = block_of(C), nb = (S + B - 1) / B, jobs = N * nb, bad = 0;                                      \
         int th = nthreads > 0 ? nthreads : 1;                                                                       \
         int failed = 0;                                                                                             \
@@ -190,16 +207,32 @@ static void release_buffers(float *e, int32_t *tt) {
                     bad += softmax_block_##TT(x + n * C * S + s0, t + n * S + s0, C, S, L, ignore, has_ignore, e, mx, \
                                               inv, tt, B);                                                          \
                     for (int64_t s = 0; s < L; s++) w[s] = 0.f;                                                     \
-                    for (int64_t c = 0; c < C; c++) { /* w = sum_k p_k a_k + p_t m_t */                             \
-                        const float *ec = e + c * B;                                                                \
-                        float ac = an[c], mc = mn[c];                                                               \
-                        _Pragma("omp simd") for (int64_t s = 0; s < L; s++) w[s] += ec[s] * (tt[s] == c ? ac + mc : ac); \
-                    }                                                                                               \
-                    for (int64_t c = 0; c < C; c++) {                                                               \
-                        const float *ec = e + c * B;                                                                \
-                        float ac = an[c], mc = mn[c], *dc = dn + c * S;                                             \
-                        _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                         \
-                            dc[s] = tt[s] >= 0 ? ec[s] * ((tt[s] == c ? ac + mc : ac) - w[s]) : 0.0f;               \
+                    if (W == NULL) {                                                                                \
+                        for (int64_t c = 0; c < C; c++) { /* w = sum_k p_k a_k + p_t m_t */                         \
+                            const float *ec = e + c * B;                                                            \
+                            float ac = an[c], mc = mn[c];                                                           \
+                            _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                     \
+                                w[s] += ec[s] * (tt[s] == c ? ac + mc : ac);                                        \
+                        }                                                                                           \
+                        for (int64_t c = 0; c < C; c++) {                                                           \
+                            const float *ec = e + c * B;                                                            \
+                            float ac = an[c], mc = mn[c], *dc = dn + c * S;                                         \
+                            _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                     \
+                                dc[s] = tt[s] >= 0 ? ec[s] * ((tt[s] == c ? ac + mc : ac) - w[s]) : 0.0f;           \
+                        }                                                                                           \
+                    } else { /* dL/dp_c = w_c (a_c + [t == c] m_c) */                                               \
+                        for (int64_t c = 0; c < C; c++) {                                                           \
+                            const float *ec = e + c * B, *wc = W + (n * WC + (WC > 1 ? c : 0)) * S + s0;            \
+                            float ac = an[c], mc = mn[c];                                                           \
+                            _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                     \
+                                w[s] += tt[s] >= 0 ? ec[s] * wc[s] * (tt[s] == c ? ac + mc : ac) : 0.0f;            \
+                        }                                                                                           \
+                        for (int64_t c = 0; c < C; c++) {                                                           \
+                            const float *ec = e + c * B, *wc = W + (n * WC + (WC > 1 ? c : 0)) * S + s0;            \
+                            float ac = an[c], mc = mn[c], *dc = dn + c * S;                                         \
+                            _Pragma("omp simd") for (int64_t s = 0; s < L; s++)                                     \
+                                dc[s] = tt[s] >= 0 ? ec[s] * (wc[s] * (tt[s] == c ? ac + mc : ac) - w[s]) : 0.0f;   \
+                        }                                                                                           \
                     }                                                                                               \
                 }                                                                                                   \
             }                                                                                                       \
