@@ -256,13 +256,17 @@ def test_weighted_sum_passes_the_weight_to_every_term():
     torch.testing.assert_close(loss(x, t, pixel_weight=w), expected)
 
 
-@pytest.mark.parametrize("name", ["dice", "focal"])
-def test_compiles_with_a_weight(name):
+@pytest.mark.parametrize("name,backend", [("dice", "eager"), ("focal", "eager"), ("topk_cross_entropy", "eager"),
+                                          ("lovasz", "eager"), ("focal", "inductor"),
+                                          pytest.param("dice", "inductor", marks=pytest.mark.slow)])
+def test_compiles_with_a_weight(name, backend):
+    # fullgraph: no graph break ("eager" traces the graph without Inductor's code generation, which is slow)
     torch._dynamo.reset()
     x, t = _case("multiclass", dtype=torch.float32)
     w = torch.rand(2, 3, 5)
     fn = LOSSES[name]
-    compiled = torch.compile(lambda a, b, c: fn(a, b, "multiclass", pixel_weight=c, ignore_index=255), fullgraph=True)
+    compiled = torch.compile(lambda a, b, c: fn(a, b, "multiclass", pixel_weight=c, ignore_index=255), fullgraph=True,
+                             backend=backend)
     x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     got = compiled(x1, t, w)
     expected = fn(x2, t, "multiclass", pixel_weight=w, ignore_index=255)
