@@ -145,7 +145,8 @@ def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     loss, valid = _rows(f.out, per_image), _valid(f, ignore_index)
     w = _weights(f, logits, mode, pixel_weight, None if valid is None else _rows(valid, per_image), per_image)
     if w is not None:
-        return _reduce_rows(*_weighted_top(loss, w, k), f.reduction, per_image)
+        rows, weight_sum = _weighted_top(loss, w, k)
+        return _reduce_rows(rows, weight_sum, f.reduction, per_image)
     size = loss.shape[1]
     if valid is None:
         count = torch.full((loss.shape[0],), size, dtype=torch.int64, device=loss.device)
