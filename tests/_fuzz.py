@@ -267,6 +267,14 @@ def _add_tensor_options(options: dict, r: Recipe, logits: torch.Tensor) -> None:
             g = torch.Generator().manual_seed(r.seed + 1)
             m = torch.randn((r.n, r.c, *r.spatial), generator=g) * 3
             options[key] = m if key == "dist_maps" else m.abs()
+    if options.get("pixel_weight") in ("pixel", "broadcast", "element"):
+        g = torch.Generator().manual_seed(r.seed + 2)
+        if options["pixel_weight"] == "element" or (r.mode == "binary" and r.binary_flat):
+            shape = tuple(logits.shape)
+        else:
+            shape = (1 if options["pixel_weight"] == "broadcast" else r.n, *r.spatial)
+        w = torch.rand(shape, generator=g) * 2
+        options["pixel_weight"] = torch.where(torch.rand(shape, generator=g) < 0.2, 0.0, w)  # some exactly 0
     for key in ("weight", "alpha", "beta", "class_frequency"):
         v = options.get(key)
         if isinstance(v, tuple) and len(v) == 2 and v[0] in ("tensor32", "tensor64"):
@@ -390,6 +398,10 @@ def options_for(draw, name: str, mode: str, c: int, nd: int, *, class_counts: bo
             kw["background"] = draw(st.integers(0, c - 1))
     if name == "hausdorff_dt":
         kw["alpha"] = draw(st.sampled_from((2.0, 0.0, 1.0, 0.5)))
+    if "pixel_weight" in p and draw(st.integers(0, 3)) == 0:  # a weight map, built by _add_tensor_options:
+        # (N, *spatial), broadcast from (1, *spatial), or per element (binary, multilabel: every loss takes it)
+        kw["pixel_weight"] = draw(st.sampled_from(("pixel", "broadcast") + (() if mode == "multiclass" else
+                                                                            ("element",))))
     if name == "generalized_wasserstein_dice":
         kw["weighting_mode"] = draw(st.sampled_from(("default", "GDL")))
         k = c if mode == "multiclass" else 2

@@ -115,6 +115,23 @@ def _prepare(logits, target, mode, ignore_index):
     return r
 
 
+def _pixel_weight(r, pixel_weight):
+    """The pixel weight of every element ``(N, C, S)`` float64 (docs/semantics.md, "Pixel weights"): a map of the
+    logits' shape (per element) or of the target's spatial shape ``(N, *spatial)`` (every class of the pixel),
+    broadcast from axes of size 1; 0 at ignored elements (a NaN there is dropped, not multiplied). None: all 1."""
+    if pixel_weight is None:
+        w = np.ones((r.N, r.C, r.S))
+    else:
+        w = np.asarray(pixel_weight, dtype=np.float64)
+        if w.ndim == len(r.out_shape):
+            w = np.broadcast_to(w, r.out_shape).reshape(r.N, r.C, r.S)
+        else:
+            w = np.broadcast_to(w, (r.N,) + tuple(r.spatial)).reshape(r.N, 1, r.S)
+            w = np.broadcast_to(w, (r.N, r.C, r.S))
+    valid = r.valid[:, None, :] if r.kind == "index" else r.valid
+    return np.where(np.broadcast_to(valid, w.shape), w, 0.0)
+
+
 def _one_hot(t, c):
     """(N, S) int -> (N, C, S) float64."""
     return (t[:, None, :] == np.arange(c)[None, :, None]).astype(np.float64)
@@ -183,10 +200,12 @@ def focal(
     from_logits=True,
     reduction="mean",
     eps=1e-7,
+    pixel_weight=None,
 ):
     _check_reduction(reduction)
     r = _prepare(logits, target, mode, ignore_index)
     n, c, s = r.N, r.C, r.S
+    pw = _pixel_weight(r, pixel_weight)  # each term times its weight; the mean's normaliser too
     ls = float(label_smoothing)
     gamma = float(gamma)
     w = np.ones(c) if weight is None else _class_vector(weight, c, "weight")
@@ -221,7 +240,8 @@ def focal(
                     if not valid[ni, ci, si]:
                         continue
                     loss[ni, ci, si] = (
-                        w[ci]
+                        pw[ni, ci, si]
+                        * w[ci]
                         * alpha_t[ni, ci, si]
                         * one_minus_pt[ni, ci, si] ** gamma
                         * bce[ni, ci, si]
@@ -231,7 +251,7 @@ def focal(
         total = loss.sum()
         if reduction == "sum":
             return _scalar(total)
-        count = int(valid.sum())
+        count = float(np.sum(pw[valid]))
         return _scalar(total / count if count > 0 else 0.0)
 
     # multiclass (softmax)
@@ -273,7 +293,7 @@ def focal(
                     * q[ni, ci, si] ** gamma
                     * (-logp[ni, ci, si])
                 )
-            loss[ni, si] = acc
+            loss[ni, si] = pw[ni, 0, si] * acc  # one weight per pixel
     if reduction == "none":
         return loss.reshape((n,) + tuple(r.spatial))
     total = loss.sum()
@@ -284,9 +304,9 @@ def focal(
         for ni in range(n):
             for si in range(s):
                 if pix_valid[ni, si]:
-                    denom += w[r.t[ni, si]]
+                    denom += pw[ni, 0, si] * w[r.t[ni, si]]
     else:
-        denom = float(n * s)
+        denom = float(pw[:, 0, :].sum())
     return _scalar(total / denom if denom != 0 else 0.0)
 
 
@@ -333,8 +353,9 @@ def _region_complement(r, mode, from_logits):
     return _sigmoid(-r.x)
 
 
-def _region_stats(r, mode, from_logits, per_image):
-    """Return tp, fp, fn, G, each (R, C) with R = 1 or N.
+def _region_stats(r, mode, from_logits, per_image, pw=None):
+    """Return tp, fp, fn, G, each (R, C) with R = 1 or N; with element weights ``pw`` (N, C, S) (from
+    :func:`_pixel_weight`) each element's term times its weight.
 
     Written in the direct form tp = sum min(p, g), fp = sum max(p - g, 0), fn = sum max(g - p, 0), which is the
     L1 form (P + G - sum|p - g|) / 2 etc. rearranged (and sum p g, sum p (1 - g), sum (1 - p) g on hard labels);
@@ -343,6 +364,7 @@ def _region_stats(r, mode, from_logits, per_image):
     p = _region_probs(r, mode, from_logits)
     q = _region_complement(r, mode, from_logits)
     n, c = r.N, r.C
+    pw = np.ones((n, c, r.S)) if pw is None else pw
     tp = np.zeros((n, c))
     fp = np.zeros((n, c))
     fn = np.zeros((n, c))
@@ -353,17 +375,18 @@ def _region_stats(r, mode, from_logits, per_image):
                 m = r.valid[ni]
                 fg = (r.t[ni] == ci) & m
                 bg = (r.t[ni] != ci) & m
-                tp[ni, ci] = np.sum(p[ni, ci][fg])
-                fp[ni, ci] = np.sum(p[ni, ci][bg])
-                fn[ni, ci] = np.sum(q[ni, ci][fg])
-                G[ni, ci] = float(np.sum(fg))
+                wv = pw[ni, ci]
+                tp[ni, ci] = np.sum(wv[fg] * p[ni, ci][fg])
+                fp[ni, ci] = np.sum(wv[bg] * p[ni, ci][bg])
+                fn[ni, ci] = np.sum(wv[fg] * q[ni, ci][fg])
+                G[ni, ci] = float(np.sum(wv[fg]))
             else:
                 m = r.valid[ni, ci]
-                pv, qv, gv = p[ni, ci][m], q[ni, ci][m], r.g[ni, ci][m]
-                tp[ni, ci] = np.sum(np.minimum(pv, gv))
-                fp[ni, ci] = np.sum(np.maximum(pv - gv, 0.0))
-                fn[ni, ci] = np.sum(np.maximum(qv - (1.0 - gv), 0.0))
-                G[ni, ci] = np.sum(gv)
+                pv, qv, gv, wv = p[ni, ci][m], q[ni, ci][m], r.g[ni, ci][m], pw[ni, ci][m]
+                tp[ni, ci] = np.sum(wv * np.minimum(pv, gv))
+                fp[ni, ci] = np.sum(wv * np.maximum(pv - gv, 0.0))
+                fn[ni, ci] = np.sum(wv * np.maximum(qv - (1.0 - gv), 0.0))
+                G[ni, ci] = np.sum(wv * gv)
     if not per_image:
         tp, fp, fn, G = (a.sum(axis=0, keepdims=True) for a in (tp, fp, fn, G))
     return tp, fp, fn, G
@@ -408,10 +431,11 @@ def _region(
     alpha=None,
     beta=None,
     gamma=None,
+    pixel_weight=None,
 ):
     _check_reduction(reduction)
     r = _prepare(logits, target, mode, ignore_index)
-    tp, fp, fn, _ = _region_stats(r, mode, from_logits, per_image)
+    tp, fp, fn, _ = _region_stats(r, mode, from_logits, per_image, _pixel_weight(r, pixel_weight))
     s = float(smooth)
     if score_name == "dice":
         l = _ratio_loss(fp + fn, 2 * tp + fp + fn + s, log_loss)
@@ -447,11 +471,13 @@ def dice(
     ignore_index=None,
     from_logits=True,
     reduction="mean",
+    pixel_weight=None,
 ):
     return _region(
         logits, target, mode, "dice", smooth=smooth, per_image=per_image,
         log_loss=log_loss, weight=weight, classes=classes,
         ignore_index=ignore_index, from_logits=from_logits, reduction=reduction,
+        pixel_weight=pixel_weight,
     )
 
 
@@ -468,11 +494,13 @@ def jaccard(
     ignore_index=None,
     from_logits=True,
     reduction="mean",
+    pixel_weight=None,
 ):
     return _region(
         logits, target, mode, "jaccard", smooth=smooth, per_image=per_image,
         log_loss=log_loss, weight=weight, classes=classes,
         ignore_index=ignore_index, from_logits=from_logits, reduction=reduction,
+        pixel_weight=pixel_weight,
     )
 
 
@@ -491,12 +519,13 @@ def tversky(
     ignore_index=None,
     from_logits=True,
     reduction="mean",
+    pixel_weight=None,
 ):
     return _region(
         logits, target, mode, "tversky", smooth=smooth, per_image=per_image,
         log_loss=log_loss, weight=weight, classes=classes,
         ignore_index=ignore_index, from_logits=from_logits, reduction=reduction,
-        alpha=float(alpha), beta=float(beta),
+        alpha=float(alpha), beta=float(beta), pixel_weight=pixel_weight,
     )
 
 
@@ -516,12 +545,13 @@ def focal_tversky(
     ignore_index=None,
     from_logits=True,
     reduction="mean",
+    pixel_weight=None,
 ):
     return _region(
         logits, target, mode, "focal_tversky", smooth=smooth,
         per_image=per_image, log_loss=log_loss, weight=weight, classes=classes,
         ignore_index=ignore_index, from_logits=from_logits, reduction=reduction,
-        alpha=float(alpha), beta=float(beta), gamma=float(gamma),
+        alpha=float(alpha), beta=float(beta), gamma=float(gamma), pixel_weight=pixel_weight,
     )
 
 
@@ -539,10 +569,12 @@ def generalized_dice(
     ignore_index=None,
     from_logits=True,
     reduction="mean",
+    pixel_weight=None,
 ):
     _check_reduction(reduction)
     r = _prepare(logits, target, mode, ignore_index)
-    tp, fp, fn, G = _region_stats(r, mode, from_logits, per_image)
+    # G: the weighted target volume, so the class weights r_c come from the weighted volumes
+    tp, fp, fn, G = _region_stats(r, mode, from_logits, per_image, _pixel_weight(r, pixel_weight))
     rows, c = tp.shape
     # Class weights r_c per row, over all C classes of the row (the contract
     # computes them before selecting the kept classes).
@@ -585,18 +617,24 @@ def generalized_dice(
 # --------------------------------------------------------------------------
 
 
-def _lovasz_grad(gs):
-    gts = gs.sum()
-    inter = gts - np.cumsum(gs)
-    union = gts + np.cumsum(1.0 - gs)
-    j = 1.0 - inter / union
+def _lovasz_grad(gs, ws=None):
+    """Increments of the Jaccard loss along the sorted errors; with weights ``ws`` the weighted Jaccard loss
+    (intersection G_w - cumsum(w g), union G_w + cumsum(w (1 - g)), G_w = sum w g); J = 0 where the union is 0
+    (nothing of positive weight yet)."""
+    ws = np.ones_like(gs) if ws is None else ws
+    gts = np.sum(ws * gs)
+    inter = gts - np.cumsum(ws * gs)
+    union = gts + np.cumsum(ws * (1.0 - gs))
+    j = np.zeros_like(union)
+    nz = union != 0
+    j[nz] = 1.0 - inter[nz] / union[nz]
     grad = j.copy()
     grad[1:] = j[1:] - j[:-1]
     return grad
 
 
-def _lovasz_hinge_row(x, g):
-    """x: logits (P,), g: labels (P,), valid elements only."""
+def _lovasz_hinge_row(x, g, w=None):
+    """x: logits (P,), g: labels (P,), w: pixel weights (P,) or None; valid elements only."""
     if x.size == 0:
         return 0.0
     signs = 2.0 * g - 1.0
@@ -604,16 +642,16 @@ def _lovasz_hinge_row(x, g):
     order = np.argsort(-e, kind="stable")
     e_sorted = e[order]
     g_sorted = g[order]
-    return float(np.dot(np.maximum(e_sorted, 0.0), _lovasz_grad(g_sorted)))
+    return float(np.dot(np.maximum(e_sorted, 0.0), _lovasz_grad(g_sorted, None if w is None else w[order])))
 
 
-def _lovasz_softmax_row(p, fg):
-    """p: probabilities of one class (P,), fg: foreground (P,), valid only."""
+def _lovasz_softmax_row(p, fg, w=None):
+    """p: probabilities of one class (P,), fg: foreground (P,), w: pixel weights (P,) or None; valid only."""
     if p.size == 0:
         return 0.0
     e = np.abs(fg - p)
     order = np.argsort(-e, kind="stable")
-    return float(np.dot(e[order], _lovasz_grad(fg[order])))
+    return float(np.dot(e[order], _lovasz_grad(fg[order], None if w is None else w[order])))
 
 
 def lovasz(
@@ -628,10 +666,12 @@ def lovasz(
     from_logits=True,
     reduction="mean",
     eps=1e-7,
+    pixel_weight=None,
 ):
     _check_reduction(reduction)
     r = _prepare(logits, target, mode, ignore_index)
     n, c = r.N, r.C
+    pw = _pixel_weight(r, pixel_weight)
     if isinstance(classes, str):
         if classes not in ("present", "all"):
             raise ValueError(f"unknown classes {classes!r}")
@@ -657,13 +697,15 @@ def lovasz(
             for kj, ci in enumerate(cls):
                 xs = []
                 gs = []
+                ws = []
                 for ni in imgs:
                     m = r.valid[ni, ci]
                     xs.append(score[ni, ci][m])
                     gs.append(r.g[ni, ci][m])
+                    ws.append(pw[ni, ci][m])
                 xv = np.concatenate(xs)
                 gv = np.concatenate(gs)
-                L[ri, kj] = _lovasz_hinge_row(xv, gv)
+                L[ri, kj] = _lovasz_hinge_row(xv, gv, np.concatenate(ws))
                 M[ri, kj] = 1.0  # every row counts for the hinge
     else:
         p = _softmax(r.x, axis=1) if from_logits else r.x
@@ -671,19 +713,23 @@ def lovasz(
             for kj, ci in enumerate(cls):
                 ps = []
                 fgs = []
+                ws = []
                 for ni in imgs:
                     if r.kind == "index":
                         m = r.valid[ni]
                         ps.append(p[ni, ci][m])
                         fgs.append((r.t[ni][m] == ci).astype(np.float64))
+                        ws.append(pw[ni, ci][m])
                     else:
                         ps.append(p[ni, ci])
                         fgs.append(r.g[ni, ci])
+                        ws.append(pw[ni, ci])
                 pv = np.concatenate(ps)
                 fv = np.concatenate(fgs)
-                L[ri, kj] = _lovasz_softmax_row(pv, fv)
-                if isinstance(classes, str) and classes == "present":
-                    M[ri, kj] = 1.0 if fv.sum() > 0 else 0.0
+                wv = np.concatenate(ws)
+                L[ri, kj] = _lovasz_softmax_row(pv, fv, wv)
+                if isinstance(classes, str) and classes == "present":  # (weighted: a class of weight 0 is absent)
+                    M[ri, kj] = 1.0 if np.sum(wv * fv) > 0 else 0.0
                 else:
                     M[ri, kj] = 1.0
 

@@ -20,6 +20,7 @@ import numpy as np
 import oracle
 from oracle import (
     _check_reduction,
+    _pixel_weight,
     _class_list,
     _class_vector,
     _prepare,
@@ -124,17 +125,23 @@ def _g_minus_p(g, p, q):
     return np.where(g > 0.5, q - (1.0 - g), g - p)
 
 
-def _reduce_pixel_map(r, loss, reduction):
+def _reduce_pixel_map(r, loss, reduction, pw=None):
     """loss: (N, C, S) terms, 0 at invalid entries. binary/multilabel: map of the logits' shape, mean over valid
-    elements; multiclass: summed over classes per pixel, map (N, *), mean over valid pixels."""
+    elements; multiclass: summed over classes per pixel, map (N, *), mean over valid pixels. With pixel weights
+    ``pw`` (N, C, S) (:func:`oracle._pixel_weight`, 0 at ignored elements; one per pixel for multiclass) each entry
+    of the map is multiplied by its weight and the mean divides by the weights' sum."""
     if r.mode == "multiclass":
         pix = loss.sum(axis=1)
         count = int(r.valid.sum()) if r.kind == "index" else r.N * r.S
         shape = (r.N,) + tuple(r.spatial)
+        if pw is not None:
+            pix, count = pix * pw[:, 0, :], float(pw[:, 0, :].sum())
     else:
         pix = loss
         count = int(r.valid.sum())
         shape = r.out_shape
+        if pw is not None:
+            pix, count = pix * pw, float(pw.sum())
     if reduction == "none":
         return pix.reshape(shape)
     total = pix.sum()
@@ -168,9 +175,9 @@ def _mean_or_sum(values, reduction):
     return values.sum() / values.size if values.size else 0.0
 
 
-def _dice_losses(r, smooth, per_image, from_logits):
-    """1 - Dice_c of the core (L1 statistics), (R, C)."""
-    tp, fp, fn, _ = _region_stats(r, r.mode, from_logits, per_image)
+def _dice_losses(r, smooth, per_image, from_logits, pw=None):
+    """1 - Dice_c of the core (L1 statistics), (R, C); weighted statistics with element weights ``pw``."""
+    tp, fp, fn, _ = _region_stats(r, r.mode, from_logits, per_image, pw)
     return _ratio_loss(fp + fn, 2 * tp + fp + fn + float(smooth), False)
 
 
@@ -180,26 +187,31 @@ def _dice_losses(r, smooth, per_image, from_logits):
 
 
 def cross_entropy(logits, target, mode, *, weight=None, ignore_index=None, label_smoothing=0.0, from_logits=True,
-                  reduction="mean"):
+                  reduction="mean", pixel_weight=None):
     """The core focal loss with gamma = 0 (sigmoid BCE / softmax CE)."""
     return oracle.focal(logits, target, mode, alpha=None, gamma=0.0, weight=weight, ignore_index=ignore_index,
-                        label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
+                        label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction,
+                        pixel_weight=pixel_weight)
 
 
-def _bce_family(logits, target, mode, beta, balanced, ignore_index, label_smoothing, from_logits, reduction):
+def _bce_family(logits, target, mode, beta, balanced, ignore_index, label_smoothing, from_logits, reduction,
+                pixel_weight=None):
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
+    pw = _pixel_weight(r, pixel_weight)  # 0 at ignored elements
     c = r.C
     if isinstance(beta, str):
         if beta != "auto":
             raise ValueError(f"beta must be a number, a sequence or 'auto', got {beta!r}")
-        # HED: beta_c = fraction of valid negatives of class c over the batch (raw target, before smoothing).
+        # HED: beta_c = fraction of valid negatives of class c over the batch (raw target, before smoothing);
+        # with pixel weights the weighted fraction (each pixel counted w times).
         beta_c = np.empty(c)
         for ci in range(c):
             m = valid[:, ci, :]
-            count = int(m.sum())
-            beta_c[ci] = np.sum(1.0 - g[:, ci, :][m]) / count if count > 0 else 0.5
+            wm = pw[:, ci, :][m]
+            count = float(wm.sum())
+            beta_c[ci] = np.sum(wm * (1.0 - g[:, ci, :][m])) / count if count > 0 else 0.5
     elif np.ndim(beta) == 0:
         beta_c = np.full(c, float(beta))
     else:
@@ -212,19 +224,21 @@ def _bce_family(logits, target, mode, beta, balanced, ignore_index, label_smooth
     pos = _wmul(beta_c[None, :, None] * y, logp)
     neg = _wmul(b_c[None, :, None] * (1.0 - y), log1mp)
     loss = np.where(valid, -(pos + neg), 0.0)
-    return _reduce_pixel_map(r, loss, reduction)
+    return _reduce_pixel_map(r, loss, reduction, None if pixel_weight is None else pw)
 
 
 def weighted_cross_entropy(logits, target, mode, *, beta=1.0, ignore_index=None, label_smoothing=0.0,
-                           from_logits=True, reduction="mean"):
+                           from_logits=True, reduction="mean", pixel_weight=None):
     """l = -(beta g log p + (1 - g) log(1 - p)); multiclass: one-vs-rest, summed over classes per pixel."""
-    return _bce_family(logits, target, mode, beta, False, ignore_index, label_smoothing, from_logits, reduction)
+    return _bce_family(logits, target, mode, beta, False, ignore_index, label_smoothing, from_logits, reduction,
+                       pixel_weight)
 
 
 def balanced_cross_entropy(logits, target, mode, *, beta=0.5, ignore_index=None, label_smoothing=0.0,
-                           from_logits=True, reduction="mean"):
+                           from_logits=True, reduction="mean", pixel_weight=None):
     """l = -(beta g log p + (1 - beta)(1 - g) log(1 - p)); beta scalar, per class (C,) or "auto" (HED)."""
-    return _bce_family(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction)
+    return _bce_family(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction,
+                       pixel_weight)
 
 
 # --------------------------------------------------------------------------
@@ -233,20 +247,22 @@ def balanced_cross_entropy(logits, target, mode, *, beta=0.5, ignore_index=None,
 
 
 def sensitivity_specificity(logits, target, mode, *, r=0.05, smooth=1e-5, per_image=False, weight=None,
-                            classes=None, ignore_index=None, from_logits=True, reduction="mean"):
-    """Brosch et al. 2015: L_c = r sum (g-p)^2 g / (sum g + s) + (1-r) sum (g-p)^2 (1-g) / (sum (1-g) + s)."""
+                            classes=None, ignore_index=None, from_logits=True, reduction="mean", pixel_weight=None):
+    """Brosch et al. 2015: L_c = r sum (g-p)^2 g / (sum g + s) + (1-r) sum (g-p)^2 (1-g) / (sum (1-g) + s); with
+    pixel weights w every sum weighted (sum w (g-p)^2 g / (sum w g + s), ...)."""
     _check_reduction(reduction)
     rp = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(rp)
+    pw = _pixel_weight(rp, pixel_weight)
     p = oracle._region_probs(rp, mode, from_logits)  # unclamped with from_logits=False, like the core
     q = oracle._region_complement(rp, mode, from_logits)
-    sq = np.where(valid, _g_minus_p(g, p, q) ** 2, 0.0)
+    sq = np.where(valid, pw * _g_minus_p(g, p, q) ** 2, 0.0)
     gv = np.where(valid, g, 0.0)
     nv = np.where(valid, 1.0 - g, 0.0)
+    sens_den = np.sum(pw * gv, axis=2)
+    spec_den = np.sum(pw * nv, axis=2)
     sens_num = np.sum(sq * gv, axis=2)  # (N, C)
-    sens_den = np.sum(gv, axis=2)
     spec_num = np.sum(sq * nv, axis=2)
-    spec_den = np.sum(nv, axis=2)
     if not per_image:
         sens_num, sens_den, spec_num, spec_den = (a.sum(axis=0, keepdims=True)
                                                   for a in (sens_num, sens_den, spec_num, spec_den))
@@ -258,11 +274,11 @@ def sensitivity_specificity(logits, target, mode, *, r=0.05, smooth=1e-5, per_im
 
 
 def log_cosh_dice(logits, target, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
-                  ignore_index=None, from_logits=True, reduction="mean"):
+                  ignore_index=None, from_logits=True, reduction="mean", pixel_weight=None):
     """L_c = log(cosh(1 - Dice_c)) per class, reduced as the core's Dice."""
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
-    l = _dice_losses(r, smooth, per_image, from_logits)
+    l = _dice_losses(r, smooth, per_image, from_logits, _pixel_weight(r, pixel_weight))
     # log(cosh(l)) = log1p(cosh(l) - 1) = log1p(2 sinh(l / 2)^2): keeps its relative accuracy for tiny l.
     lc = np.log1p(2.0 * np.sinh(l / 2.0) ** 2)
     return _reduce_classes(lc, r, weight, classes, per_image, reduction)
@@ -280,13 +296,16 @@ def _freq_weights(f):
 
 
 def exp_log(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, gamma_cross=0.3, smooth=1.0,
-            class_frequency=None, per_image=False, ignore_index=None, from_logits=True, reduction="mean"):
-    """Wong et al. 2018: w_dice mean_c (-ln Dice_c)^gamma_dice + w_cross mean_x w_l (-ln p_l(x))^gamma_cross."""
+            class_frequency=None, per_image=False, ignore_index=None, from_logits=True, reduction="mean",
+            pixel_weight=None):
+    """Wong et al. 2018: w_dice mean_c (-ln Dice_c)^gamma_dice + w_cross mean_x w_l (-ln p_l(x))^gamma_cross; pixel
+    weights weigh the Dice statistics, the cross terms, their mean and the batch's label counts."""
     _check_compound_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
+    pw = _pixel_weight(r, pixel_weight)
 
     # Dice part: Dice_c = 1 - l_c, -ln Dice_c floored like the core's log_loss: -ln max(Dice_c, 1e-7).
-    l = _dice_losses(r, smooth, per_image, from_logits)
+    l = _dice_losses(r, smooth, per_image, from_logits, pw)
     neglog_dice = -np.log(np.maximum(1.0 - l, 1e-7))
     l_dice = _mean_or_sum(_pow0(neglog_dice, gamma_dice), reduction)
 
@@ -296,7 +315,7 @@ def exp_log(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, ga
     gc = float(gamma_cross)
     if mode == "multiclass":
         if class_frequency is None:
-            f = np.array([np.sum(g[:, ci, :][valid[:, ci, :]]) for ci in range(r.C)])  # label counts over V
+            f = np.array([np.sum((pw * g)[:, ci, :][valid[:, ci, :]]) for ci in range(r.C)])  # label counts
         else:
             f = _class_vector(class_frequency, r.C, "class_frequency")
         w = _freq_weights(f)
@@ -307,8 +326,8 @@ def exp_log(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, ga
         for ci in range(r.C):
             if class_frequency is None:
                 m = valid[:, ci, :]
-                f1 = np.sum(g[:, ci, :][m])
-                f0 = np.sum(1.0 - g[:, ci, :][m])
+                f1 = np.sum((pw * g)[:, ci, :][m])
+                f0 = np.sum((pw * (1.0 - g))[:, ci, :][m])
             else:
                 f1 = float(_class_vector(class_frequency, r.C, "class_frequency")[ci])
                 f0 = 1.0 - f1
@@ -316,27 +335,30 @@ def exp_log(logits, target, mode, *, w_dice=0.8, w_cross=0.2, gamma_dice=0.3, ga
         terms = (_wmul(g * w1[None, :, None], _pow0(-logp, gc))
                  + _wmul((1.0 - g) * w0[None, :, None], _pow0(-log1mp, gc)))
     terms = np.where(valid, terms, 0.0)
-    l_cross = _reduce_pixel_map(r, terms, reduction)
+    l_cross = _reduce_pixel_map(r, terms, reduction, None if pixel_weight is None else pw)
     return _scalar(float(w_dice) * l_dice + float(w_cross) * float(l_cross))
 
 
 def combo(logits, target, mode, *, alpha=0.5, beta=0.5, smooth=1.0, ignore_index=None, from_logits=True,
-          reduction="mean"):
+          reduction="mean", pixel_weight=None):
     """Taghanaki et al. 2019: alpha * BalancedCE(beta) + (1 - alpha) * (1 - Dice)."""
     _check_compound_reduction(reduction)
     ce = balanced_cross_entropy(logits, target, mode, beta=beta, ignore_index=ignore_index, from_logits=from_logits,
-                                reduction=reduction)
+                                reduction=reduction, pixel_weight=pixel_weight)
     d = oracle.dice(logits, target, mode, smooth=smooth, ignore_index=ignore_index, from_logits=from_logits,
-                    reduction=reduction)
+                    reduction=reduction, pixel_weight=pixel_weight)
     return _scalar(float(alpha) * float(ce) + (1.0 - float(alpha)) * float(d))
 
 
 def unified_focal(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, asymmetric=True, background=0,
-                  smooth=1e-7, per_image=False, ignore_index=None, from_logits=True, reduction="mean"):
-    """Yeung et al. 2022: lam * focal-Tversky part + (1 - lam) * focal part (asymmetric by default)."""
+                  smooth=1e-7, per_image=False, ignore_index=None, from_logits=True, reduction="mean",
+                  pixel_weight=None):
+    """Yeung et al. 2022: lam * focal-Tversky part + (1 - lam) * focal part (asymmetric by default); pixel weights
+    weigh the focal terms (and their mean) and every Tversky statistic, the background's too."""
     _check_compound_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
+    pw = _pixel_weight(r, pixel_weight)
     delta, gamma, s = float(delta), float(gamma), float(smooth)
     gamma_fg = 0.0 if asymmetric else gamma
 
@@ -355,10 +377,10 @@ def unified_focal(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, asymme
         bg = _wmul((1.0 - g) * (1.0 - delta) * p ** gamma, -log1mp)
         terms = fg + bg
     terms = np.where(valid, terms, 0.0)
-    l_focal = float(_reduce_pixel_map(r, terms, reduction))
+    l_focal = float(_reduce_pixel_map(r, terms, reduction, None if pixel_weight is None else pw))
 
     # Focal-Tversky part: 1 - TI = (delta fn + (1 - delta) fp) / (tp + delta fn + (1 - delta) fp + s).
-    tp, fp, fn, _ = _region_stats(r, mode, from_logits, per_image)  # (R, C), L1 form, unclamped p
+    tp, fp, fn, _ = _region_stats(r, mode, from_logits, per_image, pw)  # (R, C), L1 form, unclamped p
     err = delta * fn + (1.0 - delta) * fp
     one_minus_ti = _ratio_loss(err, tp + err + s, False)
     if mode == "multiclass":
@@ -372,7 +394,7 @@ def unified_focal(logits, target, mode, *, lam=0.5, delta=0.6, gamma=0.5, asymme
         for ni in range(r.N):
             for ci in range(r.C):
                 m = valid[ni, ci]
-                tp_bg[ni, ci] = np.sum(np.minimum(qr[ni, ci][m], 1.0 - g[ni, ci][m]))
+                tp_bg[ni, ci] = np.sum(pw[ni, ci][m] * np.minimum(qr[ni, ci][m], 1.0 - g[ni, ci][m]))
         if not per_image:
             tp_bg = tp_bg.sum(axis=0, keepdims=True)
         err_bg = delta * fp + (1.0 - delta) * fn

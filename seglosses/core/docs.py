@@ -81,3 +81,14 @@ def fill_doc(**blocks: str) -> Callable[[_F], _F]:
         return fn
 
     return fill
+
+
+#: The one Args entry of ``pixel_weight`` (a ``{pixel_weight}`` line of a docstring, filled by :func:`fill_doc`).
+PIXEL_WEIGHT = """
+    pixel_weight: a per-pixel weight map (None: every pixel 1), a per-call input (the Module takes it in
+        ``forward``): ``(N, *spatial)``, or the logits' shape for a weight per pixel and class (refused by the
+        losses with one value per softmax pixel: use ``weight=`` there), each axis the full size or 1. Used as
+        given (:func:`seglosses.validate` reports negative or non-finite values), no gradient; a weight at an
+        ignored pixel has no effect. Pixel losses weigh each term (mean: sum of w * term / sum of w), overlap
+        losses each pixel's share of tp, fp, fn (and of the target volume): docs/semantics.md, "Pixel weights".
+"""

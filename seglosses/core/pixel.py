@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 
 from seglosses.core.args import check_bool, check_scalar
-from seglosses.core.checks import Inputs, compute_dtype, prepare, probs_to_logits, to_compute
+from seglosses.core.checks import Inputs, compute_dtype, pixel_weights, prepare, probs_to_logits, to_compute
 from seglosses.core.targets import dense_block, index_block
 
 
@@ -27,6 +27,7 @@ class Pixels(NamedTuple):
     valid: torch.Tensor | None  # (N, S) or (N, C, S) bool (None: every element valid)
     smoothing: float
     softmax: bool               # mode "multiclass": p = softmax(x), one loss value per pixel
+    weight: torch.Tensor | None = None  # pixel weights: (N, S) softmax, else (N, 1 | C, S); 0 at ignored entries
 
 
 def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
@@ -40,9 +41,14 @@ def log1m_softmax(x: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
     return torch.where(is_top, others, torch.log1p(-torch.exp(safe)))
 
 
-def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True) -> Pixels:
+def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0.0, complement=True,
+           pixel_weight=None, per_class_weight=None) -> Pixels:
     """Check the inputs and compute ``log p``, ``log(1 - p)`` (None with ``complement=False``: for the softmax it
-    costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout."""
+    costs an argmax and a logsumexp pass) and the target in the ``(N, C, S)`` layout.
+
+    ``pixel_weight`` (:func:`seglosses.core.checks.pixel_weights`; per class unless the loss has one value per
+    softmax pixel, or ``per_class_weight`` says otherwise) becomes ``Pixels.weight``, selected to 0 at ignored
+    entries (a NaN weight there reaches nothing)."""
     inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
     smoothing = check_scalar("label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -57,6 +63,12 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
     x = inp.x
     if valid is not None:  # ignored elements: a finite input (a NaN or inf there must not reach loss or gradient)
         x = torch.where(valid.unsqueeze(1) if inp.index else valid, x, 0.0 if from_logits else 0.5)
+    w = pixel_weights(pixel_weight, logits, mode, inp,
+                      per_class=not softmax if per_class_weight is None else per_class_weight)
+    if w is not None and valid is not None:
+        w = torch.where(valid.unsqueeze(1) if inp.index else valid, w, 0.0)
+    if w is not None and softmax and w.shape[1] == 1:
+        w = w.squeeze(1)
     x = to_compute(x) if from_logits else probs_to_logits(x, softmax)
     if softmax:
         logp = torch.log_softmax(x, dim=1)
@@ -64,7 +76,7 @@ def pixels(logits, target, mode, *, ignore_index, from_logits, label_smoothing=0
     else:
         logp = torch.nn.functional.logsigmoid(x)
         log1mp = torch.nn.functional.logsigmoid(-x)
-    return Pixels(inp, logp, log1mp, t, g, valid, smoothing, softmax)
+    return Pixels(inp, logp, log1mp, t, g, valid, smoothing, softmax, w)
 
 
 def smoothed(px: Pixels) -> torch.Tensor:
@@ -85,11 +97,26 @@ def target_sum(px: Pixels, f: torch.Tensor) -> torch.Tensor:
 
 
 def valid_count(px: Pixels) -> torch.Tensor:
-    """The number of valid entries of the loss map (elements; pixels for multiclass), as a 0-d tensor."""
+    """The number of valid entries of the loss map (elements; pixels for multiclass), as a 0-d tensor; with pixel
+    weights, their sum over the valid entries."""
+    if px.weight is not None:
+        shape = (px.inp.n, px.inp.s) if px.softmax else (px.inp.n, px.inp.c, px.inp.s)
+        return px.weight.expand(shape).sum()
     if px.valid is None:
         n = px.inp.n * px.inp.s * (1 if px.softmax else px.inp.c)
         return torch.full((), float(n), dtype=px.logp.dtype, device=px.logp.device)  # a fill: no host copy
     return px.valid.sum().to(px.logp.dtype)
+
+
+def entry_weights(px: Pixels) -> torch.Tensor:
+    """The weight of each entry of the loss map, ``(N, S)`` (softmax) or ``(N, C, S)``: the pixel weight (1 without
+    one), 0 at ignored entries; for counts (class frequencies, the share of negatives) that pixel weights scale."""
+    shape = (px.inp.n, px.inp.s) if px.softmax else (px.inp.n, px.inp.c, px.inp.s)
+    if px.weight is not None:
+        return px.weight.expand(shape)
+    if px.valid is not None:
+        return px.valid.to(px.logp.dtype).expand(shape)
+    return torch.ones(shape, dtype=px.logp.dtype, device=px.logp.device)
 
 
 def target_counts(px: Pixels, valid: torch.Tensor) -> torch.Tensor:
@@ -100,7 +127,10 @@ def target_counts(px: Pixels, valid: torch.Tensor) -> torch.Tensor:
 
 def reduce_pixels(loss: torch.Tensor, px: Pixels, reduction: str) -> torch.Tensor:
     """A loss map ``(N, S)`` or ``(N, C, S)``, 0 at ignored entries, reduced: "none" the map in the input's layout,
-    "sum", or "mean" over the valid entries (:func:`valid_count`; 0 when there are none)."""
+    "sum", or "mean" over the valid entries (:func:`valid_count`; 0 when there are none). With pixel weights, each
+    entry is multiplied by its weight, and the mean divides by the weights' sum."""
+    if px.weight is not None:
+        loss = loss * px.weight  # (0 at ignored entries: the weight was selected there, the term is finite)
     if px.valid is not None:
         loss = torch.where(px.valid, loss, 0.0)
     if reduction == "none":

@@ -30,8 +30,8 @@ def validate(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, ignore_i
     x, t = inp.x, inp.target
     if pixel_weight is not None:
         w = pixel_weights(pixel_weight, logits, mode, inp)
-        bad = ~torch.isfinite(w) | (w < 0)
-        if bool(bad.any()):
+        bad = ~torch.isfinite(w) | (w < 0) if w is not None else None
+        if w is not None and bad is not None and bool(bad.any()):
             raise ValueError(f"`pixel_weight` must hold finite, non-negative values: {int(bad.sum())} of {w.numel()} "
                              f"are not, e.g. {w[bad][0].item()}")
     bad = ~torch.isfinite(x)

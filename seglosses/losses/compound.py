@@ -16,7 +16,8 @@ from seglosses.core.args import Mode, check_bool, check_reduction, check_scalar
 from seglosses.core.checks import class_vector
 from seglosses.core.formulas import dice_score, tversky_score
 from seglosses.core.module import LossModule
-from seglosses.core.pixel import pixels, reduce_pixels, target_counts, target_sum
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
+from seglosses.core.pixel import entry_weights, pixels, reduce_pixels, target_counts, target_sum
 from seglosses.core.score import score_loss
 from seglosses.losses.cross_entropy import balanced_cross_entropy_loss
 from seglosses.losses.region import class_statistics, dice_loss, overlap_loss
@@ -37,10 +38,11 @@ def _label_weights(freq):
     return torch.where(ok, (total / torch.where(ok, freq, 1.0)).sqrt(), 0.0)
 
 
+@fill_doc(pixel_weight=PIXEL_WEIGHT)
 def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_dice: float = 0.8, w_cross: float = 0.2,
                  gamma_dice: float = 0.3, gamma_cross: float = 0.3, smooth: float = 1.0,
                  class_frequency: Sequence[float] | torch.Tensor | None = None, per_image: bool = False,
-                 ignore_index: int | None = None, from_logits: bool = True,
+                 ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                  reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Exponential-logarithmic loss (Wong et al. 2018, arXiv 1809.00076): powers of -log Dice and of -log p.
 
@@ -63,9 +65,12 @@ def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_di
         smooth: added to the Dice numerator and denominator.
         class_frequency: label frequencies f from the training set, as the paper: ``(C,)`` counts or shares for
             "multiclass", the share of positives of each channel ``(C,)`` in [0, 1] for "binary"/"multilabel".
-            None: the label counts of the valid pixels of the batch.
+            None: the label counts of the valid pixels of the batch (weighted by ``pixel_weight``).
         per_image: Dice statistics per image.
         ignore_index: target value whose pixels count nowhere and get zero gradient.
+        {pixel_weight}
+            Both parts take it (the Dice statistics and the cross part's terms, its mean and the batch's label
+            counts); a per-class map only outside "multiclass" (the cross part has one value per softmax pixel).
         from_logits: False: the input holds probabilities.
         reduction: "mean" (each part's mean) or "sum" (each part's sum).
 
@@ -90,9 +95,10 @@ def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_di
     gamma_cross = check_scalar("gamma_cross", gamma_cross, low=0.0)
     dice = overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=True,
                         weight=None, classes=None, ignore_index=ignore_index, from_logits=from_logits,
-                        reduction=reduction, dist_sync=False, process_group=None, power=gamma_dice)
+                        reduction=reduction, dist_sync=False, process_group=None, power=gamma_dice,
+                        pixel_weight=pixel_weight)
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
-                complement=mode != "multiclass")  # the softmax cross part needs only log p
+                complement=mode != "multiclass", pixel_weight=pixel_weight)  # the softmax cross part: log p only
     dt, c = px.logp.dtype, px.inp.c
     tiny = torch.finfo(dt).tiny
 
@@ -103,19 +109,16 @@ def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_di
     if px.softmax:
         if freq is None:
             with torch.no_grad():
-                valid = px.valid.to(dt) if px.valid is not None else None
-                if px.t is not None:
-                    freq = target_counts(px, valid if valid is not None else torch.ones_like(px.t, dtype=dt))
-                else:
-                    freq = px.g.sum((0, 2))
+                counts = entry_weights(px)  # (N, S): 1 (or the pixel weight) at valid pixels, 0 at ignored ones
+                freq = target_counts(px, counts) if px.t is not None else (px.g * counts.unsqueeze(1)).sum((0, 2))
         w = _label_weights(freq.to(dt)).view(1, c, 1)
         cross = target_sum(px, w * powered(-px.logp))
     else:
         y = px.g
         if freq is None:
             with torch.no_grad():
-                valid = px.valid.to(dt) if px.valid is not None else torch.ones_like(y)
-                pos, neg = y.sum((0, 2)), ((1 - y) * valid).sum((0, 2))
+                counts = entry_weights(px)  # (N, C, S): 1 (or the pixel weight) at valid elements, 0 at ignored
+                pos, neg = (y * counts).sum((0, 2)), ((1 - y) * counts).sum((0, 2))
         else:
             pos, neg = freq.to(dt), 1 - freq.to(dt)
         w = _label_weights(torch.stack([neg, pos], -1))  # (C, 2): weights of label 0 and label 1
@@ -124,9 +127,10 @@ def exp_log_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, w_di
     return w_dice * dice + w_cross * reduce_pixels(cross, px, reduction)
 
 
+@fill_doc(pixel_weight=PIXEL_WEIGHT)
 def combo_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.5,
                beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5, smooth: float = 1.0,
-               ignore_index: int | None = None, from_logits: bool = True,
+               ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Combo loss (Taghanaki et al. 2019, arXiv 1805.02798): balanced cross-entropy plus the Dice loss.
 
@@ -143,6 +147,9 @@ def combo_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha:
         beta: weight of the positive term of the cross-entropy in [0, 1], one per class ``(C,)``, or "auto".
         smooth: added to the Dice numerator and denominator.
         ignore_index, from_logits: as :func:`seglosses.dice_loss`.
+        {pixel_weight}
+            Both parts take it; a per-class map only outside "multiclass" (the cross-entropy has one value per
+            softmax pixel).
         reduction: "mean" or "sum" (of each part).
 
     Returns:
@@ -161,15 +168,17 @@ def combo_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha:
     reduction = _reduction(reduction)
     alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
     ce = balanced_cross_entropy_loss(logits, target, mode, beta=beta, ignore_index=ignore_index,
-                                     from_logits=from_logits, reduction=reduction)
-    dice = dice_loss(logits, target, mode, smooth=smooth, ignore_index=ignore_index, from_logits=from_logits,
-                     reduction=reduction)
+                                     pixel_weight=pixel_weight, from_logits=from_logits, reduction=reduction)
+    dice = dice_loss(logits, target, mode, smooth=smooth, ignore_index=ignore_index, pixel_weight=pixel_weight,
+                     from_logits=from_logits, reduction=reduction)
     return alpha * ce + (1 - alpha) * dice
 
 
+@fill_doc(pixel_weight=PIXEL_WEIGHT)
 def unified_focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, lam: float = 0.5, delta: float = 0.6,
                        gamma: float = 0.5, asymmetric: bool = True, background: int = 0, smooth: float = 1e-7,
-                       per_image: bool = False, ignore_index: int | None = None, from_logits: bool = True,
+                       per_image: bool = False, ignore_index: int | None = None,
+                       pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                        reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
     r"""Unified Focal loss (Yeung et al. 2022, arXiv 2102.04525): a focal and a focal-Tversky part sharing
     delta and gamma, with the background suppressed and, in the asymmetric form, the foreground left unmodulated.
@@ -198,6 +207,9 @@ def unified_focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
         smooth: s of the Tversky index (1e-7, the reference's epsilon).
         per_image: Tversky statistics per image.
         ignore_index, from_logits: as :func:`seglosses.dice_loss`.
+        {pixel_weight}
+            Both parts take it (the focal terms and their mean, the Tversky statistics); a per-class map only
+            outside "multiclass" (the focal part has one value per softmax pixel).
         reduction: "mean" or "sum" (of each part).
 
     Returns:
@@ -222,7 +234,7 @@ def unified_focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
     gamma = check_scalar("gamma", gamma, low=0.0, high=1.0)
     check_bool("asymmetric", asymmetric)
     smooth = check_scalar("smooth", smooth, low=0.0)
-    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits)
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, pixel_weight=pixel_weight)
     c, dt = px.inp.c, px.logp.dtype
     g_fg = 0.0 if asymmetric else gamma
     if px.softmax:
@@ -239,14 +251,14 @@ def unified_focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
     focal = reduce_pixels(focal, px, reduction)
 
     tp, fp, fn, _, _ = class_statistics(logits, target, mode, per_image=per_image, classes=None, weight=None,
-                                        ignore_index=ignore_index, from_logits=from_logits)
+                                        ignore_index=ignore_index, from_logits=from_logits, pixel_weight=pixel_weight)
     e_fg = 1 - gamma
     e_bg = 1.0 if asymmetric else e_fg
     if px.softmax:
         power = tp.new_full((c,), e_fg).masked_fill_(torch.arange(c, device=tp.device) == background, e_bg)  # no sync
     else:
-        with torch.no_grad():
-            valid = px.valid.to(dt) if px.valid is not None else torch.ones_like(px.g)
+        with torch.no_grad():  # the valid elements' count (weight) of each channel: tp + fp + fn + tn
+            valid = entry_weights(px)
             count = valid.sum(-1) if per_image else valid.sum((0, 2)).unsqueeze(0)
         tp_bg = (count.to(tp.dtype) - tp - fp - fn).clamp_min(0.0)
         tp, fp, fn = torch.cat([tp_bg, tp], -1), torch.cat([fn, fp], -1), torch.cat([fp, fn], -1)

@@ -11,6 +11,7 @@ score (:func:`seglosses.core.formulas.mcc_loss`, :func:`seglosses.core.score.rat
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +22,7 @@ from seglosses.core.args import check_scalar
 from seglosses.core.checks import (
     class_vector,
     compute_dtype,
+    pixel_weights,
     prepare,
     reduce_classes,
     take,
@@ -30,6 +32,7 @@ from seglosses.core.checks import (
 )
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.formulas import check_distance_matrix, mcc_loss as mcc_formula
+from seglosses.core.docs import PIXEL_WEIGHT
 from seglosses.core.module import LossModule
 from seglosses.core.score import ratio_loss, reduce_class_losses, reduce_rows
 from seglosses.core.targets import dense_block, index_block
@@ -42,6 +45,7 @@ _COMMON = """
         smooth: s >= 0 (default 1e-5).
         per_image: compute the statistics per image instead of over the whole batch.
         ignore_index: target value whose pixels (elements, for binary/multilabel) are left out of every sum.
+{pixel_weight}
         from_logits: the input holds logits (sigmoid/softmax applied here); False: probabilities used as given.
         dist_sync: with ``torch.distributed`` initialized, all-reduce the statistics over the ranks of
             ``process_group`` before the score (``per_image``: the mean or sum runs over every rank's images), so
@@ -68,6 +72,12 @@ def _softmax_and_complement(x):
     return p, torch.where(top, others, -torch.expm1(logp))
 
 
+def _selected(pw, valid):
+    """Pixel weights ``(N, 1 | C, S)`` (or None) with 0 at ignored entries ``valid`` (selected: a NaN weight there
+    reaches nothing)."""
+    return pw if pw is None or valid is None else torch.where(valid, pw, 0.0)
+
+
 def _per_class(t, z, c):
     """``out[n, k] = sum_s z[n, s] [t[n, s] == k]`` ``(N, C)`` by scatter-adds (no one-hot); an empty input gives
     zeros that keep the graph."""
@@ -78,7 +88,7 @@ def _per_class(t, z, c):
     return out
 
 
-def _confusion_sums(inp, mode, ignore_index, from_logits):
+def _confusion_sums(inp, mode, ignore_index, from_logits, pw=None):
     """Per-image soft ``tp, fp, fn, tn`` ``(N, C)``, each its own sum of non-negative terms over the valid elements:
     class indices: ``sum_{t = c} p_c``, ``sum_{t != c} p_c``, ``sum_{t = c} (1 - p_c)``, ``sum_{t != c} (1 - p_c)``;
     dense targets (the L1 form of the region losses): ``sum min(p, g)``, ``sum max(p - g, 0)``,
@@ -86,7 +96,8 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
     space (the sigmoid of -x; for the softmax the other classes' logsumexp), and no statistic is a difference of two
     sums (V - tp - fp - fn, or the region pass's P - T): a statistic that is 0 is exactly 0, which the ratios of MCC
     need where a margin is 0 (fp / (tn + fp) with tn = 0 turns a rounding residue into 1). No one-hot: the target
-    class is picked by gathers and scatter-adds, and zeroed by one scatter."""
+    class is picked by gathers and scatter-adds, and zeroed by one scatter. With pixel weights ``pw``
+    ``(N, 1 | C, S)``, every term is multiplied by its element's weight."""
     dt = compute_dtype(inp.x)
     n, c, _ = inp.x.shape
     if inp.index:
@@ -104,18 +115,25 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
         x = to_compute(x)
         p, q = torch.sigmoid(x), torch.sigmoid(-x)  # each computed directly: 1 - p never formed (3x faster than
         # logsigmoid().exp(), the same values)
+    pw = _selected(pw, v)
     if inp.index:
         ti = t.unsqueeze(1)
+        wt = None if pw is None else (pw.gather(1, ti) if pw.shape[1] > 1 else pw).squeeze(1)  # the target's
         pos = []
         for z in (p, q):
             zt = z.gather(1, ti).squeeze(1)
+            zt = zt if wt is None else zt * wt
             pos.append(_per_class(t, zt if valid is None else torch.where(valid, zt, 0.0), c))
         neg = [z.scatter(1, ti, 0.0) for z in (p, q)]  # the target class is no negative of its own
+        if pw is not None:
+            neg = [z * pw for z in neg]
         if v is not None:
             neg = [torch.where(v, z, 0.0) for z in neg]
         return pos[0], neg[0].sum(-1), pos[1], neg[1].sum(-1)
     h = 1 - g
     terms = (torch.minimum(p, g), (p - g).clamp_min(0.0), (q - h).clamp_min(0.0), torch.minimum(q, h))
+    if pw is not None:
+        terms = tuple(z * pw for z in terms)
     if v is not None:  # (g - p as (1 - p) - (1 - g): exact where g = 1, p near 1)
         terms = tuple(torch.where(v, z, 0.0) for z in terms)
     return tuple(z.sum(-1) for z in terms)
@@ -123,7 +141,8 @@ def _confusion_sums(inp, mode, ignore_index, from_logits):
 
 def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
              weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
-             ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+             ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+             reduction: Reduction = "mean",
              dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Matthews correlation coefficient loss (Abhishek & Hamarneh 2021), one minus the soft MCC per class.
 
@@ -140,6 +159,7 @@ def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: 
     fills every valid element (no negatives) loses the tn factors and scores :math:`\sqrt{(tp + s)/(tp + fn + s)}`
     times ~0, so only its exact prediction scores 1. The loss is computed as a sum of non-negative terms
     (:func:`seglosses.core.formulas.mcc_loss`), exact near MCC = 1, with a finite gradient everywhere for s > 0.
+    With ``pixel_weight`` w every element's share of all four sums, tn included, is multiplied by w.
 
     Args:
         logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
@@ -175,7 +195,8 @@ def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: 
     sync = check_bool("dist_sync", dist_sync)
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
-    tp, fp, fn, tn = _confusion_sums(inp, mode, ignore_index, from_logits)
+    pw = pixel_weights(pixel_weight, logits, mode, inp)
+    tp, fp, fn, tn = _confusion_sums(inp, mode, ignore_index, from_logits, pw)
     if not per_image:
         tp, fp, fn, tn = (z.sum(0, keepdim=True) for z in (tp, fp, fn, tn))
     if sync and not per_image:  # one all-reduce of 4 x C numbers
@@ -189,7 +210,8 @@ def mcc_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: 
                                group=process_group)
 
 
-mcc_loss.__doc__ = (mcc_loss.__doc__ or "").replace("{common}", _COMMON)
+mcc_loss.__doc__ = (mcc_loss.__doc__ or "").replace("{common}", _COMMON).replace(
+    "{pixel_weight}", textwrap.indent(PIXEL_WEIGHT.strip("\n"), "    "))
 
 
 # ------------------------------------------------------------------------------- generalized Wasserstein Dice ---
@@ -212,7 +234,7 @@ def distance_matrix_tensor(value: Any, k: int | None, device=None) -> torch.Tens
     return m if device is None else to_device(m, device)
 
 
-def _two_state_sums(inp, ignore_index, from_logits, m):
+def _two_state_sums(inp, ignore_index, from_logits, m, pw=None):
     """Binary/multilabel: each element is a two-state problem (absent, present), prediction (1 - p, p), target
     (1 - g, g). Per-image sums ``(N, C, 2)`` by target state k: A (mass kept or moved into k, times 1 - M[k, .]),
     B (mass moved into k, times M[k, .]) and the volume V = sum (1 - g), sum g."""
@@ -237,12 +259,16 @@ def _two_state_sums(inp, ignore_index, from_logits, m):
         m01, m10 = m[0, 1].to(dt), m[1, 0].to(dt)
         a0, a1 = keep0 + (1 - m01) * move01, keep1 + (1 - m10) * move10
         b0, b1 = m01 * move01, m10 * move10
-    sums = [torch.where(v, z, 0.0) if v is not None else z for z in (a0, a1, b0, b1, h, g)]
+    sums = (a0, a1, b0, b1, h, g)
+    pw = _selected(pw, v)
+    if pw is not None:
+        sums = tuple(z * pw for z in sums)
+    sums = [torch.where(v, z, 0.0) if v is not None else z for z in sums]
     a0, a1, b0, b1, h, g = (z.sum(-1) for z in sums)
     return torch.stack([a0, a1], -1), torch.stack([b0, b1], -1), torch.stack([h, g], -1)
 
 
-def _multiclass_sums(inp, ignore_index, from_logits, m):
+def _multiclass_sums(inp, ignore_index, from_logits, m, pw=None):
     """Multiclass: per-image sums ``(N, C)`` by target class t of A = sum (1 - M[t, .]) . p, B = sum M[t, .] . p
     (the Wasserstein distance W of Fidon et al.'s eq. 6) and the class volume V; class probabilities as targets:
     the 0-1 distance only (the plan keeps min(p_c, g_c) in place)."""
@@ -261,7 +287,8 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
             p = to_compute(x)
             q = 1 - p
         a, b = torch.minimum(p, g), (q - (1 - g)).clamp_min(0.0)  # kept; moved into c (accurate where g = 1)
-        sums = [z if v is None else torch.where(v, z, 0.0) for z in (a, b, g)]
+        sums = (a, b, g) if pw is None else (a * pw, b * pw, g * pw)  # (no ignore_index with probabilities)
+        sums = [z if v is None else torch.where(v, z, 0.0) for z in sums]
         return tuple(z.sum(-1) for z in sums)
     t, valid = index_block(inp.target, ignore_index, c)
     x = _valid_input(inp.x, None if valid is None else valid.unsqueeze(1), from_logits)
@@ -279,6 +306,9 @@ def _multiclass_sums(inp, ignore_index, from_logits, m):
         b = (mm[t].transpose(1, 2) * p).sum(1)        # W = sum_c M[t, c] p_c, rows gathered: no C x C x S tensor
         a = ((1 - mm)[t].transpose(1, 2) * p).sum(1)  # 1 - W, as its own sum
     ones = torch.ones_like(a)
+    pw = _selected(None if pw is None else pw[:, 0], valid)  # (one weight per pixel)
+    if pw is not None:
+        a, b, ones = a * pw, b * pw, pw
     if valid is not None:
         a, b, ones = (torch.where(valid, z, 0.0) for z in (a, b, ones))
     return tuple(_per_class(t, z, c) for z in (a, b, ones))
@@ -288,8 +318,9 @@ def generalized_wasserstein_dice_loss(
         logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         distance_matrix: Sequence[Sequence[float]] | torch.Tensor | None = None,
         weighting_mode: Literal["default", "GDL"] = "default", smooth: float = 1e-5, per_image: bool = False,
-        ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
-        dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
+        ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+        reduction: Reduction = "mean", dist_sync: bool = False,
+        process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Generalized Wasserstein Dice loss (Fidon et al. 2017): a Dice whose errors are weighed by a distance between
     classes, so that confusing two close classes costs less than confusing far ones.
 
@@ -315,6 +346,10 @@ def generalized_wasserstein_dice_loss(
     them); the sums run over every element (of every label), one score. With the 0-1 distance and "default"
     weighting this is the Dice loss of the foreground pooled over the elements; soft targets are transported exactly
     (two states: keep min, move the excess).
+
+    With ``pixel_weight`` w each pixel's (element's) share of every sum (A, B and the volumes V of "GDL") is
+    multiplied by w. Mode "multiclass" takes one weight per pixel (``(N, *spatial)``): W is a distance over all
+    classes of the pixel.
 
     Args:
         logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``); ``(N, *)`` or ``(N, 1, *)`` for
@@ -357,10 +392,11 @@ def generalized_wasserstein_dice_loss(
     m = distance_matrix_tensor(distance_matrix, 2 if two_state else inp.c, logits.device)
     if m is not None:
         m = m / m.max()  # MONAI's normalisation (a no-op for a matrix whose largest entry is 1)
+    pw = pixel_weights(pixel_weight, logits, mode, inp, per_class=two_state)
     if two_state:
-        a, b, vol = _two_state_sums(inp, ignore_index, from_logits, m)
+        a, b, vol = _two_state_sums(inp, ignore_index, from_logits, m, pw)
     else:
-        a, b, vol = _multiclass_sums(inp, ignore_index, from_logits, m)
+        a, b, vol = _multiclass_sums(inp, ignore_index, from_logits, m, pw)
     if not per_image:
         a, b, vol = (z.sum(0, keepdim=True) for z in (a, b, vol))
     if sync and not per_image:  # one all-reduce: the weights need the global volumes
@@ -382,7 +418,7 @@ def generalized_wasserstein_dice_loss(
 
 
 generalized_wasserstein_dice_loss.__doc__ = (generalized_wasserstein_dice_loss.__doc__ or "").replace(
-    "{common}", _COMMON)
+    "{common}", _COMMON).replace("{pixel_weight}", textwrap.indent(PIXEL_WEIGHT.strip("\n"), "    "))
 
 
 class MCCLoss(LossModule):

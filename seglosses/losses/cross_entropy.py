@@ -15,9 +15,9 @@ import torch
 
 from seglosses.core.args import Mode, Reduction, beta_high, check_beta, check_reduction
 from seglosses.core.checks import class_vector
-from seglosses.core.docs import fill_doc
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
 from seglosses.core.module import LossModule
-from seglosses.core.pixel import pixels, reduce_pixels, smoothed, target_counts, target_sum
+from seglosses.core.pixel import entry_weights, pixels, reduce_pixels, smoothed, target_counts, target_sum
 from seglosses.losses.focal import focal_loss
 
 _ARGS = """
@@ -29,6 +29,7 @@ _ARGS = """
         mode: "binary", "multiclass" or "multilabel".
         {beta}
         ignore_index: target value whose elements (pixels, for "multiclass") contribute nothing and get zero gradient.
+        {pixel_weight}
         label_smoothing: e in [0, 1]: the target becomes ``y (1 - e) + e / 2`` (``+ e / C`` for "multiclass").
         from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] before the log.
         reduction: "mean" (over valid elements; pixels for "multiclass"), "sum" or "none".
@@ -41,8 +42,8 @@ _ARGS = """
 
 def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                        weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-                       label_smoothing: float = 0.0, from_logits: bool = True,
-                       reduction: Reduction = "mean") -> torch.Tensor:
+                       pixel_weight: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                       from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
     r"""Cross-entropy: sigmoid binary cross-entropy per element, or softmax cross-entropy per pixel.
 
     .. math::
@@ -51,7 +52,9 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
 
     Exactly ``F.binary_cross_entropy_with_logits`` / ``F.cross_entropy`` (``weight``, ``ignore_index`` and
     ``label_smoothing`` included), as :func:`seglosses.focal_loss` with gamma = 0, whose fused pass it runs.
-    Arguments as :func:`seglosses.focal_loss` without ``alpha`` and ``gamma``.
+    Arguments as :func:`seglosses.focal_loss` without ``alpha`` and ``gamma`` (``pixel_weight`` included: "mean"
+    divides by the sum of ``pixel_weight * weight[t]`` over the valid pixels for class indices, of the pixel weights
+    otherwise).
 
     Example:
         >>> import torch, seglosses
@@ -63,7 +66,8 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
         Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
     """
     return focal_loss(logits, target, mode, gamma=0.0, weight=weight, ignore_index=ignore_index,
-                      label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
+                      pixel_weight=pixel_weight, label_smoothing=label_smoothing, from_logits=from_logits,
+                      reduction=reduction)
 
 
 def _beta(beta, c, device, *, auto):
@@ -72,21 +76,24 @@ def _beta(beta, c, device, *, auto):
     return check_beta(beta, balanced=auto, num_classes=c)
 
 
-def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing, from_logits, reduction):
+def _posneg(logits, target, mode, beta, balanced, ignore_index, pixel_weight, label_smoothing, from_logits,
+            reduction):
     """``-(beta y log p + b (1 - y) log(1 - p))`` per class channel, b = 1 or 1 - beta; summed over classes for
     "multiclass"."""
     reduction = check_reduction(reduction)
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
-                label_smoothing=label_smoothing)
+                label_smoothing=label_smoothing, pixel_weight=pixel_weight)
     c, dt = px.inp.c, px.logp.dtype
     beta = _beta(beta, c, logits.device, auto=balanced)
     if isinstance(beta, str):  # HED: beta_c = share of valid negatives of class c in the batch (a constant)
-        with torch.no_grad():
+        with torch.no_grad():  # (pixel weights: weighted shares)
             if px.softmax:
-                valid = torch.ones_like(px.t if px.t is not None else px.g[:, 0], dtype=dt) if px.valid is None \
-                    else px.valid.to(dt)
+                valid = entry_weights(px)
                 pos = (target_counts(px, valid) if px.t is not None else (px.g * valid.unsqueeze(1)).sum((0, 2)))
                 total = valid.sum()
+            elif px.weight is not None:
+                valid = entry_weights(px)
+                pos, total = (px.g * valid).sum((0, 2)), valid.sum((0, 2))
             else:
                 pos = px.g.sum((0, 2))
                 total = px.valid.to(dt).sum((0, 2)) if px.valid is not None else \
@@ -105,11 +112,12 @@ def _posneg(logits, target, mode, beta, balanced, ignore_index, label_smoothing,
     return reduce_pixels(loss, px, reduction)
 
 
-@fill_doc(args=_ARGS, beta="beta: weight of the positive term (>= 0): a number or one per class ``(C,)``.")
+@fill_doc(args=_ARGS, pixel_weight=PIXEL_WEIGHT,
+          beta="beta: weight of the positive term (>= 0): a number or one per class ``(C,)``.")
 def weighted_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                 beta: float | Sequence[float] | torch.Tensor = 1.0, ignore_index: int | None = None,
-                                label_smoothing: float = 0.0, from_logits: bool = True,
-                                reduction: Reduction = "mean") -> torch.Tensor:
+                                pixel_weight: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                                from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
     r"""Weighted cross-entropy (Jadon 2020, after Pihur et al. 2007): the positive term weighted by beta.
 
     .. math::
@@ -129,22 +137,24 @@ def weighted_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode
     References:
         Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
     """
-    return _posneg(logits, target, mode, beta, False, ignore_index, label_smoothing, from_logits, reduction)
+    return _posneg(logits, target, mode, beta, False, ignore_index, pixel_weight, label_smoothing, from_logits,
+                   reduction)
 
 
-@fill_doc(args=_ARGS, beta='beta: in [0, 1]: a number, one per class ``(C,)``, or "auto".')
+@fill_doc(args=_ARGS, pixel_weight=PIXEL_WEIGHT, beta='beta: in [0, 1]: a number, one per class ``(C,)``, or "auto".')
 def balanced_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                 beta: float | Sequence[float] | torch.Tensor | Literal["auto"] = 0.5,
-                                ignore_index: int | None = None, label_smoothing: float = 0.0,
-                                from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+                                ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None,
+                                label_smoothing: float = 0.0, from_logits: bool = True,
+                                reduction: Reduction = "mean") -> torch.Tensor:
     r"""Balanced cross-entropy (Jadon 2020; Xie & Tu 2015): beta on the positive term, 1 - beta on the negative.
 
     .. math::
         \ell = -\left[\beta\, y \log p + (1 - \beta)(1 - y) \log (1 - p)\right]
 
     per class channel. ``beta="auto"`` sets, per class, beta to the share of (valid) negatives in the batch's
-    target, as HED does (a constant for the gradient). In mode "multiclass" the terms are taken one-vs-rest over
-    the softmax probabilities and summed over classes per pixel.
+    target, as HED does (a constant for the gradient; with ``pixel_weight`` the weighted share). In mode
+    "multiclass" the terms are taken one-vs-rest over the softmax probabilities and summed over classes per pixel.
 
     {args}
 
@@ -158,7 +168,8 @@ def balanced_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode
         Jadon. A survey of loss functions for semantic segmentation. CIBCB 2020. arXiv 2006.14822.
         Xie, Tu. Holistically-Nested Edge Detection. ICCV 2015. arXiv 1504.06375.
     """
-    return _posneg(logits, target, mode, beta, True, ignore_index, label_smoothing, from_logits, reduction)
+    return _posneg(logits, target, mode, beta, True, ignore_index, pixel_weight, label_smoothing, from_logits,
+                   reduction)
 
 
 class CrossEntropyLoss(LossModule):

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_ignore_index, check_reduction, check_scalar
-from seglosses.core.checks import Inputs, class_vector, prepare, probs_to_logits, to_compute
+from seglosses.core.checks import Inputs, class_vector, pixel_weights, prepare, probs_to_logits, to_compute
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels, smoothed, target_sum
 from seglosses.core.targets import index_block
@@ -30,10 +31,12 @@ def _reduce(out, norm, reduction, shape):
     return out / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
+@fill_doc(pixel_weight=PIXEL_WEIGHT)
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                alpha: float | Sequence[float] | torch.Tensor | None = None, gamma: float = 2.0,
                weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-               label_smoothing: float = 0.0, from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+               pixel_weight: torch.Tensor | None = None, label_smoothing: float = 0.0, from_logits: bool = True,
+               reduction: Reduction = "mean") -> torch.Tensor:
     r"""Focal loss (Lin et al. 2017, arXiv 1708.02002): cross-entropy scaled down on well-classified pixels.
 
     Sigmoid form (modes "binary", "multilabel"), per element, with :math:`p = \sigma(x)`:
@@ -68,6 +71,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
             classes' weights over valid pixels for multiclass class indices, and by the element count otherwise.
         ignore_index: target value (class index, or a value such as 255 in a binary/multilabel target) whose
             pixels contribute nothing and get zero gradient.
+        {pixel_weight}
         label_smoothing: in [0, 1].
         from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] (and renormalised over the
             classes for "multiclass", as Keras does) before the log.
@@ -89,7 +93,8 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         Lin, Goyal, Girshick, He, Dollar. Focal Loss for Dense Object Detection. ICCV 2017. arXiv 1708.02002.
     """
     f = focal_parts(logits, target, mode, alpha=alpha, gamma=gamma, weight=weight, ignore_index=ignore_index,
-                    label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
+                    label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction,
+                    pixel_weight=pixel_weight)
     return _reduce(f.out, f.norm, f.reduction, f.inp.out_shape)
 
 
@@ -105,12 +110,14 @@ class FocalParts(NamedTuple):
     gamma: float
     smoothing: float
     reduction: str
+    pixel_weight: torch.Tensor | None = None  # (N, 1, S) / (N, C, S) (pixel_weights), as the pass took it
 
 
 def focal_parts(logits, target, mode, *, alpha, gamma, weight, ignore_index, label_smoothing, from_logits,
-                reduction, reduce=None) -> FocalParts:
+                reduction, reduce=None, pixel_weight=None) -> FocalParts:
     """Check the inputs and options of :func:`focal_loss` and run its fused pass: the sum (``reduce``; default:
-    unless ``reduction`` is "none") or the map."""
+    unless ``reduction`` is "none") or the map; weighted by ``pixel_weight`` (one weight per pixel for the
+    softmax)."""
     inp = prepare(logits, target, mode, ignore_index)
     reduction = check_reduction(reduction)
     reduce = reduction != "none" if reduce is None else reduce
@@ -125,9 +132,10 @@ def focal_parts(logits, target, mode, *, alpha, gamma, weight, ignore_index, lab
     else:
         a = check_scalar("alpha", alpha, low=0.0, high=None if softmax else 1.0)
     x = inp.x if from_logits else probs_to_logits(inp.x, softmax)
+    pw = pixel_weights(pixel_weight, logits, mode, inp, per_class=not softmax)
     spec = FocalSpec(softmax, inp.index, gamma, a, w, ignore_index, smoothing, reduce)
-    out, norm = focal_terms(x, inp.target, spec)
-    return FocalParts(inp, out, norm, a, w, gamma, smoothing, reduction)
+    out, norm = focal_terms(x, inp.target, spec) if pw is None else focal_terms(x, inp.target, spec, weight=pw)
+    return FocalParts(inp, out, norm, a, w, gamma, smoothing, reduction, pw)
 
 
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2,
@@ -153,6 +161,9 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
         >>> x, y = torch.tensor([2.0, -1.0]), torch.tensor([1.0, 0.0])
         >>> seglosses.sigmoid_focal_loss(x, y, reduction="sum").round(decimals=5)
         tensor(0.0174)
+
+    It takes no ``pixel_weight``: its signature is torchvision's; weigh its ``"none"`` map, or call
+    :func:`focal_loss` (mode "binary"), which takes one.
 
     References:
         Lin et al. 2017, arXiv 1708.02002; torchvision.ops.sigmoid_focal_loss.
@@ -188,6 +199,8 @@ def _poly_index_term(f: FocalParts, ignore_index, from_logits) -> torch.Tensor:
     x = to_compute(x) if from_logits else probs_to_logits(x, True)
     logpt = torch.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1)
     term = (-torch.expm1(logpt)).pow(f.gamma + 1)
+    if f.pixel_weight is not None:
+        term = term * f.pixel_weight.squeeze(1)  # (selected away below where ignored: a NaN weight reaches nothing)
     for vec in (f.weight, f.alpha):
         if isinstance(vec, torch.Tensor):
             term = term * vec.to(term.dtype)[t]
@@ -199,7 +212,8 @@ def _poly_index_term(f: FocalParts, ignore_index, from_logits) -> torch.Tensor:
 def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon: float = 1.0,
               alpha: float | Sequence[float] | torch.Tensor | None = None, gamma: float = 0.0,
               weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-              label_smoothing: float = 0.0, from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+              pixel_weight: torch.Tensor | None = None, label_smoothing: float = 0.0, from_logits: bool = True,
+              reduction: Reduction = "mean") -> torch.Tensor:
     r"""Poly-1 loss (Leng et al. 2022, arXiv 2204.12511): the focal loss (cross-entropy at gamma = 0) plus epsilon
     times the leading term of its polynomial expansion in :math:`(1 - p_t)`.
 
@@ -225,8 +239,8 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon
     ``poly_loss(..., epsilon=0) == focal_loss(...)``.
 
     Args:
-        logits, target, mode, alpha, weight, ignore_index, label_smoothing, from_logits, reduction: as
-            :func:`focal_loss`.
+        logits, target, mode, alpha, weight, ignore_index, pixel_weight, label_smoothing, from_logits, reduction: as
+            :func:`focal_loss` (``pixel_weight`` multiplies the whole term of each pixel, polynomial included).
         epsilon: the coefficient of the polynomial term (>= -1, where the loss stays >= 0); the paper's best
             values are 1 (ImageNet, CE), -1 (COCO detection, focal), 2 (segmentation of the paper's appendix).
         gamma: focusing parameter (>= 0); 0 (default) is Poly-1 of the cross-entropy.
@@ -245,7 +259,8 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon
         Loss Functions. ICLR 2022. arXiv 2204.12511.
     """
     f = focal_parts(logits, target, mode, alpha=alpha, gamma=gamma, weight=weight, ignore_index=ignore_index,
-                    label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction)
+                    label_smoothing=label_smoothing, from_logits=from_logits, reduction=reduction,
+                    pixel_weight=pixel_weight)
     epsilon = check_scalar("epsilon", epsilon, low=-1.0)
     if mode == "multiclass" and f.inp.index and not f.smoothing:
         term = _poly_index_term(f, ignore_index, from_logits)
@@ -253,7 +268,7 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon
             return f.out.reshape(f.inp.out_shape) + epsilon * term.reshape(f.inp.out_shape)
         return _reduce(f.out + epsilon * term.sum(), f.norm, f.reduction, f.inp.out_shape)
     px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits,
-                label_smoothing=f.smoothing, complement=mode != "multiclass")
+                label_smoothing=f.smoothing, complement=mode != "multiclass", pixel_weight=pixel_weight)
     dt, c = px.logp.dtype, px.inp.c
     coef = None
     if f.weight is not None:
@@ -271,6 +286,8 @@ def poly_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, epsilon
         y = smoothed(px)
         term = (px.logp.exp() * (1 - y) + px.log1mp.exp() * y).pow(f.gamma + 1)  # (1 - p_t)^(gamma + 1)
         term = term if coef is None else term * coef
+    if px.weight is not None:
+        term = term * px.weight  # (0 at ignored entries)
     if px.valid is not None:
         term = torch.where(px.valid, term, 0.0)
     if f.reduction == "none":

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seglosses.core.checks import values_at_hand
+from seglosses.core.checks import pixel_weights, values_at_hand
 from seglosses.core.args import Mode, Reduction, check_bool, check_count, check_scalar, top_share
-from seglosses.core.docs import fill_doc
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
 from seglosses.core.module import LossModule
 from seglosses.core.targets import valid_indices
 from seglosses.losses.focal import FocalParts, focal_parts
@@ -40,6 +40,9 @@ _ARGS = """
             a plain mean.
         ignore_index: target value whose pixels (elements in "binary"/"multilabel") are never selected nor counted,
             and get zero gradient.
+        {pixel_weight}
+            Here a pixel's weight is its multiplicity: it counts w times in the selection's size and in the mean
+            (docs/semantics.md, "Pixel weights"); the pixels are ranked by their unweighted loss.
         label_smoothing: e in [0, 1], applied to each pixel's cross-entropy as in :func:`seglosses.cross_entropy_loss`.
         per_image: select the hardest pixels of each image, and average the images' losses; False: over the batch.
         from_logits: False: the input holds probabilities, clamped to [1e-7, 1 - 1e-7] before the log.
@@ -87,10 +90,22 @@ def _check_common(per_image):
     check_bool("per_image", per_image)
 
 
-@fill_doc(args=_ARGS, option="k: the share of the valid pixels kept, in percent, in (0, 100].")
+def _weights(f: FocalParts, logits, mode, pixel_weight, valid, per_image):
+    """The pixel weights as rows like the map (:func:`_rows`), 0 at ignored entries (selected: a NaN there reaches
+    nothing); None without ``pixel_weight``. ``valid``: the rows' valid mask (None: all valid)."""
+    pw = pixel_weights(pixel_weight, logits, mode, f.inp, per_class=mode != "multiclass")
+    if pw is None:
+        return None
+    w = _rows(pw.squeeze(1) if mode == "multiclass" else pw.expand(f.inp.n, f.inp.c, f.inp.s), per_image)
+    return w if valid is None else torch.where(valid, w, 0.0)
+
+
+@fill_doc(args=_ARGS, pixel_weight=PIXEL_WEIGHT,
+          option="k: the share of the valid pixels kept, in percent, in (0, 100].")
 def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, k: float = 10.0,
                             weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-                            label_smoothing: float = 0.0, per_image: bool = False, from_logits: bool = True,
+                            pixel_weight: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                            per_image: bool = False, from_logits: bool = True,
                             reduction: Reduction = "mean") -> torch.Tensor:
     r"""TopK cross-entropy (nnU-Net's ``TopKLoss``): the mean cross-entropy of the k% valid pixels with the largest.
 
@@ -103,6 +118,11 @@ def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     under sparse labels); m rounds up (nnU-Net's ``int()`` rounds down, the same where k% of the count is whole), so
     a row with a valid pixel keeps at least one. Ties do not change the value. m is a tensor: the sum runs over a
     static ``topk`` of ``ceil(k / 100 * size)`` values, cut at rank m, without a host sync.
+
+    With ``pixel_weight`` w each pixel counts w times (an integer weight is the pixel repeated): n is the row's
+    weight sum, :math:`m = \lceil k\, n / 100 \rceil`, the pixels sorted down by their (unweighted) CE fill the
+    weight m, the last one with the part of its weight that fits, and the loss is the weighted mean of what was
+    filled (over :math:`\min(m, n)`). A full sort of each row (the weights decide how many pixels fill m).
 
     {args}
 
@@ -123,6 +143,10 @@ def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     k = check_scalar("k", k, low=0.0, high=100.0, low_open=True)
     _check_common(per_image)
     loss, valid = _rows(f.out, per_image), _valid(f, ignore_index)
+    w = _weights(f, logits, mode, pixel_weight, None if valid is None else _rows(valid, per_image), per_image)
+    if w is not None:
+        rows, weight_sum = _weighted_top(loss, w, k)
+        return _reduce_rows(rows, weight_sum, f.reduction, per_image)
     size = loss.shape[1]
     if valid is None:
         count = torch.full((loss.shape[0],), size, dtype=torch.int64, device=loss.device)
@@ -142,6 +166,19 @@ def topk_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     return _reduce_rows(rows, count, f.reduction, per_image)
 
 
+def _weighted_top(loss, w, k):
+    """TopK's rows with pixel weights ``w`` (0 at ignored entries): the weighted mean of the largest losses filling
+    the weight ``m = ceil(k% of the row's weight)``; (rows' losses, rows' weights)."""
+    total_w = w.sum(1)
+    m = torch.ceil(total_w.to(torch.float64) * k / 100).to(w.dtype)  # as the unweighted m: the same at weight 1
+    vals, order = loss.sort(dim=1, descending=True)
+    ws = w.gather(1, order)
+    before = ws.cumsum(1) - ws  # the weight of the larger losses
+    part = torch.minimum(ws, (m.unsqueeze(1) - before).clamp_min(0.0))  # how much of each pixel's weight fits
+    den = torch.minimum(m, total_w)
+    return (vals * part).sum(1) / torch.where(den > 0, den, 1.0), total_w
+
+
 def _log_pt(f: FocalParts, logits, target, mode, ignore_index, from_logits) -> torch.Tensor:
     """``log p_t = -CE`` of every entry, the cross-entropy without ``weight`` nor label smoothing: the map already
     computed when neither is given, else a second fused pass. Detached; arbitrary at ignored entries."""
@@ -151,13 +188,15 @@ def _log_pt(f: FocalParts, logits, target, mode, ignore_index, from_logits) -> t
     return -plain.out.detach()
 
 
-@fill_doc(args=_ARGS, option="threshold: in [0, 1]: pixels whose target probability is below it are kept.\n"
+@fill_doc(args=_ARGS, pixel_weight=PIXEL_WEIGHT,
+          option="threshold: in [0, 1]: pixels whose target probability is below it are kept.\n"
           "        min_kept: the least number of pixels kept per image (>= 0): the hardest ones, by target "
           "probability.")
 def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, threshold: float = 0.7,
                             min_kept: int = 100000, weight: Sequence[float] | torch.Tensor | None = None,
-                            ignore_index: int | None = None, label_smoothing: float = 0.0, per_image: bool = False,
-                            from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+                            ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None,
+                            label_smoothing: float = 0.0, per_image: bool = False, from_logits: bool = True,
+                            reduction: Reduction = "mean") -> torch.Tensor:
     r"""OHEM cross-entropy (mmseg's ``OHEMPixelSampler`` with ``thresh``): the mean cross-entropy of the valid pixels
     whose target probability is below a threshold, and at least the ``min_kept`` hardest.
 
@@ -177,6 +216,11 @@ def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     (``avg_non_ignore=False``; over the valid ones with True), this loss over the kept ones (as PaddleSeg's
     ``OhemCrossEntropyLoss``): mmseg's value is this one's times the kept share. ``kthvalue`` of a static rank
     ``min(q, size)``: no host sync.
+
+    With ``pixel_weight`` w each pixel counts w times (an integer weight is the pixel repeated): :math:`p_{t,(q)}`
+    is the smallest :math:`p_t` at which the weight of the pixels sorted up by :math:`p_t` reaches q (every valid
+    pixel is kept if the row's weight is below q; a sort of each row), and the loss is the weighted mean
+    :math:`\sum_K w\, \mathrm{CE} / \sum_K w`.
 
     {args}
 
@@ -198,23 +242,42 @@ def ohem_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mo
     _check_common(per_image)
     loss, valid = _rows(f.out, per_image), _valid(f, ignore_index)
     size = loss.shape[1]
+    if valid is not None:
+        valid = _rows(valid, per_image)
+    w = _weights(f, logits, mode, pixel_weight, valid, per_image)
     with torch.no_grad():
         lpt = _rows(_log_pt(f, logits, target, mode, ignore_index, from_logits), per_image)
         if valid is not None:
-            valid = _rows(valid, per_image)
             lpt = torch.where(valid, lpt, float("inf"))  # ignored pixels sort last
         # negated comparisons: a NaN p_t (a NaN target or logit at a valid pixel) is kept, so the loss is NaN
         keep = ~(lpt >= (math.log(threshold) if threshold > 0 else float("-inf")))
         q = min(min_kept * (1 if per_image else f.inp.n), size)
-        if q:
+        if q and w is not None:
+            keep = keep | ~(lpt > _weighted_kth(lpt, w, min_kept * (1 if per_image else f.inp.n)))
+        elif q:
             keep = keep | ~(lpt > lpt.kthvalue(q, dim=1, keepdim=True).values)
         if valid is not None:
             keep = keep & valid
-        kept = keep.sum(1)
-        count = torch.full_like(kept, size) if valid is None else valid.sum(1)
+        if w is not None:
+            kept, count = torch.where(keep, w, 0.0).sum(1), w.sum(1)
+        else:
+            kept = keep.sum(1)
+            count = torch.full_like(kept, size) if valid is None else valid.sum(1)
+    if w is not None:
+        loss = loss * w
     total = torch.where(keep, loss, 0.0).sum(1)
     rows = total / torch.where(kept > 0, kept, 1).to(total.dtype)
     return _reduce_rows(rows, count, f.reduction, per_image)
+
+
+def _weighted_kth(lpt, w, q):
+    """``(R, 1)``: per row, the smallest value of ``lpt`` at which the weights ``w`` of the values sorted up reach
+    ``q`` (+inf where the row's weight stays below q): the q-th smallest of the values each repeated w times."""
+    vals, order = lpt.sort(dim=1)
+    reached = w.gather(1, order).cumsum(1) >= q
+    first = (~reached).sum(1, keepdim=True)  # the index of the first entry that reaches q (size: none)
+    kth = vals.gather(1, first.clamp_max(vals.shape[1] - 1))
+    return torch.where(first < vals.shape[1], kth, float("inf"))
 
 
 class TopKCrossEntropyLoss(LossModule):

@@ -13,15 +13,18 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_ignore_index, check_reduction
-from seglosses.core.checks import class_vector, compute_dtype, prepare, probs_to_logits, take, to_compute
+from seglosses.core.checks import class_vector, compute_dtype, pixel_weights, prepare, probs_to_logits, take
+from seglosses.core.checks import to_compute
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
 from seglosses.core.module import LossModule
 from seglosses.core.targets import dense_block, valid_indices
 from seglosses.kernels.ops import LovaszSpec, lovasz_rows
 
 
+@fill_doc(pixel_weight=PIXEL_WEIGHT)
 def lovasz_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                 classes: Literal["present", "all"] | Sequence[int] = "present", per_image: bool = False,
-                ignore_index: int | None = None, weight: Sequence[float] | torch.Tensor | None = None,
+                ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None, weight: Sequence[float] | torch.Tensor | None = None,
                 from_logits: bool = True, reduction: Reduction = "mean", dist_sync: bool = False) -> torch.Tensor:
     r"""Lovasz loss (Berman et al. 2018, arXiv 1705.08790): a tractable convex surrogate of the Jaccard loss.
 
@@ -36,6 +39,12 @@ def lovasz_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     :math:`e = |[t = c] - p_c|` with p the softmax; Lovasz hinge ("binary", and per class for "multilabel"):
     :math:`e = 1 - x (2 g - 1)` with x the logits.
 
+    With ``pixel_weight`` w it is the Lovasz extension of the weighted Jaccard loss: the errors (and their order)
+    stay unweighted, G and the sums in :math:`J_i` become weighted, :math:`G = \sum w g`,
+    :math:`J_i = 1 - (G - \sum_{k \le i} w_{(k)} g_{(k)}) / (G + \sum_{k \le i} w_{(k)} (1 - g_{(k)}))`, still
+    the extension of a submodular set function for w >= 0 (an integer weight is the pixel repeated; a pixel of weight
+    0 adds nothing); with ``classes="present"`` a class counts where its weighted target sum is > 0.
+
     Args:
         logits: ``(N, C, *)`` logits (or probabilities with ``from_logits=False``; hinge modes then use their
             log-odds, clamped at 1e-7); ``(N, *)`` or ``(N, 1, *)`` for "binary".
@@ -46,6 +55,7 @@ def lovasz_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
             "all", or a list of class indices. Hinge modes count every row ("present" acts as "all").
         per_image: one row per image and class, then the mean over images (the authors' ``per_image``).
         ignore_index: target value whose pixels are left out.
+        {pixel_weight}
         weight: per-class weights ``(C,)``: "mean" is the weighted mean over counted classes.
         from_logits: see ``logits``.
         reduction: "mean" (over counted classes; with ``per_image`` the mean over images of that), "sum" or "none".
@@ -102,7 +112,13 @@ def lovasz_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
             x = torch.where(v, x, 0.0 if from_logits else 0.5)
         q = x if from_logits else probs_to_logits(x, False)  # the hinge's score
         label = g
-    losses, fg_sum = lovasz_rows(q, label, v, LovaszSpec(softmax, inp.index, tuple(cols), per_image))
+    pw = pixel_weights(pixel_weight, logits, mode, inp)
+    spec = LovaszSpec(softmax, inp.index, tuple(cols), per_image)
+    if pw is None:
+        losses, fg_sum = lovasz_rows(q, label, v, spec)
+    else:  # (0 at ignored entries, selected: a NaN weight there reaches nothing)
+        pw = pw if v is None else torch.where(v.unsqueeze(1) if softmax and inp.index else v, pw, 0.0)
+        losses, fg_sum = lovasz_rows(q, label, v, spec, weight=pw)
 
     if softmax and classes == "present":
         counted = (fg_sum > 0).to(dt)

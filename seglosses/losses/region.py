@@ -24,9 +24,9 @@ from seglosses.core.args import (
     check_scalar,
     check_weight_type,
 )
-from seglosses.core.checks import activation, class_vector, prepare, reduce_classes, take
+from seglosses.core.checks import activation, class_vector, pixel_weights, prepare, reduce_classes, take
 from seglosses.core.dist import all_reduce_sum, is_active
-from seglosses.core.docs import fill_doc
+from seglosses.core.docs import PIXEL_WEIGHT, fill_doc
 from seglosses.core.formulas import check_alpha_beta, dice_score, tversky_score
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels
@@ -48,6 +48,7 @@ _ARGS = """
         weight: per-class weights ``(C,)``; "mean" is the weighted mean ``sum_c w_c L_c / sum_c w_c``.
         classes: class indices to keep (for example all but background); None keeps all.
         ignore_index: target value whose pixels (elements, for binary/multilabel) are left out of every sum.
+        {pixel_weight}
         from_logits: the input holds logits (sigmoid/softmax applied here); False: probabilities used as given.
         reduction: "mean", "sum" or "none".
         dist_sync: with ``torch.distributed`` initialized, all-reduce the statistics over the ranks of
@@ -70,13 +71,14 @@ _GDL_RETURNS = """
 """
 
 #: Args and Returns of the losses with one value per class.
-_doc = fill_doc(args=_ARGS, returns=_RETURNS)
+_doc = fill_doc(args=_ARGS, returns=_RETURNS, pixel_weight=PIXEL_WEIGHT)
 
 
 def class_statistics(logits, target, mode, *, per_image, classes, weight, ignore_index, from_logits, dist_sync=False,
-                     process_group=None, volume_weights=None):
+                     process_group=None, volume_weights=None, pixel_weight=None):
     """Soft per-class statistics ``tp, fp, fn, g`` ``(R, K)`` (R = N with ``per_image``, else 1; K kept classes)
-    and the class weights ``w`` ``(K,)`` (None without ``weight``), in the statistics' dtype.
+    and the class weights ``w`` ``(K,)`` (None without ``weight``), in the statistics' dtype; with ``pixel_weight``,
+    each pixel's share of every sum multiplied by its weight (the fused region pass's ``weight``).
 
     ``g`` is the target volume of each class, or ``volume_weights(g)`` when given (generalized Dice: weights from all
     C volumes, computed after the all-reduce and before the selection of ``classes``)."""
@@ -85,8 +87,10 @@ def class_statistics(logits, target, mode, *, per_image, classes, weight, ignore
     check_bool("from_logits", from_logits)
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
+    pw = pixel_weights(pixel_weight, logits, mode, inp)
+    extra = {} if pw is None else {"weight": pw}  # (None: the unweighted pass, exactly)
     tp, fp, fn, g = region_stats(inp.x, inp.target, act=activation(mode, from_logits), index=inp.index,
-                                 ignore_index=ignore_index, per_image=per_image)
+                                 ignore_index=ignore_index, per_image=per_image, **extra)
     if check_bool("dist_sync", dist_sync) and not per_image:  # one all-reduce of 4 x C numbers
         tp, fp, fn, g = all_reduce_sum(torch.stack([tp, fp, fn, g]), process_group).unbind(0)
     if volume_weights is not None:
@@ -100,7 +104,7 @@ def class_statistics(logits, target, mode, *, per_image, classes, weight, ignore
 
 
 def overlap_loss(logits, target, mode, score, *, smooth, per_image, log_loss, weight, classes, ignore_index,
-                 from_logits, reduction, dist_sync, process_group, power=None, transform=None):
+                 from_logits, reduction, dist_sync, process_group, power=None, transform=None, pixel_weight=None):
     """The loss of the score ``score(tp, fp, fn, smooth) -> (err, num)``: checks, :func:`class_statistics`,
     :func:`score_loss`."""
     reduction = check_reduction(reduction)
@@ -108,7 +112,7 @@ def overlap_loss(logits, target, mode, score, *, smooth, per_image, log_loss, we
     check_bool("log_loss", log_loss)
     tp, fp, fn, _, w = class_statistics(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
                                         ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
-                                        process_group=process_group)
+                                        process_group=process_group, pixel_weight=pixel_weight)
     return score_loss(score(tp, fp, fn, smooth), w, per_image=per_image, log_loss=log_loss, reduction=reduction,
                       power=power, transform=transform, sync=dist_sync and is_active(), group=process_group)
 
@@ -116,7 +120,8 @@ def overlap_loss(logits, target, mode, score, *, smooth, per_image, log_loss, we
 @_doc
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5, per_image: bool = False,
               log_loss: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
-              classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+              classes: Sequence[int] | None = None, ignore_index: int | None = None,
+              pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
               reduction: Reduction = "mean", dist_sync: bool = False,
               process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Dice loss (Milletari et al. 2016, arXiv 1606.04797), one minus the soft Dice score per class.
@@ -145,13 +150,14 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth:
     return overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image,
                         log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                         from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                        process_group=process_group)
+                        process_group=process_group, pixel_weight=pixel_weight)
 
 
 @_doc
 def jaccard_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5,
                  per_image: bool = False, log_loss: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
-                 classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                 classes: Sequence[int] | None = None, ignore_index: int | None = None,
+                 pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                  reduction: Reduction = "mean", dist_sync: bool = False,
                  process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Jaccard (soft IoU) loss (Rahman & Wang 2016), one minus the soft IoU per class.
@@ -175,14 +181,15 @@ def jaccard_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smoo
     return overlap_loss(logits, target, mode, tversky_score(1.0, 1.0), smooth=smooth, per_image=per_image,
                         log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                         from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                        process_group=process_group)
+                        process_group=process_group, pixel_weight=pixel_weight)
 
 
 @_doc
 def tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7,
                  smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
                  weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
-                 ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                 ignore_index: int | None = None,
+                 pixel_weight: torch.Tensor | None = None, from_logits: bool = True, reduction: Reduction = "mean",
                  dist_sync: bool = False, process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Tversky loss (Salehi et al. 2017, arXiv 1706.05721): Dice with separate weights on errors.
 
@@ -210,14 +217,16 @@ def tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alph
     return overlap_loss(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                         log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                         from_logits=from_logits, reduction=reduction, dist_sync=dist_sync,
-                        process_group=process_group)
+                        process_group=process_group, pixel_weight=pixel_weight)
 
 
 @_doc
 def focal_tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.3, beta: float = 0.7,
                        gamma: float = 0.75, smooth: float = 1e-5, per_image: bool = False, log_loss: bool = False,
                        weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
-                       ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                       ignore_index: int | None = None,
+                       pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                       reduction: Reduction = "mean",
                        dist_sync: bool = False,
                        process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Focal Tversky loss (Abraham & Khan 2019, arXiv 1810.07842): the Tversky loss per class raised to gamma.
@@ -248,7 +257,7 @@ def focal_tversky_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
     return overlap_loss(logits, target, mode, tversky_score(alpha, beta), smooth=smooth, per_image=per_image,
                         log_loss=log_loss, weight=weight, classes=classes, ignore_index=ignore_index,
                         from_logits=from_logits, reduction=reduction, power=gamma, dist_sync=dist_sync,
-                        process_group=process_group)
+                        process_group=process_group, pixel_weight=pixel_weight)
 
 
 def _gdl_weights(g, weight_type):
@@ -265,12 +274,14 @@ def _gdl_weights(g, weight_type):
     return torch.where(present, r, fill.expand_as(r))
 
 
-@fill_doc(args=_ARGS, returns=_GDL_RETURNS)
+@fill_doc(args=_ARGS, returns=_GDL_RETURNS, pixel_weight=PIXEL_WEIGHT)
 def generalized_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                           weight_type: Literal["square", "simple", "uniform"] = "square", smooth: float = 1e-5,
                           per_image: bool = False, log_loss: bool = False,
                           weight: Sequence[float] | torch.Tensor | None = None, classes: Sequence[int] | None = None,
-                          ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                          ignore_index: int | None = None,
+                          pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                          reduction: Reduction = "mean",
                           dist_sync: bool = False,
                           process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Generalized Dice loss (Sudre et al. 2017, arXiv 1707.03237): one Dice over all classes, each class weighted.
@@ -303,7 +314,7 @@ def generalized_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
     check_bool("log_loss", log_loss)
     tp, fp, fn, r, w = class_statistics(logits, target, mode, per_image=per_image, classes=classes, weight=weight,
                                         ignore_index=ignore_index, from_logits=from_logits, dist_sync=dist_sync,
-                                        process_group=process_group,
+                                        process_group=process_group, pixel_weight=pixel_weight,
                                         volume_weights=lambda g: _gdl_weights(g, weight_type))
     if w is not None:
         r = r * w
@@ -325,7 +336,8 @@ def _log_cosh(x):
 @_doc
 def log_cosh_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5,
                        per_image: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
-                       classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                       classes: Sequence[int] | None = None, ignore_index: int | None = None,
+                       pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                        reduction: Reduction = "mean", dist_sync: bool = False,
                        process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Log-cosh Dice loss (Jadon 2020, arXiv 2006.14822): the Dice loss of each class through log(cosh(.)).
@@ -353,15 +365,21 @@ def log_cosh_dice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *
     """
     return overlap_loss(logits, target, mode, dice_score, smooth=smooth, per_image=per_image, log_loss=False,
                         weight=weight, classes=classes, ignore_index=ignore_index, from_logits=from_logits,
-                        reduction=reduction, dist_sync=dist_sync, process_group=process_group, transform=_log_cosh)
+                        reduction=reduction, dist_sync=dist_sync, process_group=process_group, transform=_log_cosh,
+                        pixel_weight=pixel_weight)
 
 
-def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_logits):
+def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_logits, pixel_weight=None):
     """Per-class ``sum (g - p)^2 g``, ``sum (g - p)^2 (1 - g)``, ``sum g``, ``sum (1 - g)`` over the valid elements,
-    per image ``(N, C)`` or over the batch ``(1, C)``; class-index targets through scatter-adds, no one-hot."""
+    per image ``(N, C)`` or over the batch ``(1, C)``; class-index targets through scatter-adds, no one-hot. With
+    ``pixel_weight``, every term of every sum multiplied by its pixel's weight."""
     from seglosses.kernels.blocked import class_sums
 
-    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False)
+    px = pixels(logits, target, mode, ignore_index=ignore_index, from_logits=from_logits, complement=False,
+                pixel_weight=pixel_weight, per_class_weight=True)
+    wt = px.weight  # (N, 1 | C, S), 0 at ignored elements; None: no weights
+    if wt is not None and wt.dim() == 2:
+        wt = wt.unsqueeze(1)
     # probabilities as given with from_logits=False (as every region loss), no clamping
     if from_logits:
         p = px.logp.exp()
@@ -378,21 +396,27 @@ def _squared_error_sums(logits, target, mode, *, per_image, ignore_index, from_l
             miss = -torch.expm1(px.logp.gather(1, px.t.unsqueeze(1)).squeeze(1))
         else:
             miss = 1 - p.gather(1, px.t.unsqueeze(1)).squeeze(1)
-        ones = torch.ones_like(pt) if v is None else v
+        if wt is None:
+            ones = torch.ones_like(pt) if v is None else v
+        else:  # the weight of the target class's entry (0 where ignored)
+            ones = wt.gather(1, px.t.unsqueeze(1)).squeeze(1) if wt.shape[1] > 1 else wt[:, 0]
         a, b, g = (torch.zeros(n, c, dtype=p.dtype, device=p.device) for _ in range(3))
         class_sums(a, px.t, miss * miss * ones)
-        class_sums(b, px.t, pt * pt)
+        class_sums(b, px.t, pt * pt * (1 if wt is None else ones))
         class_sums(g, px.t, ones)
-        b = (pm * pm).sum(-1) - b                              # sum over the other classes' pixels of p_c^2
-        total = ones.sum(-1, keepdim=True)
+        sq = pm * pm if wt is None else pm * pm * wt
+        b = sq.sum(-1) - b                                     # sum over the other classes' pixels of p_c^2
+        total = ones.sum(-1, keepdim=True) if wt is None else wt.sum(-1)
         neg = total - g
     else:
         g_ = px.g
         v = None if px.valid is None else px.valid.to(p.dtype)
+        if wt is not None:
+            v = wt  # (0 at ignored elements)
         err = (g_ - p) ** 2 if v is None else (g_ - p) ** 2 * v
         a = (err * g_).sum(-1)
         b = (err * (1 - g_)).sum(-1)
-        g = g_.sum(-1)
+        g = g_.sum(-1) if wt is None else (g_ * wt).sum(-1)
         neg = ((1 - g_) if v is None else (1 - g_) * v).sum(-1)
     if not per_image:
         a, b, g, neg = (t.sum(0, keepdim=True) for t in (a, b, g, neg))
@@ -406,7 +430,8 @@ def sensitivity_specificity_loss(logits: torch.Tensor, target: torch.Tensor, mod
                                  smooth: float = 1e-5, per_image: bool = False,
                                  weight: Sequence[float] | torch.Tensor | None = None,
                                  classes: Sequence[int] | None = None, ignore_index: int | None = None,
-                                 from_logits: bool = True, reduction: Reduction = "mean", dist_sync: bool = False,
+                                 pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                                 reduction: Reduction = "mean", dist_sync: bool = False,
                                  process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Sensitivity-specificity loss (Brosch et al. 2015): squared errors on the positives and on the negatives of
     each class, each normalised by its own count.
@@ -416,7 +441,8 @@ def sensitivity_specificity_loss(logits: torch.Tensor, target: torch.Tensor, mod
 
     over the valid elements of class c (g its one-vs-rest target, p its probability), 0/0 taken as 0. ``r`` is
     Brosch's "sensitivity ratio", the weight of the sensitivity term (0.05 in the paper: the negatives of a small
-    structure are so many that each of their errors weighs little).
+    structure are so many that each of their errors weighs little). With ``pixel_weight`` w every sum is weighted
+    (:math:`\sum w (g - p)^2 g / (\sum w g + s)`, ...): each term a weighted mean of squared errors.
 
     {args}
 
@@ -437,7 +463,7 @@ def sensitivity_specificity_loss(logits: torch.Tensor, target: torch.Tensor, mod
     smooth = check_scalar("smooth", smooth, low=0.0)
     check_bool("per_image", per_image)
     a, b, g, neg = _squared_error_sums(logits, target, mode, per_image=per_image, ignore_index=ignore_index,
-                                       from_logits=from_logits)
+                                       from_logits=from_logits, pixel_weight=pixel_weight)
     c = a.shape[1]
     if check_bool("dist_sync", dist_sync) and not per_image:
         a, b, g, neg = all_reduce_sum(torch.stack([a, b, g, neg]), process_group).unbind(0)
