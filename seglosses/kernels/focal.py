@@ -129,7 +129,7 @@ def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad
                 coef = base.to(dt).view(1, c, 1) if coef is None else coef * base.to(dt).view(1, c, 1)
             if wb is not None:
                 coef = wb if coef is None else coef * wb
-                norm += wb.sum() * (c // wb.shape[1])
+                norm += wb.sum() * (c if wb.shape[1] == 1 else 1)  # a (N, 1, S) map weighs each of the C elements
             elif v is not None:
                 coef = v.to(dt) if coef is None else coef * v
                 norm += v.sum()
