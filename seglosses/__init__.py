@@ -70,6 +70,7 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
     from seglosses.core.validate import validate as validate
     from seglosses.kernels.policy import set_cpu_kernels as set_cpu_kernels, get_cpu_kernels as get_cpu_kernels
     from seglosses.core.compose import WeightedSum as WeightedSum, from_config as from_config
+    from seglosses.core.supervision import DeepSupervision as DeepSupervision
     from seglosses.losses.hard_pixel import (
         topk_cross_entropy_loss as topk_cross_entropy_loss, TopKCrossEntropyLoss as TopKCrossEntropyLoss,
         ohem_cross_entropy_loss as ohem_cross_entropy_loss, OHEMCrossEntropyLoss as OHEMCrossEntropyLoss,

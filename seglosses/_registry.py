@@ -99,6 +99,7 @@ TOOLS: dict[str, str] = {
     "get_cpu_kernels": "seglosses.kernels.policy",
     "WeightedSum": "seglosses.core.compose",
     "from_config": "seglosses.core.compose",
+    "DeepSupervision": "seglosses.core.supervision",
 }
 
 
