@@ -24,7 +24,7 @@ ALLOWED = {
                          "seglosses.skeleton"),
     # framework-free rules only: importing seglosses.keras never imports torch
     "seglosses.keras": ("seglosses.keras", "seglosses._registry", "seglosses.core.args", "seglosses.core.formulas",
-                        "seglosses.core.composable"),
+                        "seglosses.core.composable", "seglosses.core.levels"),
 }
 
 

@@ -3,7 +3,6 @@ against NumPy references (nearest: index arithmetic; area: block means and windo
 value against the hand-weighted sum of the wrapped loss, gradients, composition, config round trip, errors, compile."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -11,47 +10,8 @@ import torch
 from torch import nn
 
 import seglosses as S
+from reference_supervision import np_area, np_blocks, np_nearest
 from seglosses.core.supervision import downsample_target
-
-# ------------------------------------------------------------------------------------------ NumPy references ---
-
-
-def np_nearest(a, size):
-    """Nearest-exact on the last len(size) axes: output j reads the input pixel whose centre is nearest
-    j's centre, floor((j + 0.5) * n_in / n_out)."""
-    rank = len(size)
-    for k, n_out in enumerate(size):
-        axis = a.ndim - rank + k
-        n_in = a.shape[axis]
-        src = np.floor((np.arange(n_out) + 0.5) * n_in / n_out).astype(int)
-        a = np.take(a, src, axis=axis)
-    return a
-
-
-def np_area(a, size, ignore=None):
-    """Area pooling of the last len(size) axes, window j = [floor(j n_in / n_out), ceil((j + 1) n_in / n_out)),
-    the mean over the entries that are not ``ignore`` (``ignore`` where there is none), by explicit loops."""
-    rank = len(size)
-    spatial = a.shape[-rank:]
-    lead = a.shape[:-rank]
-    flat = a.reshape((-1,) + spatial).astype(np.float64)
-    out = np.empty((flat.shape[0],) + tuple(size))
-    windows = [[(math.floor(j * n / m), math.ceil((j + 1) * n / m)) for j in range(m)] for n, m in zip(spatial, size)]
-    for idx in np.ndindex(*size):
-        sl = tuple(slice(*windows[k][j]) for k, j in enumerate(idx))
-        for r in range(flat.shape[0]):
-            block = flat[(r,) + sl].ravel()
-            if ignore is not None:
-                block = block[block != ignore]
-            out[(r,) + idx] = block.mean() if block.size else ignore
-    return out.reshape(lead + tuple(size))
-
-
-def np_blocks(a, factor):
-    """Block means of the last two axes (sizes divisible by ``factor``), a second reference for the area rule."""
-    *lead, h, w = a.shape
-    return a.reshape(*lead, h // factor, factor, w // factor, factor).mean(axis=(-3, -1))
-
 
 # ---------------------------------------------------------------------------------------------------- weights ---
 @pytest.mark.parametrize("levels,expected", [
@@ -286,7 +246,7 @@ def test_bad_loss_and_disagreeing_ignore_values():
         S.DeepSupervision(S.dice_loss)
     with pytest.raises(TypeError, match="`loss` must be a loss Module"):
         S.DeepSupervision(S.DeepSupervision(S.DiceLoss("binary")))
-    with pytest.raises(ValueError, match=r"ignore different target values \[-1, 255\]"):
+    with pytest.raises(ValueError, match=r"set different values of `ignore_index` \[-1, 255\]"):
         S.DeepSupervision(S.DiceLoss("binary", ignore_index=255) + S.FocalLoss("binary", ignore_index=-1))
     ds = S.DeepSupervision(S.DiceLoss("binary", ignore_index=255) + S.FocalLoss("binary"))  # one value: taken
     assert ds.ignore_index == 255

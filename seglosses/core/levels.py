@@ -73,6 +73,32 @@ def level_weights(weights: str | Sequence[float], levels: int) -> tuple[float, .
     return tuple(w / total for w in raw)
 
 
+def shared_option(loss, names: tuple[str, ...], what: str):
+    """The value of the option ``names[0]`` (or a later alias) of ``loss``, read by duck typing so that it serves
+    either front end: ``loss.options`` (a mapping) holds it, and a sum lists its losses in ``loss.terms`` (the one
+    value its terms share; terms without the option, or with None, do not count). None when no loss sets it.
+    Terms that set different values raise a ValueError: deep supervision downsamples one target for all of them."""
+    values = _option_values(loss, names)
+    if len(values) > 1:
+        raise ValueError(f"the terms of the loss set different values of `{names[0]}` {sorted(values)}; deep "
+                         f"supervision {what} for all of them, so they must agree")
+    return next(iter(values)) if values else None
+
+
+def _option_values(loss, names) -> set:
+    terms = getattr(loss, "terms", None)
+    if terms is not None and not isinstance(terms, (str, bytes)):
+        return set().union(*(_option_values(t, names) for t in terms))
+    options = getattr(loss, "options", None)
+    if not hasattr(options, "get"):
+        return set()
+    for name in names:
+        value = options.get(name)
+        if value is not None:
+            return {value}
+    return set()
+
+
 def nearest_indices(size_in: int, size_out: int) -> list[int]:
     """The source index of each output index of nearest-exact resampling from ``size_in`` to ``size_out`` pixels:
     ``floor((j + 1/2) * size_in / size_out)``, computed in integers (``((2j + 1) * size_in) // (2 * size_out)``), the

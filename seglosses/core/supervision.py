@@ -8,43 +8,19 @@ your own called as ``loss(logits, target, **inputs)``); the weights and the down
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seglosses.core.levels import check_level_weights, level_weights, nearest_indices
+from seglosses.core.levels import check_level_weights, level_weights, nearest_indices, shared_option
 
 #: The per-call input that is area-pooled to each level; every other input is given per level.
 POOLED_INPUTS = ("pixel_weight",)
 
 _POOLS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
-
-
-def ignore_value(loss) -> float | None:
-    """The ``ignore_index`` of ``loss``'s options (a sum's terms: the one value they share), or None.
-
-    Read by duck typing, so it works for either front end: ``loss.options`` (a mapping) holds ``ignore_index``, or
-    ``ignore_class`` in Keras; a sum lists its losses in ``loss.terms``. Terms that give different values raise a
-    ValueError: the downsampled target could not be right for all of them."""
-    values = _ignore_values(loss)
-    if len(values) > 1:
-        raise ValueError(f"the terms of the loss ignore different target values {sorted(values)}; deep supervision "
-                         "downsamples one target for all of them, so they must ignore the same value (or none)")
-    return next(iter(values)) if values else None
-
-
-def _ignore_values(loss) -> set:
-    terms = getattr(loss, "terms", None)
-    if isinstance(terms, (nn.ModuleList, list, tuple)):
-        return set().union(*(_ignore_values(t) for t in terms))
-    options = getattr(loss, "options", None)
-    if isinstance(options, Mapping):
-        value = options.get("ignore_index", options.get("ignore_class"))
-        return set() if value is None else {value}
-    return set()
 
 
 def nearest_resize(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -166,7 +142,7 @@ class DeepSupervision(nn.Module):
             raise TypeError(f"`loss` must be a loss Module (not a DeepSupervision); got {type(loss).__name__}")
         self.loss = loss
         self.weights = check_level_weights(weights)
-        self.ignore_index = ignore_value(loss)
+        self.ignore_index = shared_option(loss, ("ignore_index",), "downsamples one target with one ignore value")
         self.last: dict[str, torch.Tensor] = {}
 
     def level_weights(self, levels: int) -> tuple[float, ...]:

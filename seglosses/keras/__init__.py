@@ -42,7 +42,8 @@ NaN or inf logit there changes neither the loss nor the gradient (0 there). A Na
 hidden: the loss is NaN. Every numeric option must be finite (inf is refused with a ValueError naming it).
 
 Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also ``-``, ``/`` by a number, unary
-``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss.
+``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss. :class:`DeepSupervision` applies a
+loss to a list of outputs at decreasing resolutions, the target downsampled to each.
 
 Definitions: docs/semantics.md. ``mode`` is "binary", "multiclass" or "multilabel" as in the PyTorch front end.
 
@@ -62,11 +63,14 @@ from importlib import import_module as _import_module
 from seglosses._registry import LOSSES as _LOSSES
 from seglosses.keras._base import SegLoss
 from seglosses.keras._compose import WeightedSum
+from seglosses.keras._supervision import DeepSupervision
 
 for _row in _LOSSES:
     _family = _import_module(f"seglosses.keras._{_row.family}")
     globals()[_row.cls], globals()[_row.function] = getattr(_family, _row.cls), getattr(_family, _row.function)
 del _row, _family
 
-#: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum.
-__all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum"]
+#: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum,
+#: deep supervision.
+__all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum",
+           "DeepSupervision"]
