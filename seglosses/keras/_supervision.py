@@ -176,10 +176,17 @@ class DeepSupervision(keras.losses.Loss):
                              f"{tuple(first.shape)}")
         rank = ndim - 2
         pred_axes = list(range(2, ndim)) if self.channels_first else list(range(1, ndim - 1))
-        sizes = []
-        for i, out in enumerate(outputs):
+        c_axis = 1 if self.channels_first else -1
+        full = tuple(first.shape[a] for a in pred_axes)
+        if None in full:
+            raise ValueError(f"`y_pred[0]` must have a static spatial shape; got {tuple(first.shape)}")
+        axes = _spatial_axes(len(y_true.shape), rank, self.channels_first)
+        if len(y_true.shape) < rank + 1 or tuple(y_true.shape[a] for a in axes) != full:
+            raise ValueError(f"`y_true` must be at the resolution of `y_pred[0]`, spatial shape {full}; got shape "
+                             f"{tuple(y_true.shape)} (outputs go highest resolution first)")
+        sizes = [full]
+        for i, out in enumerate(outputs[1:], 1):
             shape = tuple(out.shape)
-            c_axis = 1 if self.channels_first else -1
             if len(shape) != ndim or shape[c_axis] != first.shape[c_axis] or (
                     None not in (shape[0], first.shape[0]) and shape[0] != first.shape[0]):
                 raise ValueError(f"`y_pred[{i}]` must have the batch size, classes and rank of `y_pred[0]` "
@@ -187,14 +194,10 @@ class DeepSupervision(keras.losses.Loss):
             size = tuple(shape[a] for a in pred_axes)
             if None in size:
                 raise ValueError(f"`y_pred[{i}]` must have a static spatial shape; got {shape}")
-            if sizes and any(a > b for a, b in zip(size, sizes[0])):
-                raise ValueError(f"`y_pred[{i}]` has spatial shape {size}, larger than the target's {sizes[0]} on "
-                                 "some axis; the target is only downsampled")
+            if any(a > b for a, b in zip(size, full)):
+                raise ValueError(f"`y_pred[{i}]` has spatial shape {size}, larger than the target's {full} on some "
+                                 "axis; the target is only downsampled")
             sizes.append(size)
-        axes = _spatial_axes(len(y_true.shape), rank, self.channels_first)
-        if len(y_true.shape) < rank + 1 or tuple(y_true.shape[a] for a in axes) != sizes[0]:
-            raise ValueError(f"`y_true` must be at the resolution of `y_pred[0]`, spatial shape {sizes[0]}; got shape "
-                             f"{tuple(y_true.shape)} (outputs go highest resolution first)")
         return sizes, axes
 
     def _weight_axes(self, sw, rank, full):
