@@ -326,3 +326,20 @@ def test_compile_fullgraph():
     assert sorted(ds.last) == ["level0", "level1", "level2"]
     rec = torch.compile(S.DeepSupervision(_Recorder()), fullgraph=True, backend="eager")
     rec([o.detach() for o in outs], t, pixel_weight=pw)  # the pooling of a weight map compiles too
+
+
+# ------------------------------------------------------------------------------------------------------ peers ---
+def test_monai_exp_equals_monai_deep_supervision_loss():
+    """MONAI's DeepSupervisionLoss (weight_mode="exp", nearest-exact on a float (N, 1, *spatial) target) gives the
+    same value as "monai-exp" here with integer class indices."""
+    monai_ds = pytest.importorskip("monai.losses").DeepSupervisionLoss
+
+    class Squeezed(nn.Module):  # MONAI hands the loss a float (N, 1, *spatial) target
+        def forward(self, x, t):
+            return S.focal_loss(x, t[:, 0].long(), "multiclass", gamma=1.0)
+
+    outs = [o.detach().float() for o in _outputs([(16, 12), (8, 6), (5, 3), (2, 2), (1, 1), (1, 1)])]
+    t = torch.randint(0, 3, (2, 16, 12))
+    expected = monai_ds(Squeezed(), weight_mode="exp")(outs, t[:, None].float())
+    got = S.DeepSupervision(S.FocalLoss("multiclass", gamma=1.0), "monai-exp")(outs, t)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
