@@ -57,7 +57,7 @@ def test_integer_targets_are_resampled_by_nearest(dtype, shape, size):
     np.testing.assert_array_equal(got.numpy(), np_nearest(t.numpy(), size))
 
 
-def test_nearest_is_interpolates_nearest_exact():
+def test_nearest_is_interpolate_nearest_exact():
     t = torch.randint(0, 5, (2, 13, 11))
     for size in [(6, 5), (4, 3), (13, 2), (1, 1)]:
         ref = torch.nn.functional.interpolate(t[:, None].double(), size=size, mode="nearest-exact")[:, 0].long()
@@ -326,6 +326,19 @@ def test_compile_fullgraph():
     assert sorted(ds.last) == ["level0", "level1", "level2"]
     rec = torch.compile(S.DeepSupervision(_Recorder()), fullgraph=True, backend="eager")
     rec([o.detach() for o in outs], t, pixel_weight=pw)  # the pooling of a weight map compiles too
+
+
+def test_no_host_copies_on_a_device(monkeypatch):
+    """Forward and backward on meta tensors copy no host data to the device and read no device value (the checks of
+    tests/test_no_sync.py), with the nearest gather, the ignore-aware area pooling and a pooled weight map."""
+    from test_no_sync import _check
+
+    outs = [torch.randn(2, 1, *s, device="meta", requires_grad=True) for s in [(8, 8), (4, 4), (2, 2)]]
+    ds_binary = S.DeepSupervision(S.DiceLoss("binary", ignore_index=255) + S.FocalLoss("binary", ignore_index=255))
+    rec = S.DeepSupervision(_Recorder(), "uniform")
+    t_float, t_index = torch.empty(2, 1, 8, 8, device="meta"), torch.empty(2, 8, 8, dtype=torch.uint8, device="meta")
+    assert not _check(lambda: ds_binary(outs, t_float).backward(), monkeypatch)
+    assert not _check(lambda: rec(outs, t_index, pixel_weight=torch.empty(2, 8, 8, device="meta")), monkeypatch)
 
 
 # ------------------------------------------------------------------------------------------------------ peers ---

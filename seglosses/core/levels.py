@@ -8,7 +8,7 @@ pixel of nearest-exact resampling (:func:`nearest_indices`) and the window of ar
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 #: The named weight rules of :func:`level_weights`.
 WEIGHT_RULES = ("nnunet", "monai-exp", "uniform")
@@ -90,7 +90,7 @@ def _option_values(loss, names) -> set:
     if terms is not None and not isinstance(terms, (str, bytes)):
         return set().union(*(_option_values(t, names) for t in terms))
     options = getattr(loss, "options", None)
-    if not hasattr(options, "get"):
+    if not isinstance(options, Mapping):
         return set()
     for name in names:
         value = options.get(name)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seglosses.core.levels import check_level_weights, level_weights, nearest_indices, shared_option
+from seglosses.core.levels import check_level_weights, level_weights, shared_option
 
 #: The per-call input that is area-pooled to each level; every other input is given per level.
 POOLED_INPUTS = ("pixel_weight",)
@@ -27,12 +27,12 @@ def nearest_resize(target: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """``target`` resampled on its last ``len(size)`` axes to ``size`` by nearest-exact, as an index gather: every
     value is copied, never computed, so class indices and ignore labels (255) stay exact in any dtype (uint8, int64,
     bool). The source indices are those of ``interpolate(mode="nearest-exact")``
-    (:func:`seglosses.core.levels.nearest_indices`)."""
+    (:func:`seglosses.core.levels.nearest_indices`), computed on the target's device."""
     rank = len(size)
     out = target
     for k, (n_in, n_out) in enumerate(zip(target.shape[-rank:], size)):
-        if n_in != n_out:
-            index = torch.tensor(nearest_indices(n_in, n_out), device=target.device)
+        if n_in != n_out:  # nearest_indices, computed on the device (no host copy)
+            index = (2 * torch.arange(n_out, device=target.device) + 1) * n_in // (2 * n_out)
             out = out.index_select(target.ndim - rank + k, index)
     return out
 
