@@ -74,6 +74,7 @@ if TYPE_CHECKING:  # the lazy names, as type checkers read them (tests/test_typi
         Schedule as Schedule, constant as constant, linear as linear, cosine as cosine, piecewise as piecewise,
         rebalance as rebalance,
     )
+    from seglosses.core.supervision import DeepSupervision as DeepSupervision
     from seglosses.losses.hard_pixel import (
         topk_cross_entropy_loss as topk_cross_entropy_loss, TopKCrossEntropyLoss as TopKCrossEntropyLoss,
         ohem_cross_entropy_loss as ohem_cross_entropy_loss, OHEMCrossEntropyLoss as OHEMCrossEntropyLoss,

@@ -113,6 +113,7 @@ TOOLS: dict[str, str] = {
     "cosine": "seglosses.core.schedules",
     "piecewise": "seglosses.core.schedules",
     "rebalance": "seglosses.core.schedules",
+    "DeepSupervision": "seglosses.core.supervision",
 }
 
 

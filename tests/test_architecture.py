@@ -26,7 +26,8 @@ ALLOWED = {
                          "seglosses.skeleton"),
     # framework-free rules only: importing seglosses.keras never imports torch
     "seglosses.keras": ("seglosses.keras", "seglosses._registry", "seglosses.core.args", "seglosses.core.formulas",
-                        "seglosses.core.composable", "seglosses.core.schedules"),
+                        "seglosses.core.composable", "seglosses.core.schedules",
+                        "seglosses.core.levels"),
 }
 
 

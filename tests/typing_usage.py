@@ -120,6 +120,9 @@ def use() -> None:
     assert_type(rebuilt, nn.Module)
     assert isinstance(loss(x, t), torch.Tensor) and isinstance(rebuilt(x, t), torch.Tensor)
     assert_type(seglosses.loss_classes(), dict[str, type[LossModule]])
+    deep = seglosses.DeepSupervision(loss, weights=[1.0, 0.5])
+    assert_type(deep.forward([x, x[..., ::2, ::2]], t), torch.Tensor)
+    assert_type(deep.level_weights(2), tuple[float, ...])
 
     seglosses.validate(x, t, "multiclass", ignore_index=None, from_logits=True)
     seglosses.set_cpu_kernels("eager")

@@ -171,10 +171,12 @@ def from_config(config: Mapping[str, Any]) -> nn.Module:
 
     Args:
         config: ``{"class": "DiceLoss", "mode": "multiclass", "options": {...}}`` for one loss (``mode`` and
-            ``options`` optional), or ``{"class": "WeightedSum", "terms": [{"coef": 0.5, "loss": {...}}, ...]}``.
+            ``options`` optional), ``{"class": "WeightedSum", "terms": [{"coef": 0.5, "loss": {...}}, ...]}``, or
+            ``{"class": "DeepSupervision", "loss": {...}, "weights": "nnunet"}``.
 
     Returns:
-        A fresh loss Module (:class:`WeightedSum` for a sum).
+        A fresh loss Module (:class:`WeightedSum` for a sum, :class:`~seglosses.DeepSupervision` for deep
+        supervision).
 
     Example:
         >>> import seglosses
@@ -200,11 +202,19 @@ def from_config(config: Mapping[str, Any]) -> nn.Module:
         loss = WeightedSum(pairs)
         loss.step(config.get("position", 0.0))
         return loss
+    if name == "DeepSupervision":
+        from seglosses.core.supervision import DeepSupervision
+
+        if "loss" not in config or set(config) - {"class", "loss", "weights"}:
+            raise ValueError("`config` of a DeepSupervision takes the keys 'class', 'loss' and 'weights' ('loss' "
+                             f"required); got {sorted(config)}")
+        return DeepSupervision(from_config(config["loss"]), weights=config.get("weights", "nnunet"))
     import seglosses
 
     classes = seglosses.loss_classes()
     if name not in classes:
-        raise ValueError(f"`config['class']` must be one of {sorted(classes) + ['WeightedSum']}; got {name!r}")
+        allowed = sorted(classes) + ["DeepSupervision", "WeightedSum"]
+        raise ValueError(f"`config['class']` must be one of {allowed}; got {name!r}")
     unknown = set(config) - {"class", "mode", "options"}
     if unknown:
         raise ValueError(f"`config` of a loss takes the keys 'class', 'mode' and 'options'; got {sorted(unknown)}")

@@ -44,6 +44,8 @@ hidden: the loss is NaN. Every numeric option must be finite (inf is refused wit
 Losses compose: ``0.5 * DiceLoss("multiclass") + FocalLoss("multiclass")`` (also ``-``, ``/`` by a number, unary
 ``-``, ``sum([...])``) is a :class:`WeightedSum`, itself a serializable Keras loss. A coefficient may be a schedule
 (``linear``, ``cosine``, ``piecewise``, ``rebalance``, ``constant``), stepped by :class:`ScheduleCallback` in ``fit``.
+:class:`DeepSupervision` applies a loss to a list of outputs at decreasing resolutions, the target downsampled to
+each.
 
 Definitions: docs/semantics.md. ``mode`` is "binary", "multiclass" or "multilabel" as in the PyTorch front end.
 
@@ -64,6 +66,7 @@ from seglosses._registry import LOSSES as _LOSSES
 from seglosses.keras._base import SegLoss
 from seglosses.core.schedules import Schedule, constant, cosine, linear, piecewise, rebalance
 from seglosses.keras._compose import ScheduleCallback, WeightedSum
+from seglosses.keras._supervision import DeepSupervision
 
 for _row in _LOSSES:
     _family = _import_module(f"seglosses.keras._{_row.family}")
@@ -71,6 +74,7 @@ for _row in _LOSSES:
 del _row, _family
 
 #: The base class, each loss's class and function in the registry's order (seglosses._registry), the weighted sum,
-#: the schedules of its coefficients (seglosses.core.schedules) and the callback that steps them.
+#: deep supervision, the schedules of its coefficients (seglosses.core.schedules) and the callback that steps them.
 __all__ = ["SegLoss", *[name for loss in _LOSSES for name in (loss.cls, loss.function)], "WeightedSum",
-           "Schedule", "constant", "linear", "cosine", "piecewise", "rebalance", "ScheduleCallback"]
+           "Schedule", "constant", "linear", "cosine", "piecewise", "rebalance", "ScheduleCallback",
+           "DeepSupervision"]

@@ -24,7 +24,7 @@ def test_public_names_are_the_registry_and_nothing_else():
     public = {name for name in dir(K) if not name.startswith("_")}
     assert public == set(K.__all__), sorted(public ^ set(K.__all__))
     expected = ({"SegLoss", "WeightedSum", "ScheduleCallback", "Schedule", "constant", "linear", "cosine", "piecewise",
-                 "rebalance"} | {loss.cls for loss in LOSSES} | {loss.function for loss in LOSSES})
+                 "rebalance", "DeepSupervision"} | {loss.cls for loss in LOSSES} | {loss.function for loss in LOSSES})
     assert sorted(K.__all__) == sorted(expected)
     for loss in LOSSES:
         cls, fn = getattr(K, loss.cls), getattr(K, loss.function)
