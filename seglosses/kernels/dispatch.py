@@ -18,6 +18,10 @@ inductor   Policy ``"inductor"``, CPU, outside torch.compile, the compiler worki
 blocked    Everything else: the blocked torch passes, the reference the others are tested against.
 =========  ===========================================================================================================
 
+A pixel weight (the last of a call's further arguments, ``rest``) goes to the backends that cover it: the blocked
+passes (all three), Inductor (focal and region passes), the C region kernel (a contiguous (N, 1, S) float32 weight),
+the Triton focal and region kernels; weighted Lovasz rows run the torch rows.
+
 Every backend gives the same value, gradient and error for the same call, bad input included (tests/test_native.py,
 tests/test_cpu_kernels.py, tests/triton/, tests/test_fuzz.py). The policy is :mod:`seglosses.kernels.policy`; the
 autograd glue that runs the selected backend is :mod:`seglosses.kernels.ops`.
@@ -69,17 +73,18 @@ class Backend(Protocol):
 
     def covers(self, op: str, x: torch.Tensor, target: torch.Tensor, spec: tuple, *rest) -> bool: ...
 
-    def focal_pass(self, x: torch.Tensor, target: torch.Tensor, spec: FocalSpec,
-                   need_grad: bool) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]: ...
+    def focal_pass(self, x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad: bool,
+                   weight: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        ...
 
-    def region_sums(self, x: torch.Tensor, target: torch.Tensor,
-                    spec: RegionSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    def region_sums(self, x: torch.Tensor, target: torch.Tensor, spec: RegionSpec,
+                    weight: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
     def region_grad(self, x: torch.Tensor, target: torch.Tensor, spec: RegionSpec, a: torch.Tensor,
-                    m: torch.Tensor) -> torch.Tensor: ...
+                    m: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor: ...
 
-    def lovasz_rows(self, q: torch.Tensor, label: torch.Tensor, valid: Optional[torch.Tensor],
-                    spec: LovaszSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    def lovasz_rows(self, q: torch.Tensor, label: torch.Tensor, valid: Optional[torch.Tensor], spec: LovaszSpec,
+                    weight: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
 
 def _triton_module(x: torch.Tensor):
@@ -96,6 +101,11 @@ def _triton_module(x: torch.Tensor):
     return triton
 
 
+def _weight(rest) -> Optional[torch.Tensor]:
+    """The pixel weight of a call: the last of its further arguments (None: unweighted)."""
+    return rest[-1] if rest and isinstance(rest[-1], torch.Tensor) else None
+
+
 def _cpu_eligible(x: torch.Tensor) -> bool:
     """A CPU tensor outside torch.compile under a policy that allows compiled CPU kernels."""
     return x.device.type == "cpu" and not torch.compiler.is_compiling() and policy.get_cpu_kernels() != "eager"
@@ -105,6 +115,8 @@ class _Triton:
     name = "triton"
 
     def covers(self, op, x, target, spec, *rest):
+        if _weight(rest) is not None:
+            return False
         if op == "focal":
             fits = not (spec.softmax and (not spec.index or spec.smoothing))
         elif op == "region":
@@ -113,15 +125,15 @@ class _Triton:
             fits = False
         return fits and _triton_module(x) is not None
 
-    def focal_pass(self, x, target, spec, need_grad):
+    def focal_pass(self, x, target, spec, need_grad, weight=None):
         out, norm, grad = _triton_module(x).focal_pass(x, target, spec, need_grad)
         out = out if spec.reduce else out.view(x.shape if not spec.softmax else (x.shape[0], x.shape[2]))
         return out, norm, None if grad is None else saturating_cast(grad, x.dtype)
 
-    def region_sums(self, x, target, spec):
+    def region_sums(self, x, target, spec, weight=None):
         return _triton_module(x).region_sums(x, target, *spec)
 
-    def region_grad(self, x, target, spec, a, m):
+    def region_grad(self, x, target, spec, a, m, weight=None):
         return _triton_module(x).region_grad(x, target, *spec, a, m)
 
 
@@ -129,6 +141,8 @@ class _Native:
     name = "native"
 
     def covers(self, op, x, target, spec, *rest):
+        if _weight(rest) is not None:
+            return False
         if op == "region":
             fits = (spec.act == "softmax" and spec.index and x.dtype == torch.float32
                     and target.dtype in _native.TARGET_TYPES)
@@ -140,13 +154,13 @@ class _Native:
         return (fits and _cpu_eligible(x) and target.device.type == "cpu" and x.is_contiguous()
                 and target.is_contiguous() and _native._state["error"] is None and _native.library() is not None)
 
-    def region_sums(self, x, target, spec):
+    def region_sums(self, x, target, spec, weight=None):
         return _native.softmax_index_sums(x, target, spec.ignore_index)
 
-    def region_grad(self, x, target, spec, a, m):
+    def region_grad(self, x, target, spec, a, m, weight=None):
         return _native.softmax_index_grad(x, target, spec.ignore_index, a, m)
 
-    def lovasz_rows(self, q, label, valid, spec):
+    def lovasz_rows(self, q, label, valid, spec, weight=None):
         # errors to keys in one pass, NumPy's sort, then the losses and the derivative in one pass over the keys
         return _native.lovasz_index_rows(q, label.squeeze(1), valid, spec.cols, spec.per_image,
                                          _lovasz.sort_u64_rows)
@@ -156,6 +170,8 @@ class _Inductor:
     name = "inductor"
 
     def covers(self, op, x, target, spec, *rest):
+        if _weight(rest) is not None:
+            return False
         if op == "lovasz" or policy.get_cpu_kernels() != "inductor" or not _cpu_eligible(x):
             return False
         if op == "region" and spec.act == "softmax" and spec.index and x.shape[1] < 8:
@@ -167,14 +183,14 @@ class _Inductor:
         """The arguments after (x, target) that :func:`seglosses.kernels.inductor.call` receives (its cache key)."""
         return (spec, *rest) if op == "focal" else (*spec, *rest)
 
-    def focal_pass(self, x, target, spec, need_grad):
-        return _inductor.call("focal", _focal.focal_pass, x, target, spec, need_grad)
+    def focal_pass(self, x, target, spec, need_grad, weight=None):
+        return _inductor.call("focal", _focal.focal_pass, x, target, spec, need_grad, weight)
 
-    def region_sums(self, x, target, spec):
-        return _inductor.call("region", _region.sums_whole, x, target, *spec)
+    def region_sums(self, x, target, spec, weight=None):
+        return _inductor.call("region", _region.sums_whole, x, target, *spec, weight)
 
-    def region_grad(self, x, target, spec, a, m):
-        return _inductor.call("region_grad", _region.grad_whole, x, target, *spec, a, m)
+    def region_grad(self, x, target, spec, a, m, weight=None):
+        return _inductor.call("region_grad", _region.grad_whole, x, target, *spec, a, m, weight)
 
 
 class _Blocked:
@@ -186,11 +202,11 @@ class _Blocked:
     def covers(self, op, x, target, spec, *rest):
         return True
 
-    def focal_pass(self, x, target, spec, need_grad):
-        return _focal.focal_pass(x, target, spec, need_grad)
+    def focal_pass(self, x, target, spec, need_grad, weight=None):
+        return _focal.focal_pass(x, target, spec, need_grad, weight)
 
-    def lovasz_rows(self, q, label, valid, spec):
-        return _lovasz.lovasz_rows(q, label, valid, *spec)
+    def lovasz_rows(self, q, label, valid, spec, weight=None):
+        return _lovasz.lovasz_rows(q, label, valid, *spec, weight)
 
 
 TRITON, NATIVE, INDUCTOR, BLOCKED = _Triton(), _Native(), _Inductor(), _Blocked()
@@ -201,7 +217,7 @@ BACKENDS: tuple[Backend, ...] = (TRITON, NATIVE, INDUCTOR, BLOCKED)
 def select(op: str, x: torch.Tensor, target: torch.Tensor, spec: tuple, *rest) -> Backend:
     """The backend that runs the pass ``op`` ("focal", "region" or "lovasz") on ``x`` (the logits; the
     probabilities q for "lovasz"), ``target`` and ``spec``; ``rest``: the pass's further arguments (the focal
-    pass's ``need_grad``)."""
+    pass's ``need_grad``; last, the pixel weight or None)."""
     for backend in BACKENDS[:-1]:
         if backend.covers(op, x, target, spec, *rest):
             return backend

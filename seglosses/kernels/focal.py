@@ -72,9 +72,16 @@ def _softmax_terms(logp, gamma):
     return m * nlp, -m * (1 + gamma * r)
 
 
-def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad: bool):
+def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad: bool,
+               weight: Optional[torch.Tensor] = None):
     """One blocked pass over x (N, C, S): the loss map (or its sum), the normaliser of the mean, and the gradient
-    for a unit upstream gradient (or None)."""
+    for a unit upstream gradient (or None).
+
+    ``weight``: None, or a pixel weight in the compute dtype, (N, 1, S) or (sigmoid only) (N, C, S): each element's
+    (sigmoid) or pixel's (softmax) term and its gradient are multiplied by its weight, and so is its share of the
+    normaliser (sigmoid: the sum of the weights of the valid elements; softmax: of ``w base[t]`` with class
+    indices, of w with class probabilities). Selected to 0 at ignored elements (a NaN weight there has no effect).
+    """
     softmax, index, gamma, alpha, base, ignore_index, smoothing, reduce = spec
     n, c, s = x.shape
     dt = compute_dtype(x)
@@ -102,6 +109,11 @@ def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad
             v = None
         if v is not None:  # ignored elements: finite logits (NaN, inf there must not reach the loss or gradient)
             xb = torch.where(v.unsqueeze(1) if index else v, xb, 0.0)
+        wb = None
+        if weight is not None:  # the block's weight, 0 where ignored: (n, C or 1, S) (sigmoid), (n, S) (softmax)
+            wb = weight[n0:n1, :, s0:s1] if not softmax else weight[n0:n1, 0, s0:s1]
+            if v is not None:
+                wb = torch.where(v, wb, 0.0)
         # the block of the gradient buffer, written in place where the dtypes agree
         gb = (grad if whole else grad[n0:n1, :, s0:s1]) if need_grad and grad.dtype == dt else None
         g = None
@@ -115,7 +127,10 @@ def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad
                 coef = y * (2 * a - 1) + (1 - a)  # alpha y + (1 - alpha)(1 - y)
             if base is not None:
                 coef = base.to(dt).view(1, c, 1) if coef is None else coef * base.to(dt).view(1, c, 1)
-            if v is not None:
+            if wb is not None:
+                coef = wb if coef is None else coef * wb
+                norm += wb.sum() * (c // wb.shape[1])
+            elif v is not None:
                 coef = v.to(dt) if coef is None else coef * v
                 norm += v.sum()
             else:
@@ -132,7 +147,10 @@ def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad
                 f, h = _softmax_terms(logp.gather(1, t.unsqueeze(1)).squeeze(1), gamma)
                 coef = None if cvec is None else cvec[t]
                 nw = None if base is None else base.to(dt)[t]
-                if v is not None:
+                if wb is not None:
+                    coef = wb if coef is None else coef * wb
+                    nw = wb if nw is None else nw * wb
+                elif v is not None:
                     coef = v.to(dt) if coef is None else coef * v
                     nw = v.to(dt) if nw is None else nw * v
                 norm += nw.sum() if nw is not None else t.numel()
@@ -146,14 +164,21 @@ def focal_pass(x: torch.Tensor, target: torch.Tensor, spec: FocalSpec, need_grad
             else:
                 bvec = torch.ones(c, dtype=dt, device=x.device) if cvec is None else cvec
                 if index:
-                    vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
+                    if wb is not None:
+                        vf = wb
+                    else:
+                        vf = torch.ones(t.shape, dtype=dt, device=x.device) if v is None else v.to(dt)
                     coef = bvec.view(1, c, 1) * (smoothing / c * vf).unsqueeze(1)
                     coef.scatter_add_(1, t.unsqueeze(1), ((1 - smoothing) * bvec[t] * vf).unsqueeze(1))
                     norm += vf.sum() if base is None else (base.to(dt)[t] * vf).sum()
                 else:
                     y = target[n0:n1, :, s0:s1].to(dt)
                     coef = (y * (1 - smoothing) + smoothing / c) * bvec.view(1, c, 1)
-                    norm += y.shape[0] * y.shape[2]
+                    if wb is not None:
+                        coef = coef * wb.unsqueeze(1)
+                        norm += wb.sum()
+                    else:
+                        norm += y.shape[0] * y.shape[2]
                 f, h = _softmax_terms(logp, gamma)
                 loss = (coef * f).sum(1)
                 if need_grad:

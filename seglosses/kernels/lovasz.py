@@ -31,6 +31,18 @@ def _jaccard_prefix(fg_sorted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return torch.div(idx, union.add_(idx), out=union), g_sum  # J_i, in place
 
 
+def _jaccard_prefix_weighted(fg_sorted: torch.Tensor, w_sorted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_jaccard_prefix` of the weighted Jaccard index: with W_i = sum_{k <= i} w_k, C_i = sum_{k <= i} w_k g_k
+    and G = C_L, the weighted intersection of the first i errors' complement is G - C_i, the union G - C_i + W_i, so
+    J_i = W_i / (G - C_i + W_i) (0 where the union is 0: only weights 0 so far). w = 1 is :func:`_jaccard_prefix`.
+    Returns J (in ``fg_sorted``'s buffer) and each row's weighted target sum G."""
+    c = torch.cumsum(fg_sorted.mul_(w_sorted), -1, out=fg_sorted)
+    g_sum = c[..., -1].clone() if fg_sorted.shape[-1] else c.sum(-1)
+    cw = torch.cumsum(w_sorted, -1)
+    union = torch.sub(g_sum.unsqueeze(-1), c, out=c).add_(cw)
+    return torch.where(union == 0, 0.0, cw / union), g_sum  # (a NaN weight stays NaN)
+
+
 def _lovasz_dot(pos: torch.Tensor, jac: torch.Tensor, block: int = 1 << 18) -> torch.Tensor:
     """sum_i pos_i (J_i - J_{i-1}) along the last axis (J_0 = 0): the rows' Lovasz losses, with temporaries of
     about ``block`` elements (a matmul would avoid them, but runs in TF32 where the user allows that)."""
@@ -133,16 +145,20 @@ def _rows_per_chunk(rows: torch.Tensor) -> int:
     return max(chunk // max(rows.shape[-1], 1), 1)
 
 
-def _sorted_rows(rows, lab, cls, dtype):
+def _sorted_rows(rows, lab, cls, dtype, wrows=None):
     """Lovasz losses (R, K), foreground sums (R, K) and the loss's derivative in each error (R, K, L), of rows of
     errors (R, K, L) with their labels: class indices (R, 1, L) compared with ``cls`` (1, K, 1), or a dense target
-    (R, K, L) when ``cls`` is None. ``rows`` may be overwritten."""
+    (R, K, L) when ``cls`` is None; ``wrows``: the elements' weights (R, K, L) or None. ``rows`` may be
+    overwritten."""
     e_sorted, perm = _sort_descending(rows)
     if cls is not None:
         fg = (lab.expand(-1, rows.shape[1], -1).gather(-1, perm) == cls).to(dtype)
     else:
         fg = lab.gather(-1, perm)
-    jac, fg_sum = _jaccard_prefix(fg)  # in fg's buffer
+    if wrows is None:
+        jac, fg_sum = _jaccard_prefix(fg)  # in fg's buffer
+    else:
+        jac, fg_sum = _jaccard_prefix_weighted(fg, wrows.gather(-1, perm))
     del fg
     pos = e_sorted.clamp_min_(0)  # max(e, 0), in place
     losses = _lovasz_dot(pos, jac)  # (R, K)
@@ -157,10 +173,14 @@ def _sorted_rows(rows, lab, cls, dtype):
     return losses, fg_sum, jac.scatter_(-1, perm, lg)
 
 
-def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
+def lovasz_rows(q, label, valid, softmax, index, cols, per_image, weight=None):
     """Per-row Lovasz losses ``(R, K)``, each row's foreground sum ``(R, K)`` and the loss's derivative in ``q`` for a
     unit upstream gradient, ``(N, K, S)``, from ``q``: the probabilities (Lovasz-softmax) or the hinge's score,
     (N, C, S).
+
+    ``weight`` (None, or (N, 1, S) / (N, C, S) in q's dtype): the Lovasz extension of the weighted Jaccard loss
+    (:func:`_jaccard_prefix_weighted`; the errors themselves unweighted), and the foreground sums weighted
+    (``sum w g``); an integer weight k is the element repeated k times. Selected to 0 at invalid elements.
 
     All rows are sorted in one call; the Lovasz gradient is turned back to the unsorted order, times the errors'
     derivative in q, so that only that one buffer is kept: no permutation, no sorted copy.
@@ -185,6 +205,13 @@ def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
         err = torch.where(vk, err, float("-inf"))
     rows = err if per_image else err.transpose(0, 1).reshape(1, k, n * s)
     del err
+    wrows = None
+    if weight is not None:  # (R, K, L), 0 at invalid elements
+        wk = weight.expand(n, c, s) if weight.shape[1] == 1 else weight
+        wk = take(wk, sel)
+        if valid is not None:
+            wk = torch.where(valid.unsqueeze(1) if valid.dim() == 2 else take(valid, sel), wk, 0.0)
+        wrows = wk if per_image else wk.transpose(0, 1).reshape(1, k, n * s)
     cls_k = cls if softmax and index else None
     if cls_k is not None:
         lab = label if per_image else label.transpose(0, 1).reshape(1, 1, n * s)  # (R, 1, L)
@@ -193,7 +220,7 @@ def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
     r = rows.shape[0]
     per = _rows_per_chunk(rows)
     if per >= k * r:  # all rows in one sort
-        losses, fg_sum, unit = _sorted_rows(rows, lab, cls_k, q.dtype)
+        losses, fg_sum, unit = _sorted_rows(rows, lab, cls_k, q.dtype, wrows)
     else:  # sorted a few rows at a time: the sort's temporaries stay small (CUDA: about 30 bytes an element)
         unit = torch.empty_like(rows)
         losses, fg_sum = rows.new_empty((2, r, k)).unbind(0)
@@ -202,7 +229,8 @@ def lovasz_rows(q, label, valid, softmax, index, cols, per_image):
                  [(r0, r0 + 1, k0, min(k0 + per, k)) for r0 in range(r) for k0 in range(0, k, per)])
         for r0, r1, k0, k1 in spans:
             part = _sorted_rows(rows[r0:r1, k0:k1], lab[r0:r1] if cls_k is not None else lab[r0:r1, k0:k1],
-                                None if cls_k is None else cls_k[:, k0:k1], q.dtype)
+                                None if cls_k is None else cls_k[:, k0:k1], q.dtype,
+                                None if wrows is None else wrows[r0:r1, k0:k1])
             losses[r0:r1, k0:k1], fg_sum[r0:r1, k0:k1], unit[r0:r1, k0:k1] = part
             del part
     del rows
