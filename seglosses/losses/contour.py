@@ -427,7 +427,8 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                                       process_group).unbind(0)
     alpha = (1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH)).clamp_max(DOU_ALPHA_MAX).detach()
     num = err + DOU_SMOOTH
-    loss = torch.where(seen > 0, num / (num + (1 - alpha) * inter), 0.0)  # no valid pixel (weight): 0
+    # no valid pixel (or weight): 0; NaN where a NaN at a valid pixel of weight 0 made a sum NaN (never hidden)
+    loss = torch.where(seen > 0, num / (num + (1 - alpha) * inter), (err + inter) * 0)
     loss = take(loss.reshape(inp.n if per_image else 1, inp.c), classes)
     return reduce_class_losses(loss, None, per_image=per_image, reduction=reduction,
                                sync=dist_sync and is_active(), group=process_group)
