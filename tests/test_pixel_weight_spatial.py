@@ -278,6 +278,23 @@ def test_module_equals_function(name):
                                    rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_no_host_sync_with_weights(mode, monkeypatch):
+    # tests/test_no_sync.py's detector on meta tensors, now with a weight map
+    from _losses import sweep_options
+    from test_no_sync import _check, _inputs
+
+    x, t, c = _inputs(mode)
+    w = torch.rand(2, 6, 7, device="meta")
+
+    def call():
+        for name in NAMES:
+            out = FN[name](x, t, mode, pixel_weight=w, **sweep_options(name, mode, c))
+            assert out.device.type == "meta"
+            out.backward()
+    assert not _check(call, monkeypatch)
+
+
 def test_compile_fullgraph():
     torch._dynamo.reset()
     x, t = torch.randn(2, 3, 6, 6, requires_grad=True), torch.randint(0, 3, (2, 6, 6))

@@ -161,6 +161,9 @@ def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, cla
         >>> t = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0]]])       # phi = [1, 0, -1, 0, 1]
         >>> round(seglosses.boundary_loss(x, t, "binary").item(), 6)  # (1 + 0 - 1 + 0 + 1) / 2 / 5
         0.1
+        >>> w = torch.tensor([[3.0, 1.0, 1.0, 1.0, 1.0]])          # the first pixel weighs 3
+        >>> round(seglosses.boundary_loss(x, t, "binary", pixel_weight=w).item(), 6)  # (3 - 1 + 1) / 2 / 7
+        0.214286
 
     References:
         Kervadec, Bouchtiba, Desrosiers, Granger, Dolz, Ben Ayed. Boundary loss for highly unbalanced
