@@ -16,6 +16,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 import oracle
+from oracle_pixel_weight import element_weights, pixel_weights
 from oracle_survey import (_check_reduction, _class_list, _g_minus_p, _log_probs, _prep, _reduce_classes,
                            _reduce_pixel_map, _scalar, _targets)
 
@@ -71,8 +72,29 @@ def _weighted_ce(r, mode, w, from_logits):
     return np.where(valid, terms, 0.0)
 
 
+def _reduce_weighted(r, loss, reduction, pixel_weight):
+    """The pixel-loss rule with pixel weights: each term (a pixel's sum over classes for "multiclass", else an
+    element) times its weight; "mean" = sum over the sum of the valid terms' weights (0 when that is 0)."""
+    if pixel_weight is None:
+        return _reduce_pixel_map(r, loss, reduction)
+    if r.mode == "multiclass":
+        w = pixel_weights(r, pixel_weight)  # (N, S), 0 at ignored pixels
+        pix = w * loss.sum(axis=1)
+        shape = (r.N,) + tuple(r.spatial)
+    else:
+        w = element_weights(r, pixel_weight)
+        pix = w * loss
+        shape = r.out_shape
+    if reduction == "none":
+        return pix.reshape(shape)
+    if reduction == "sum":
+        return _scalar(pix.sum())
+    norm = w.sum()
+    return _scalar(pix.sum() / norm if norm > 0 else 0.0)
+
+
 def distance_penalized_cross_entropy(logits, target, mode, *, spacing=None, dist_maps=None, ignore_index=None,
-                                     from_logits=True, reduction="mean"):
+                                     from_logits=True, reduction="mean", pixel_weight=None):
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
@@ -84,10 +106,11 @@ def distance_penalized_cross_entropy(logits, target, mode, *, spacing=None, dist
             phi[n, c] = _penalty(m, v, spacing).reshape(-1)
     else:
         phi = np.asarray(dist_maps, dtype=np.float64).reshape(r.N, r.C, r.S)
-    return _reduce_pixel_map(r, _weighted_ce(r, mode, 1 + phi, from_logits), reduction)
+    return _reduce_weighted(r, _weighted_ce(r, mode, 1 + phi, from_logits), reduction, pixel_weight)
 
 
-def shape_aware(logits, target, mode, *, spacing=None, ignore_index=None, from_logits=True, reduction="mean"):
+def shape_aware(logits, target, mode, *, spacing=None, ignore_index=None, from_logits=True, reduction="mean",
+                pixel_weight=None):
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
@@ -100,26 +123,29 @@ def shape_aware(logits, target, mode, *, spacing=None, ignore_index=None, from_l
     e = np.zeros((r.N, r.C, 1))
     for n, c in itertools.product(range(r.N), range(r.C)):
         e[n, c] = _mean_contour_distance(pred[n, c].reshape(r.spatial), masks[n, c].reshape(r.spatial), spacing)
-    return _reduce_pixel_map(r, _weighted_ce(r, mode, 1 + e, from_logits), reduction)
+    return _reduce_weighted(r, _weighted_ce(r, mode, 1 + e, from_logits), reduction, pixel_weight)
 
 
 def boundary_dou(logits, target, mode, *, per_image=False, classes=None, ignore_index=None, from_logits=True,
-                 reduction="mean"):
+                 reduction="mean", pixel_weight=None):
+    """With ``pixel_weight``: each pixel's share of sum (p - g)^2 and of sum p g times its weight; alpha (S, C) from
+    the unweighted target; a row whose valid weights sum to 0 has loss 0 (as a row with no valid pixel)."""
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
     masks = (g > 0.5) & valid
     p = oracle._region_probs(r, mode, from_logits)
     q = oracle._region_complement(r, mode, from_logits)
+    w = element_weights(r, pixel_weight)
     rows = [list(range(r.N))] if not per_image else [[n] for n in range(r.N)]
     out = np.zeros((len(rows), r.C))
     for i, ns in enumerate(rows):
         for c in range(r.C):
             v = valid[ns, c]
-            if not v.any():
-                continue  # no valid pixel: no statistic, loss 0
-            err = (_g_minus_p(g[ns, c], p[ns, c], q[ns, c]) ** 2)[v].sum()
-            inter = (p[ns, c] * g[ns, c])[v].sum()
+            if not v.any() or not w[ns, c][v].sum() > 0:
+                continue  # no valid pixel (or weight): no statistic, loss 0
+            err = (w[ns, c] * _g_minus_p(g[ns, c], p[ns, c], q[ns, c]) ** 2)[v].sum()
+            inter = (w[ns, c] * p[ns, c] * g[ns, c])[v].sum()
             size = masks[ns, c].sum()
             edge = sum(_contour(masks[n, c].reshape(r.spatial)).sum() for n in ns)
             alpha = min(1 - 2 * (edge + _S) / (size + _S), 0.8)

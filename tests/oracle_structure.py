@@ -22,6 +22,7 @@ import itertools
 import numpy as np
 import oracle
 import oracle_survey as survey
+from oracle_pixel_weight import element_weights
 
 K1, K2, C4 = 0.01, 0.03, 0.01
 
@@ -69,10 +70,13 @@ def _inputs(logits, target, mode, ignore_index, from_logits):
 
 
 def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", classes=None, weight=None,
-         ignore_index=None, from_logits=True, reduction="mean"):
-    """Mean over valid centres and kept classes of 1 - SSIM(p_c, g_c) (Wang et al. 2004)."""
+         ignore_index=None, from_logits=True, reduction="mean", pixel_weight=None):
+    """Mean over valid centres and kept classes of 1 - SSIM(p_c, g_c) (Wang et al. 2004). With ``pixel_weight``:
+    each centre's value times the weight of the centre's pixel (and class), "mean" over the sum of those weights;
+    the windows unweighted."""
     oracle._check_reduction(reduction)
     r, p, g, valid = _inputs(logits, target, mode, ignore_index, from_logits)
+    pw = element_weights(r, pixel_weight)
     cls = oracle._class_list(classes, r.C)
     spatial = tuple(r.spatial)
     rad = window_size // 2
@@ -85,7 +89,7 @@ def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", cla
     centres = list(itertools.product(*ranges))
     c1, c2 = K1 ** 2, K2 ** 2
     loss = np.zeros((r.N, len(cls), len(centres)))
-    counted = np.zeros(loss.shape, dtype=bool)
+    counted = np.zeros(loss.shape)  # the weight of each counted centre (0: not counted)
     for n in range(r.N):
         for j, c in enumerate(cls):
             v = valid[n, c].reshape(spatial)
@@ -95,7 +99,8 @@ def ssim(logits, target, mode, *, window_size=11, sigma=1.5, padding="same", cla
                     continue
                 mp, mg, vp, vg, cpg = _moments(p[n, c], g[n, c], idx, w)
                 s = (2 * mp * mg + c1) * (2 * cpg + c2) / ((mp ** 2 + mg ** 2 + c1) * (vp + vg + c2))
-                loss[n, j, i], counted[n, j, i] = 1.0 - s, True
+                wc = pw[n, c, np.ravel_multi_index(centre, spatial)]
+                loss[n, j, i], counted[n, j, i] = wc * (1.0 - s), wc
     w = np.ones(r.C) if weight is None else np.asarray(weight, dtype=np.float64)
     wk = w[cls][None, :, None]
     loss = loss * wk
@@ -139,14 +144,15 @@ def correlation_weights(logits, target, mode, *, beta=0.1, window_size=3, sigma=
 
 
 def correlation_ssim(logits, target, mode, *, beta=0.1, window_size=3, sigma=1.5, classes=None, weight=None,
-                     ignore_index=None, from_logits=True, reduction="mean"):
-    """Zhao et al. 2019: sum(e f CE) / sum(f) over valid elements and kept classes."""
+                     ignore_index=None, from_logits=True, reduction="mean", pixel_weight=None):
+    """Zhao et al. 2019: sum(e f CE) / sum(f) over valid elements and kept classes. With ``pixel_weight`` v: each
+    element's term times v, "mean" over sum(v f); e, f and e_max unweighted."""
     oracle._check_reduction(reduction)
     r, cls, e, f, ce = _correlation(logits, target, mode, beta, window_size, sigma, classes, ignore_index,
                                     from_logits)
     spatial = tuple(r.spatial)
     w = np.ones(r.C) if weight is None else np.asarray(weight, dtype=np.float64)
-    wk = np.broadcast_to(w[cls][None, :, None], f.shape)
+    wk = np.broadcast_to(w[cls][None, :, None], f.shape) * element_weights(r, pixel_weight)[:, cls]
     loss = np.where(f, e * ce * wk, 0.0)
     if reduction == "none":
         return loss.reshape((r.N, len(cls)) + spatial)

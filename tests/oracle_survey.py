@@ -454,21 +454,27 @@ def _per_slice(masks, valid, r, fn, spacing):
     return out
 
 
-def _reduce_pairs(r, loss, valid, cls, reduction):
-    """loss, valid (N, C, S): keep classes cls; "none": (N, K, *); "mean": over valid (pixel, kept class) pairs."""
-    lk = np.where(valid[:, cls], loss[:, cls], 0.0)
+def _reduce_pairs(r, loss, valid, cls, reduction, pixel_weight=None):
+    """loss, valid (N, C, S): keep classes cls; "none": (N, K, *); "mean": over valid (pixel, kept class) pairs.
+    With ``pixel_weight``, each pair's term times its weight, and "mean" is the weighted mean (the sum over the sum of
+    the weights of the valid pairs)."""
+    from oracle_pixel_weight import element_weights
+
+    w = element_weights(r, pixel_weight)  # (N, C, S), 0 at ignored elements
+    lk = np.where(valid[:, cls], w[:, cls] * loss[:, cls], 0.0)
     if reduction == "none":
         return lk.reshape((r.N, len(cls)) + tuple(r.spatial))
     total = lk.sum()
     if reduction == "sum":
         return _scalar(total)
-    count = int(valid[:, cls].sum())
+    count = w[:, cls][valid[:, cls]].sum()
     return _scalar(total / count if count > 0 else 0.0)
 
 
 def boundary(logits, target, mode, *, classes=None, spacing=None, dist_maps=None, ignore_index=None,
-             from_logits=True, reduction="mean"):
-    """Kervadec et al. 2019: mean over valid pixels and kept classes of phi_c(x) p_c(x)."""
+             from_logits=True, reduction="mean", pixel_weight=None):
+    """Kervadec et al. 2019: mean over valid pixels and kept classes of phi_c(x) p_c(x) (weighted by
+    ``pixel_weight``; phi does not depend on it)."""
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
@@ -479,12 +485,13 @@ def boundary(logits, target, mode, *, classes=None, spacing=None, dist_maps=None
         phi = _per_slice(masks, valid, r, _signed_distance, spacing)
     else:
         phi = np.asarray(dist_maps, dtype=np.float64).reshape(r.N, r.C, r.S)
-    return _reduce_pairs(r, phi * p, valid, cls, reduction)
+    return _reduce_pairs(r, phi * p, valid, cls, reduction, pixel_weight)
 
 
 def hausdorff_dt(logits, target, mode, *, alpha=2.0, classes=None, spacing=None, ignore_index=None,
-                 from_logits=True, reduction="mean"):
-    """Karimi & Salcudean 2019: mean over valid pixels and kept classes of (p - g)^2 (d_G^alpha + d_P^alpha)."""
+                 from_logits=True, reduction="mean", pixel_weight=None):
+    """Karimi & Salcudean 2019: mean over valid pixels and kept classes of (p - g)^2 (d_G^alpha + d_P^alpha)
+    (weighted by ``pixel_weight``; d_G, d_P do not depend on it)."""
     _check_reduction(reduction)
     r = _prep(logits, target, mode, ignore_index)
     g, valid = _targets(r)
@@ -503,7 +510,7 @@ def hausdorff_dt(logits, target, mode, *, alpha=2.0, classes=None, spacing=None,
         return np.where(d > 0, np.power(d, a, where=d > 0, out=np.zeros_like(d)), 0.0)
 
     loss = _g_minus_p(g, p, q) ** 2 * (powered(d_g) + powered(d_p))
-    return _reduce_pairs(r, loss, valid, cls, reduction)
+    return _reduce_pairs(r, loss, valid, cls, reduction, pixel_weight)
 
 
 # --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ soft skeletons (neutral in the pools), background for the hard skeleton (as the 
 import numpy as np
 
 import oracle as O
+from oracle_pixel_weight import element_weights
 
 
 def _shifted(a, axis, step, fill):
@@ -120,25 +121,49 @@ def _ratio(num, den):
     return np.where(den != 0, num / np.where(den != 0, den, 1.0), 1.0)
 
 
+def _weights(r, pixel_weight, shape):
+    """The pixel weights (N, C, *spatial), 0 at ignored elements (tests/oracle_pixel_weight.py); all 1 if None."""
+    return element_weights(r, pixel_weight).reshape(shape)
+
+
+def _weighted_dice(p, q, g, w, axes, smooth, per_image):
+    """Per-class Dice losses (R, C) from the weighted statistics tp = sum w min(p, g), fp = sum w max(p - g, 0),
+    fn = sum w max(g - p, 0) (the L1 form; sum w p g, sum w p (1 - g), sum w (1 - p) g on hard targets)."""
+    tp = _sum(w * np.minimum(p, g), axes, per_image)
+    fp = _sum(w * np.maximum(p - g, 0.0), axes, per_image)
+    fn = _sum(w * np.maximum(q - (1.0 - g), 0.0), axes, per_image)
+    den = 2 * tp + fp + fn + smooth
+    return np.where(den != 0, (fp + fn) / np.where(den != 0, den, 1.0), 0.0)
+
+
 def cldice(logits, target, mode, *, alpha=0.5, iterations=10, smooth=1.0, per_image=False, weight=None, classes=None,
-           ignore_index=None, from_logits=True, reduction="mean"):
+           ignore_index=None, from_logits=True, reduction="mean", pixel_weight=None):
+    """With ``pixel_weight`` w: T_prec = (sum w S_P g + s) / (sum w S_P + s), T_sens = (sum w S_G p + s) /
+    (sum w S_G + s), Dice from the weighted tp, fp, fn; the skeletons from p and g alone."""
     r, p, q, g, valid, axes = _inputs(logits, target, mode, ignore_index, from_logits)
+    w = _weights(r, pixel_weight, p.shape)
     s = float(smooth)
     sp, sg = soft_skel(p, iterations, axes, valid), soft_skel(g, iterations, axes, valid)
-    t_prec = _ratio(_sum(sp * g, axes, per_image) + s, _sum(np.where(valid, sp, 0.0), axes, per_image) + s)
-    t_sens = _ratio(_sum(sg * p, axes, per_image) + s, _sum(np.where(valid, sg, 0.0), axes, per_image) + s)
+    sp, sg = np.where(valid, sp, 0.0), np.where(valid, sg, 0.0)
+    t_prec = _ratio(_sum(w * sp * g, axes, per_image) + s, _sum(w * sp, axes, per_image) + s)
+    t_sens = _ratio(_sum(w * sg * p, axes, per_image) + s, _sum(w * sg, axes, per_image) + s)
     hm = 2 * t_prec * t_sens / np.where(t_prec + t_sens > 0, t_prec + t_sens, 1.0)
     cl = _reduce(1 - hm, r.C, weight, classes, per_image, reduction)
     if alpha == 1:
         return alpha * cl
-    dice = O.dice(logits, target, mode, smooth=smooth, per_image=per_image, weight=weight, classes=classes,
-                  ignore_index=ignore_index, from_logits=from_logits, reduction=reduction)
+    if pixel_weight is None:
+        dice = O.dice(logits, target, mode, smooth=smooth, per_image=per_image, weight=weight, classes=classes,
+                      ignore_index=ignore_index, from_logits=from_logits, reduction=reduction)
+    else:
+        dice = _reduce(_weighted_dice(p, q, g, w, axes, s, per_image), r.C, weight, classes, per_image, reduction)
     return (1 - alpha) * dice + alpha * cl
 
 
 def skeleton_recall(logits, target, mode, *, smooth=1e-5, per_image=False, weight=None, classes=None,
-                    ignore_index=None, from_logits=True, reduction="mean", skeletons=None):
+                    ignore_index=None, from_logits=True, reduction="mean", skeletons=None, pixel_weight=None):
+    """With ``pixel_weight`` w: 1 - (sum w S p + s) / (sum w S + s); the skeleton from the target alone."""
     r, p, q, g, valid, axes = _inputs(logits, target, mode, ignore_index, from_logits)
+    w = _weights(r, pixel_weight, p.shape)
     s = float(smooth)
     if skeletons is None:
         mask = (g > 0.5) & valid
@@ -147,6 +172,6 @@ def skeleton_recall(logits, target, mode, *, smooth=1e-5, per_image=False, weigh
             sk[i] = recall_maps(mask[i], tuple(a - 2 for a in axes))
     else:
         sk = np.where(valid, np.asarray(skeletons, dtype=np.float64).reshape(valid.shape), 0.0)
-    num, den = _sum(sk * p, axes, per_image) + s, _sum(sk, axes, per_image) + s
+    num, den = _sum(w * sk * p, axes, per_image) + s, _sum(w * sk, axes, per_image) + s
     rec = _ratio(num, den)
     return _reduce(1 - rec, r.C, weight, classes, per_image, reduction)

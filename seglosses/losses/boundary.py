@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_reduction, check_scalar, check_spacing
-from seglosses.core.checks import activation, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand
+from seglosses.core.checks import (
+    activation, compute_dtype, pixel_weights, prepare, spatial_axes, take, to_compute, values_at_hand,
+)
 from seglosses.core.module import LossModule
 from seglosses.core.targets import activate, valid_indices
 from seglosses.distance import check_backend, edt
@@ -76,16 +78,28 @@ def _setup(logits, target, mode, classes, spacing, ignore_index, from_logits, ba
     return inp, p, g, mask, valid, spatial, spacing, classes, dt, backend
 
 
-def _pair_mean(loss, valid, classes, reduction, out_shape):
+def _weights(pixel_weight, logits, mode, inp, valid):
+    """The pixel weights ``(N, C, S)`` (:func:`~seglosses.core.checks.pixel_weights`), 0 at ignored elements (a NaN
+    there reaches nothing); None without a map."""
+    w = pixel_weights(pixel_weight, logits, mode, inp)
+    return None if w is None else torch.where(valid, w, 0.0)
+
+
+def _pair_mean(loss, valid, classes, reduction, out_shape, w=None):
+    """The (pixel, class) terms reduced: each times its pixel weight ``w`` (None: 1); "mean" over the sum of the
+    weights of the valid pairs of the kept classes (their number without weights)."""
+    if w is not None:
+        loss = loss * w
     if classes is not None:
         loss, valid = take(loss, classes), take(valid, classes)
+        w = None if w is None else take(w, classes)
     loss = torch.where(valid, loss, 0.0)
     if reduction == "none":
         return loss.reshape(out_shape(loss.shape[1]))
     total = loss.sum()
     if reduction == "sum":
         return total
-    count = valid.sum().to(loss.dtype)
+    count = valid.sum().to(loss.dtype) if w is None else w.sum()
     return total / torch.where(count > 0, count, 1.0)
 
 
@@ -103,7 +117,8 @@ def _given_maps(name, maps, n, c, spatial, dt, device):
 
 def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, classes: Sequence[int] | None = None,
                   spacing: float | Sequence[float] | None = None, dist_maps: torch.Tensor | None = None,
-                  ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                  ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None,
+                  from_logits: bool = True, reduction: Reduction = "mean",
                   backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Boundary loss (Kervadec et al. 2019, arXiv 1812.07032): the probabilities integrated against the signed
     distance map of the target.
@@ -127,6 +142,11 @@ def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, cla
         dist_maps: precomputed signed maps ``(N, C, *spatial)`` of every class
             (:func:`seglosses.distance_maps` with ``kind="signed"``); None computes them here.
         ignore_index: target value whose pixels count nowhere: no loss, zero gradient, never a nearest point.
+        pixel_weight: a weight map ``(N, *spatial)`` (every class of a pixel) or ``(N, C, *spatial)`` (per pixel
+            and class), each axis the full size or 1, a per-call input of the Module; None: all 1. Each term
+            ``phi p`` is multiplied by its weight and "mean" divides by the sum of the weights of the valid (pixel,
+            kept class) pairs: the weighted mean. The distance maps do not depend on it; a weight at an ignored
+            pixel has no effect; no gradient flows to it.
         from_logits: False: the input holds probabilities.
         reduction: "mean" (over valid pixels and kept classes), "sum" or "none" (the map ``(N, K, *spatial)``).
         backend: distance transform backend: "auto" (torch; SciPy for CPU tensors with an axis longer than 256
@@ -141,6 +161,9 @@ def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, cla
         >>> t = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0]]])       # phi = [1, 0, -1, 0, 1]
         >>> round(seglosses.boundary_loss(x, t, "binary").item(), 6)  # (1 + 0 - 1 + 0 + 1) / 2 / 5
         0.1
+        >>> w = torch.tensor([[3.0, 1.0, 1.0, 1.0, 1.0]])          # the first pixel weighs 3
+        >>> round(seglosses.boundary_loss(x, t, "binary", pixel_weight=w).item(), 6)  # (3 - 1 + 1) / 2 / 7
+        0.214286
 
     References:
         Kervadec, Bouchtiba, Desrosiers, Granger, Dolz, Ben Ayed. Boundary loss for highly unbalanced
@@ -158,13 +181,15 @@ def boundary_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, cla
             phi = torch.where(has, phi, 0.0).to(device=p.device, dtype=dt)
     if not inp.index:  # a NaN in a valid target element reaches the loss (the mask g > 0.5 alone would hide it)
         phi = torch.where(torch.isnan(g), g, phi)
-    return _pair_mean(phi * p, valid, classes, reduction, _map_shape(inp, spatial))
+    w = _weights(pixel_weight, logits, mode, inp, valid)
+    return _pair_mean(phi * p, valid, classes, reduction, _map_shape(inp, spatial), w)
 
 
 def hausdorff_dt_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 2.0,
                       classes: Sequence[int] | None = None, spacing: float | Sequence[float] | None = None,
                       target_dist: torch.Tensor | None = None, ignore_index: int | None = None,
-                      from_logits: bool = True, reduction: Reduction = "mean",
+                      pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                      reduction: Reduction = "mean",
                       backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Hausdorff distance-transform loss (Karimi & Salcudean 2019, arXiv 1904.10030): squared errors weighted by
     the distance to the target's and to the prediction's boundaries.
@@ -179,6 +204,8 @@ def hausdorff_dt_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
 
     Args:
         logits, target, mode, classes, spacing, ignore_index, from_logits, backend: as :func:`boundary_loss`.
+        pixel_weight: as :func:`boundary_loss`: each pixel's term ``(p - g)^2 (d_G^alpha + d_P^alpha)`` times its
+            weight, "mean" the weighted mean; d_G and d_P do not depend on it.
         alpha: the exponent (2 in the paper), >= 0.
         target_dist: precomputed ``d_G`` ``(N, C, *spatial)`` of every class (:func:`seglosses.distance_maps` with
             ``kind="unsigned"``); None computes it here.
@@ -217,11 +244,12 @@ def hausdorff_dt_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         else:
             d_g = field(mask)
         weight = powered(d_g) + powered(field((p.detach() > 0.5) & valid))
-    return _pair_mean((p - g) ** 2 * weight, valid, classes, reduction, _map_shape(inp, spatial))
+    w = _weights(pixel_weight, logits, mode, inp, valid)
+    return _pair_mean((p - g) ** 2 * weight, valid, classes, reduction, _map_shape(inp, spatial), w)
 
 
 class BoundaryLoss(LossModule):
-    """Module form of :func:`boundary_loss`; ``forward(logits, target, dist_maps=None)``."""
+    """Module form of :func:`boundary_loss`; ``forward(logits, target, dist_maps=None, pixel_weight=None)``."""
 
     _fn = staticmethod(boundary_loss)
     _inputs = ("dist_maps",)
@@ -234,7 +262,7 @@ class BoundaryLoss(LossModule):
 
 
 class HausdorffDTLoss(LossModule):
-    """Module form of :func:`hausdorff_dt_loss`; ``forward(logits, target, target_dist=None)``."""
+    """Module form of :func:`hausdorff_dt_loss`; ``forward(logits, target, target_dist=None, pixel_weight=None)``."""
 
     _fn = staticmethod(hausdorff_dt_loss)
     _inputs = ("target_dist",)

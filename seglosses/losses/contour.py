@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_spacing)
-from seglosses.core.checks import prepare, spatial_axes, take
+from seglosses.core.checks import pixel_weights, prepare, spatial_axes, take
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels, reduce_pixels, target_sum
@@ -184,10 +184,34 @@ def _weighted_ce(px, w):
     return -w * (px.g * px.logp + (1 - px.g) * px.log1mp)
 
 
+def _pixel_weight(pixel_weight, logits, mode, px):
+    """The pixel weights of the loss map: ``(N, S)`` for the softmax (one value per pixel: no per-class map),
+    ``(N, 1 | C, S)`` otherwise; 0 at ignored entries (a NaN there reaches nothing); None without a map."""
+    w = pixel_weights(pixel_weight, logits, mode, px.inp, per_class=not px.softmax)
+    if w is None:
+        return None
+    if px.softmax:
+        w = w.squeeze(1)
+    return w if px.valid is None else torch.where(px.valid, w, 0.0)
+
+
+def _reduce(loss, px, w, reduction):
+    """:func:`~seglosses.core.pixel.reduce_pixels` of the map times the pixel weights ``w``: "mean" divides by the
+    sum of the weights of the valid entries (0 when it is 0)."""
+    if w is None:
+        return reduce_pixels(loss, px, reduction)
+    out = reduce_pixels(loss * w, px, "sum" if reduction == "mean" else reduction)
+    if reduction != "mean":
+        return out
+    norm = w.expand(loss.shape).sum()
+    return out / torch.where(norm > 0, norm, 1.0)
+
+
 def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                           spacing: float | Sequence[float] | None = None,
                                           dist_maps: torch.Tensor | None = None, ignore_index: int | None = None,
-                                          from_logits: bool = True, reduction: Reduction = "mean",
+                                          pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                                          reduction: Reduction = "mean",
                                           backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Distance-map penalised cross-entropy (Caliva et al. 2019, arXiv 1908.03679): cross-entropy weighted by
     one plus an inverted distance map of the target, so that the pixels next to the boundaries weigh most.
@@ -216,6 +240,11 @@ def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Te
         dist_maps: precomputed phi ``(N, C, *spatial)`` of every class (:func:`seglosses.contour_maps`,
             ``kind="penalty"``); None computes it here.
         ignore_index: target value whose pixels count nowhere: no loss, zero gradient, never a nearest point.
+        pixel_weight: a weight map, a per-call input of the Module; None: all 1. ``(N, *spatial)``, or for
+            "binary"/"multilabel" also ``(N, C, *spatial)`` per element ("multiclass" has one value per pixel: a
+            per-class map is refused), each axis the full size or 1. Each term (pixel, or element)
+            is multiplied by its weight and "mean" divides by the sum of the weights of the valid terms. phi does
+            not depend on it; a weight at an ignored pixel has no effect; no gradient flows to it.
         from_logits: False: the input holds probabilities.
         reduction: "mean" (over valid elements; pixels for "multiclass"), "sum" or "none" (the map, as
             :func:`seglosses.cross_entropy_loss`).
@@ -241,17 +270,19 @@ def distance_penalized_cross_entropy_loss(logits: torch.Tensor, target: torch.Te
                                                         backend, not mode == "multiclass",
                                                         "the distance-penalised cross-entropy")
     inp, dt = px.inp, px.logp.dtype
+    w = _pixel_weight(pixel_weight, logits, mode, px)
     with torch.no_grad():
         if dist_maps is not None:
             phi = _given_maps("dist_maps", dist_maps, inp.n, inp.c, spatial, dt, px.logp.device).detach()
         else:
             phi = _penalty(mask, valid, spatial, spacing, backend, dt).to(device=px.logp.device)
-    return reduce_pixels(_weighted_ce(px, 1 + phi), px, reduction)
+    return _reduce(_weighted_ce(px, 1 + phi), px, w, reduction)
 
 
 def shape_aware_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                      spacing: float | Sequence[float] | None = None, dist_maps: torch.Tensor | None = None,
-                     ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
+                     ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None,
+                     from_logits: bool = True, reduction: Reduction = "mean",
                      backend: Literal["auto", "torch", "scipy"] = "auto") -> torch.Tensor:
     r"""Shape-aware loss (Jadon 2020, eqs. 15-16): cross-entropy weighted by one plus the mean distance from the
     predicted contour to the target contour, per image and class.
@@ -269,8 +300,9 @@ def shape_aware_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     The weight ``1 + E`` is detached: E follows the prediction's argmax, which has no gradient.
 
     Args:
-        logits, target, mode, spacing, ignore_index, from_logits, backend: as
-            :func:`distance_penalized_cross_entropy_loss`.
+        logits, target, mode, spacing, ignore_index, pixel_weight, from_logits, backend: as
+            :func:`distance_penalized_cross_entropy_loss` (the weights multiply the terms; E does not depend on
+            them).
         dist_maps: precomputed distances to the target contour ``(N, C, *spatial)`` (:func:`seglosses.contour_maps`,
             ``kind="contour"``); None computes them here.
         reduction: "mean" (over valid elements; pixels for "multiclass"), "sum" or "none" (the map).
@@ -294,6 +326,7 @@ def shape_aware_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     px, spatial, spacing, backend, mask, valid = _setup(logits, target, mode, ignore_index, from_logits, spacing,
                                                         backend, not mode == "multiclass", "the shape-aware loss")
     inp, dt = px.inp, px.logp.dtype
+    w = _pixel_weight(pixel_weight, logits, mode, px)
     with torch.no_grad():
         if dist_maps is not None:
             d = _given_maps("dist_maps", dist_maps, inp.n, inp.c, spatial, dt, px.logp.device).detach()
@@ -307,11 +340,12 @@ def shape_aware_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         pc = _contour(pred & valid.to(pred.device), spatial)
         count = pc.sum(-1, keepdim=True).to(dt)
         e = torch.where(pc, d, 0.0).sum(-1, keepdim=True) / torch.where(count > 0, count, 1.0)
-    return reduce_pixels(_weighted_ce(px, 1 + e), px, reduction)
+    return _reduce(_weighted_ce(px, 1 + e), px, w, reduction)
 
 
 def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, per_image: bool = False,
-                      classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                      classes: Sequence[int] | None = None, ignore_index: int | None = None,
+                      pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                       reduction: Reduction = "mean", dist_sync: bool = False,
                       process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Boundary Difference over Union loss (Sun et al. 2023, arXiv 2308.00220), per class.
@@ -339,6 +373,11 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
         classes: class indices to keep; None keeps all (the official code averages over every class, background
             included).
         ignore_index: target value whose pixels count nowhere: no statistic, zero gradient.
+        pixel_weight: a weight map ``(N, *spatial)`` (every class of a pixel) or ``(N, C, *spatial)`` (per pixel
+            and class), each axis the full size or 1, a per-call input of the Module; None: all 1. Each pixel's
+            share of the soft counts ``sum (p - g)^2`` and ``sum p g`` is multiplied by its weight (as the
+            overlap losses weigh tp, fp, fn); alpha and the boundary (S, C) stay the target's unweighted geometry. A
+            row whose valid weights sum to 0 has loss 0, as one with no valid pixel. No gradient flows to it.
         from_logits: False: the input holds probabilities.
         reduction: "mean" over kept classes (and images), "sum", or "none": ``(K,)``, ``(N, K)`` with ``per_image``.
         dist_sync: with ``torch.distributed`` initialized, all-reduce the sums (and alpha's counts) over the ranks of
@@ -365,6 +404,8 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
                                             "Boundary DoU")
     inp, dt = px.inp, px.logp.dtype
     classes = check_classes(classes, inp.c)
+    w = pixel_weights(pixel_weight, logits, mode, inp)
+    w = None if w is None else torch.where(valid, w, 0.0)  # (N, C, S), 0 at ignored pixels (NaN included)
     if from_logits:
         p, q = px.logp.exp(), -torch.expm1(px.logp)  # q = 1 - p, accurate near p = 1
     else:  # probabilities as given, as every region loss (0.5 at ignored elements: nothing NaN reaches the sums)
@@ -373,25 +414,29 @@ def boundary_dou_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *,
     g = mask.to(dt) if px.t is not None else px.g
     diff = torch.where(g > 0.5, q - (1 - g), p - g)
     dims = (-1,) if per_image else (0, -1)
-    err = torch.where(valid, diff * diff, 0.0).sum(dims)
-    inter = torch.where(valid, p * g, 0.0).sum(dims)
+    err, inter = torch.where(valid, diff * diff, 0.0), torch.where(valid, p * g, 0.0)
+    if w is not None:
+        err, inter = err * w, inter * w
+    err, inter = err.sum(dims), inter.sum(dims)
     with torch.no_grad():
         edge = _contour(mask, spatial).sum(dims).to(dt)
         size = mask.sum(dims).to(dt)
-        seen = valid.sum(dims).to(dt)
+        seen = valid.sum(dims).to(dt) if w is None else w.sum(dims)
     if check_bool("dist_sync", dist_sync) and not per_image:  # one all-reduce of 5 x C numbers
         err, inter, edge, size, seen = all_reduce_sum(torch.stack([err, inter, edge, size, seen]),
                                                       process_group).unbind(0)
     alpha = (1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH)).clamp_max(DOU_ALPHA_MAX).detach()
     num = err + DOU_SMOOTH
-    loss = torch.where(seen > 0, num / (num + (1 - alpha) * inter), 0.0)  # no valid pixel: no statistic, 0
+    # no valid pixel (or weight): 0; NaN where a NaN at a valid pixel of weight 0 made a sum NaN (never hidden)
+    loss = torch.where(seen > 0, num / (num + (1 - alpha) * inter), (err + inter) * 0)
     loss = take(loss.reshape(inp.n if per_image else 1, inp.c), classes)
     return reduce_class_losses(loss, None, per_image=per_image, reduction=reduction,
                                sync=dist_sync and is_active(), group=process_group)
 
 
 class DistancePenalizedCrossEntropyLoss(LossModule):
-    """Module form of :func:`distance_penalized_cross_entropy_loss`; ``forward(logits, target, dist_maps=None)``."""
+    """Module form of :func:`distance_penalized_cross_entropy_loss`; ``forward(logits, target, dist_maps=None,
+    pixel_weight=None)``."""
 
     _fn = staticmethod(distance_penalized_cross_entropy_loss)
     _inputs = ("dist_maps",)
@@ -403,7 +448,7 @@ class DistancePenalizedCrossEntropyLoss(LossModule):
 
 
 class ShapeAwareLoss(LossModule):
-    """Module form of :func:`shape_aware_loss`; ``forward(logits, target, dist_maps=None)``."""
+    """Module form of :func:`shape_aware_loss`; ``forward(logits, target, dist_maps=None, pixel_weight=None)``."""
 
     _fn = staticmethod(shape_aware_loss)
     _inputs = ("dist_maps",)
@@ -415,7 +460,7 @@ class ShapeAwareLoss(LossModule):
 
 
 class BoundaryDoULoss(LossModule):
-    """Module form of :func:`boundary_dou_loss`; takes the same keyword arguments."""
+    """Module form of :func:`boundary_dou_loss`; takes the same keyword arguments, ``pixel_weight`` in ``forward``."""
 
     _fn = staticmethod(boundary_dou_loss)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from seglosses.core.args import (Mode, Reduction, check_bool, check_classes, check_one_of, check_reduction,
                                  check_scalar, check_window)
 from seglosses.core.checks import (
-    activation, class_vector, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand,
+    activation, class_vector, compute_dtype, pixel_weights, prepare, spatial_axes, take, to_compute, values_at_hand,
 )
 from seglosses.core.module import LossModule
 from seglosses.core.pixel import pixels
@@ -164,6 +164,26 @@ def _probs_and_target(inp, mode, ignore_index, from_logits):
     return p, g, valid
 
 
+def _pixel_weight(pixel_weight, logits, mode, inp, valid, classes):
+    """The pixel weights ``(N, 1 | K, S)`` of the kept classes, 0 at ignored elements (a NaN there reaches
+    nothing); None without a map."""
+    pw = pixel_weights(pixel_weight, logits, mode, inp)
+    if pw is None:
+        return None
+    if valid is not None:
+        pw = torch.where(valid, pw, 0.0)
+    return take(pw, classes) if pw.shape[1] > 1 else pw
+
+
+def _at_centres(t, spatial, window_size):
+    """``t`` ``(N, K, S)`` at the centres of the "valid" windows ``(N, K, S')``."""
+    r = window_size // 2
+    t = t.reshape(*t.shape[:2], *spatial)
+    for a in range(len(spatial)):
+        t = t.narrow(2 + a, r, spatial[a] - 2 * r)
+    return t.reshape(*t.shape[:2], -1)
+
+
 def _reduce_map(loss, norm, reduction, shape):
     """A map ``(N, K, S')`` (0 where it does not count) reduced: "none" the map in ``shape``, "sum", or "mean":
     the sum over ``norm`` (0 when ``norm`` is 0)."""
@@ -178,7 +198,8 @@ def _reduce_map(loss, norm, reduction, shape):
 def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_size: int = 11, sigma: float = 1.5,
               padding: Literal["same", "valid"] = "same", classes: Sequence[int] | None = None,
               weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-              from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+              pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+              reduction: Reduction = "mean") -> torch.Tensor:
     r"""SSIM loss: one minus the structural similarity (Wang et al. 2004) of each class's probability map and
     target map, with a Gaussian window.
 
@@ -210,6 +231,12 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
             sum_c w_c |V_c| (a weighted mean over the (centre, class) pairs); None: all 1.
         ignore_index: target value whose pixels count nowhere: left out of every window and of the mean, zero
             gradient.
+        pixel_weight: a weight map ``(N, *spatial)`` (every class of a pixel) or ``(N, C, *spatial)`` (per pixel
+            and class), each axis the full size or 1, a per-call input of the Module; None: all 1. The value at
+            each centre (and class) is multiplied by the weight of the centre's pixel and "mean" divides by the sum
+            of those weights (times ``weight``) over the valid centres: a weighted mean of the SSIM map. The
+            windows themselves are not weighted: a pixel of weight 0 drops its own centre's value but stays in its
+            neighbours' windows. A weight at an ignored pixel has no effect; no gradient flows to it.
         from_logits: False: the input holds probabilities.
         reduction: "mean" (over valid centres and kept classes), "sum" or "none" (the map
             ``(N, K, *spatial')``, ``spatial'`` smaller by ``window_size - 1`` per axis for "valid"; 0 at ignored
@@ -235,6 +262,7 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
     inp, spatial, classes = _setup(logits, target, mode, ignore_index, from_logits, classes, "the SSIM loss")
     w = class_vector("weight", weight, inp.c, logits.device)
     p, g, valid = _probs_and_target(inp, mode, ignore_index, from_logits)
+    pw = _pixel_weight(pixel_weight, logits, mode, inp, valid, classes)
     if classes is not None:
         p, g = take(p, classes), take(g, classes)
         valid = None if valid is None else take(valid, classes)
@@ -250,12 +278,18 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
     den = (st.mx * st.mx + st.my * st.my + c1) * (st.vx + st.vy + c2)
     loss = (den - num) / den
     wk = None if w is None else w.to(loss.dtype).view(1, k, 1)
+    if pw is not None:  # the weight of each centre's pixel (times the class weight): a weighted mean of the map
+        pw = _at_centres(pw, spatial, window_size) if padding == "valid" else pw
+        wk = pw if wk is None else pw * wk
+        wk = wk.expand(n, k, loss.shape[-1])
     if wk is not None:
         loss = loss * wk
     if st.centre is not None:
         loss = torch.where(st.centre, loss, 0.0)
         counted = st.centre.to(loss.dtype)
         count = (counted * wk).sum() if wk is not None else counted.sum()
+    elif pw is not None:
+        count = wk.sum()
     elif wk is not None:
         count = wk.sum() * (n * loss.shape[-1])
     else:
@@ -266,7 +300,8 @@ def ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, window_
 def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, beta: float = 0.1,
                           window_size: int = 3, sigma: float = 1.5, classes: Sequence[int] | None = None,
                           weight: Sequence[float] | torch.Tensor | None = None, ignore_index: int | None = None,
-                          from_logits: bool = True, reduction: Reduction = "mean") -> torch.Tensor:
+                          pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
+                          reduction: Reduction = "mean") -> torch.Tensor:
     r"""Correlation-maximized structural similarity loss (Zhao et al. 2019, arXiv 1910.08711): the cross entropy of
     the pixels whose local structure disagrees most with the target's, weighted by that disagreement.
 
@@ -285,6 +320,10 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         logits, target, mode, classes, ignore_index, from_logits: as :func:`ssim_loss`.
         weight: per-class weights ``(C,)`` of the cross entropy: the map is e f w_c CE and "mean" divides by
             sum w_c f (as PyTorch's weighted cross entropy); None: all 1.
+        pixel_weight: a weight map ``(N, *spatial)`` or ``(N, C, *spatial)`` (as :func:`ssim_loss`), a per-call
+            input of the Module; None: all 1. The map becomes e f w_c v CE with v the element's weight and "mean"
+            divides by sum w_c v f. e, f and e_max (the windows, the selection) do not depend on it. A weight at an
+            ignored pixel has no effect; no gradient flows to it.
         beta: the hard-pixel threshold relative to e_max, in [0, 1).
         window_size: taps of the Gaussian window per axis (odd).
         sigma: the window's standard deviation in pixels.
@@ -317,6 +356,7 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
     else:
         ce = -(g * px.logp + (1 - g) * px.log1mp)
     w = class_vector("weight", weight, inp.c, logits.device)
+    pw = _pixel_weight(pixel_weight, logits, mode, inp, valid, classes)
     if classes is not None:
         p, g, ce = take(p, classes), take(g, classes), take(ce, classes)
         valid = None if valid is None else take(valid, classes)
@@ -336,6 +376,8 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
         e_max = e.amax() if e.numel() else e.sum()
         f = e > beta * e_max
     wk = None if w is None else w.to(ce.dtype).view(1, k, 1)
+    if pw is not None:
+        wk = pw if wk is None else pw * wk
     loss = torch.where(f, e * ce if wk is None else e * ce * wk, 0.0)
     # a NaN logit or target at a valid element reaches the loss (e > beta e_max alone would drop it)
     loss = torch.where(torch.isnan(e), e, loss)
@@ -344,7 +386,7 @@ def correlation_ssim_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode
 
 
 class SSIMLoss(LossModule):
-    """Module form of :func:`ssim_loss`."""
+    """Module form of :func:`ssim_loss`; ``forward(logits, target, pixel_weight=None)``."""
 
     _fn = staticmethod(ssim_loss)
 
@@ -356,7 +398,7 @@ class SSIMLoss(LossModule):
 
 
 class CorrelationSSIMLoss(LossModule):
-    """Module form of :func:`correlation_ssim_loss`."""
+    """Module form of :func:`correlation_ssim_loss`; ``forward(logits, target, pixel_weight=None)``."""
 
     _fn = staticmethod(correlation_ssim_loss)
 

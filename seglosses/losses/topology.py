@@ -22,26 +22,28 @@ import torch
 
 from seglosses.core.args import Mode, Reduction, check_bool, check_classes, check_reduction, check_scalar
 from seglosses.core.checks import (
-    activation, class_vector, compute_dtype, prepare, spatial_axes, take, to_compute, values_at_hand,
+    activation, class_vector, compute_dtype, pixel_weights, prepare, spatial_axes, take, to_compute, values_at_hand,
 )
 from seglosses.core.dist import all_reduce_sum, is_active
 from seglosses.core.formulas import dice_score
 from seglosses.core.module import LossModule
 from seglosses.core.score import ratio_loss, reduce_class_losses
 from seglosses.core.targets import activate, valid_indices
-from seglosses.losses.region import class_statistics
+from seglosses.kernels.ops import region_stats
 from seglosses.skeleton import _check_iterations, _skeleton, hard_skeleton, tube
 
 
-def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, weight):
+def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, weight, pixel_weight):
     """Checks, then ``p`` and ``1 - p`` ``(N, C, S)`` (0 at ignored elements), the target ``g`` (0 there), its
-    masks ``g > 0.5`` (bool, False there), the valid elements (None: all), the spatial shape, classes and weights."""
+    masks ``g > 0.5`` (bool, False there), the valid elements (None: all), the spatial shape, classes, weights and
+    the pixel weights ``(N, 1 | C, S)`` (0 at ignored elements, a NaN there reaches nothing; None: all 1)."""
     inp = prepare(logits, target, mode, ignore_index)  # (checks ignore_index)
     check_bool("from_logits", from_logits)
     check_bool("per_image", per_image)
     spatial = spatial_axes(logits.shape, mode, "a skeleton-based loss")
     classes = check_classes(classes, inp.c)
     w = class_vector("weight", weight, inp.c, logits.device)
+    pw = pixel_weights(pixel_weight, logits, mode, inp)
     dt = compute_dtype(inp.x)
     with torch.no_grad():
         if inp.index:
@@ -65,12 +67,15 @@ def _setup(logits, target, mode, ignore_index, from_logits, per_image, classes, 
     if not every:
         p, q = torch.where(valid, p, 0.0), torch.where(valid, q, 0.0)
     g = mask.to(dt) if inp.index else torch.where(valid, inp.target.to(dt), 0.0)
-    return inp, p, q, g, mask, (None if every else valid), spatial, classes, w
+    if pw is not None and not every:
+        pw = torch.where(valid, pw, 0.0)
+    return inp, p, q, g, mask, (None if every else valid), spatial, classes, w, pw
 
 
-def _sums(terms, per_image):
-    """Sums of ``(N, C, S)`` terms over the pixels (and the batch): ``(T, R, C)``."""
-    out = torch.stack([t.sum(-1) for t in terms])
+def _sums(terms, per_image, pw=None):
+    """Sums of ``(N, C, S)`` terms, each times the pixel weights ``pw`` (None: 1), over the pixels (and the
+    batch): ``(T, R, C)``."""
+    out = torch.stack([(t if pw is None else t * pw).sum(-1) for t in terms])
     return out if per_image else out.sum(1, keepdim=True)
 
 
@@ -111,7 +116,8 @@ def _harmonic_loss(a, b, c, d, smooth):
 
 def cldice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha: float = 0.5, iterations: int = 10,
                 smooth: float = 1.0, per_image: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
-                classes: Sequence[int] | None = None, ignore_index: int | None = None, from_logits: bool = True,
+                classes: Sequence[int] | None = None, ignore_index: int | None = None,
+                pixel_weight: torch.Tensor | None = None, from_logits: bool = True,
                 reduction: Reduction = "mean", dist_sync: bool = False,
                 process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Soft clDice loss (Shit et al. 2021, arXiv 2003.07311), mixed with soft Dice as the paper's total loss.
@@ -139,6 +145,11 @@ def cldice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha
         weight: per-class weights ``(C,)``; "mean" is the weighted mean.
         classes: class indices to keep (for example all but background); None keeps all.
         ignore_index: target value whose pixels are background for the skeletons and count in no sum.
+        pixel_weight: a weight map ``(N, *spatial)`` (every class of a pixel) or ``(N, C, *spatial)`` (per pixel
+            and class), each axis the full size or 1, a per-call input of the Module; None: all 1. Each pixel's
+            term in the four soft sums of T_prec and T_sens (``sum w S_P g``, ``sum w S_P``, ``sum w S_G p``,
+            ``sum w S_G``) and in Dice's tp, fp, fn is multiplied by its weight; the soft skeletons are computed
+            from p and g alone. A weight at an ignored pixel has no effect; no gradient flows to it.
         from_logits: False: the input holds probabilities.
         reduction: "mean", "sum" or "none" (the per-class losses ``(K,)``, ``(N, K)`` with ``per_image``).
         dist_sync: all-reduce the statistics over ``process_group`` (see :func:`seglosses.dice_loss`).
@@ -163,8 +174,8 @@ def cldice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha
     alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
     iterations = _check_iterations(iterations)
     smooth = check_scalar("smooth", smooth, low=0.0)
-    inp, p, q, g, _, valid, spatial, classes, w = _setup(logits, target, mode, ignore_index, from_logits, per_image,
-                                                         classes, weight)
+    inp, p, q, g, _, valid, spatial, classes, w, pw = _setup(logits, target, mode, ignore_index, from_logits,
+                                                             per_image, classes, weight, pixel_weight)
     shape = (inp.n, inp.c, *spatial)
     stats = []
     if alpha > 0:
@@ -172,10 +183,11 @@ def cldice_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, alpha
         with torch.no_grad():
             sg = _soft_skel(g, shape, iterations, valid)
         stats += [sp * g, sp * (1 - g), sg * p, sg * q]  # (all 0 at ignored elements)
-    stats = _sums(stats, per_image) if stats else p.new_zeros((0, 1 if not per_image else inp.n, inp.c))
+    stats = _sums(stats, per_image, pw) if stats else p.new_zeros((0, 1 if not per_image else inp.n, inp.c))
     if alpha < 1:
-        tp, fp, fn, _, _ = class_statistics(logits, target, mode, per_image=per_image, classes=None, weight=None,
-                                            ignore_index=ignore_index, from_logits=from_logits)
+        extra = {} if pw is None else {"weight": pw}  # (None: the unweighted pass, exactly)
+        tp, fp, fn, _ = region_stats(inp.x, inp.target, act=activation(mode, from_logits), index=inp.index,
+                                     ignore_index=ignore_index, per_image=per_image, **extra)
         stats = torch.cat([stats, torch.stack([tp, fp, fn]).to(stats.dtype)])
     stats, w = _finish(stats, w, classes, per_image, dist_sync, process_group)
     loss = torch.zeros((), dtype=stats.dtype, device=stats.device)
@@ -205,8 +217,8 @@ def _given_skeletons(skeletons, n, c, spatial, dt, device):
 def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode, *, smooth: float = 1e-5,
                          per_image: bool = False, weight: Sequence[float] | torch.Tensor | None = None,
                          classes: Sequence[int] | None = None, skeletons: torch.Tensor | None = None,
-                         ignore_index: int | None = None, from_logits: bool = True, reduction: Reduction = "mean",
-                         dist_sync: bool = False,
+                         ignore_index: int | None = None, pixel_weight: torch.Tensor | None = None,
+                         from_logits: bool = True, reduction: Reduction = "mean", dist_sync: bool = False,
                          process_group: torch.distributed.ProcessGroup | None = None) -> torch.Tensor:
     r"""Skeleton Recall loss (Kirchhoff et al. 2024, arXiv 2404.03010): one minus the soft recall of the target's
     tubed skeleton, per class.
@@ -227,6 +239,8 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
         skeletons: precomputed maps S ``(N, C, *spatial)`` (nonnegative weights; :func:`seglosses.skeleton_maps`
             with ``batched=True``, ``backend="skimage"`` for the authors' thinning); None computes them here.
         ignore_index: target value whose pixels are background for the skeletons and count in no sum.
+        pixel_weight: as :func:`cldice_loss`: each pixel's term in ``sum w S (1 - p)`` and ``sum w S`` times its
+            weight (a weighted recall); the skeleton does not depend on it.
         reduction: "mean", "sum" or "none" (the per-class losses ``(K,)``, ``(N, K)`` with ``per_image``).
 
     Returns:
@@ -246,8 +260,8 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
     """
     reduction = check_reduction(reduction)
     smooth = check_scalar("smooth", smooth, low=0.0)
-    inp, p, q, g, mask, valid, spatial, classes, w = _setup(logits, target, mode, ignore_index, from_logits,
-                                                            per_image, classes, weight)
+    inp, p, q, g, mask, valid, spatial, classes, w, pw = _setup(logits, target, mode, ignore_index, from_logits,
+                                                                per_image, classes, weight, pixel_weight)
     if skeletons is not None:
         s = _given_skeletons(skeletons, inp.n, inp.c, spatial, p.dtype, p.device)
         s = s if valid is None else torch.where(valid, s, 0.0)
@@ -257,7 +271,7 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
             s = tube(hard_skeleton(m, len(spatial)), m, len(spatial)).reshape(mask.shape).to(p.dtype)
     if not inp.index:  # a NaN in a valid target element reaches the loss (the mask g > 0.5 alone would hide it)
         s = torch.where(torch.isnan(g), g, s)
-    stats, w = _finish(_sums([s * q, s], per_image), w, classes, per_image, dist_sync, process_group)
+    stats, w = _finish(_sums([s * q, s], per_image, pw), w, classes, per_image, dist_sync, process_group)
     err, total = stats
     den = total + smooth
     ok = ~(den <= 0)
@@ -268,7 +282,7 @@ def skeleton_recall_loss(logits: torch.Tensor, target: torch.Tensor, mode: Mode,
 
 
 class ClDiceLoss(LossModule):
-    """Module form of :func:`cldice_loss`."""
+    """Module form of :func:`cldice_loss`; ``forward(logits, target, pixel_weight=None)``."""
 
     _fn = staticmethod(cldice_loss)
 
@@ -281,7 +295,7 @@ class ClDiceLoss(LossModule):
 
 
 class SkeletonRecallLoss(LossModule):
-    """Module form of :func:`skeleton_recall_loss`; ``forward(logits, target, skeletons=None)``."""
+    """Module form of :func:`skeleton_recall_loss`; ``forward(logits, target, skeletons=None, pixel_weight=None)``."""
 
     _fn = staticmethod(skeleton_recall_loss)
     _inputs = ("skeletons",)
