@@ -171,6 +171,13 @@ class DeepSupervision(nn.Module):
         self.last = last
         return cast(torch.Tensor, total)  # (a level at least has a weight > 0: check_level_weights)
 
+    def step(self, t: float) -> None:
+        """Step the wrapped loss's schedules to the position ``t`` (a :class:`~seglosses.WeightedSum` with scheduled
+        coefficients; a no-op for a loss without schedules)."""
+        step = getattr(self.loss, "step", None)
+        if step is not None:
+            step(t)
+
     def __repr__(self) -> str:
         return f"DeepSupervision({self.loss!r}, weights={_weights_value(self.weights)!r})"
 

@@ -9,6 +9,11 @@ The grammar (spaces ignored, case-insensitive)::
               | piecewise(v0,b1,v1,b2,v2,...) (v0 before epoch b1, v1 from b1 on, ...)
               | rebalance([start[,step[,floor]]]) | constant(value)
 
+A spec may be wrapped, once each, in ``weighted(spec)`` (every term gets the run's pixel weight maps,
+``--weight-map``: border weights from the masks, or ``DIR/weights/*.png``) and ``deep(spec)`` (the U-Net is built
+with deep-supervision heads and the loss is :class:`seglosses.DeepSupervision` with nnU-Net's weights), in either
+order: ``deep(weighted(dice+ce))``.
+
 A schedule's position is the epoch (``loss.step(epoch)`` at the start of each); the argument ``epochs`` stands for
 ``--epochs``. Examples: ``0.5*dice+ce``, ``dice+ramp(0.01,1,epochs)*boundary``,
 ``rebalance()*gdl+1-rebalance()*boundary`` (Kervadec et al.'s rebalancing).
@@ -93,6 +98,25 @@ def _coef(text: str, where: str, epochs: int | None):
     return s if m["minus"] is None else float(m["minus"]) - s
 
 
+_WRAP = re.compile(r"^(?P<fn>deep|weighted)\((?P<inner>.*)\)$")
+
+
+def wrappers(spec: str) -> tuple[str, bool, bool]:
+    """``(inner spec, deep, weighted)`` of a spec: ``wrappers("deep(weighted(dice+ce))") == ("dice+ce", True, True)``.
+
+    Raises:
+        ValueError: a wrapper given twice, or an empty inner spec.
+    """
+    text, found = re.sub(r"\s+", "", spec.lower()), {"deep": False, "weighted": False}
+    while (m := _WRAP.match(text)) and len(split_top(text, "+")) == 1:
+        if found[m["fn"]]:
+            raise ValueError(f"`--losses`: {m['fn']}(...) given twice in {spec!r}")
+        found[m["fn"]], text = True, m["inner"]
+    if not text:
+        raise ValueError(f"`--losses`: an empty loss in {spec!r}")
+    return text, found["deep"], found["weighted"]
+
+
 def available() -> dict[str, type]:
     """``{short name: Module class}`` of every loss the demo can train with: the registry's rows."""
     import seglosses
@@ -101,8 +125,9 @@ def available() -> dict[str, type]:
 
 
 def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False, epochs: int | None = None):
-    """The loss Module for a spec such as ``"dice"``, ``"dice+ce"``, ``"0.5*dice+focal"`` or
-    ``"dice+ramp(0.01,1,epochs)*boundary"`` (mode "multiclass"; the grammar: this module's docstring).
+    """The loss Module for a spec such as ``"dice"``, ``"dice+ce"``, ``"0.5*dice+focal"``,
+    ``"dice+ramp(0.01,1,epochs)*boundary"`` or ``"deep(dice+ce)"`` (mode "multiclass"; the grammar: this module's
+    docstring; ``weighted(...)`` is read by the training loop, :func:`wrappers`).
 
     Args:
         epochs: the value of the argument ``epochs`` in a schedule (None: the word is refused).
@@ -110,9 +135,12 @@ def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False, epochs
     Raises:
         ValueError: naming the unknown term, schedule or argument and listing the known names.
     """
+    import seglosses
+
+    inner, deep, _ = wrappers(spec)
     classes = available()
     terms = []
-    for part in split_top(re.sub(r"\s+", "", spec.lower()), "+"):
+    for part in split_top(inner, "+"):
         *coefs, word = split_top(part, "*")
         if not _NAME.match(word):
             raise ValueError(f"`--losses`: cannot read {part!r} in {spec!r}; write name or coef*name, joined by +")
@@ -133,7 +161,8 @@ def build(spec: str, *, ignore_index: int = 255, dist_sync: bool = False, epochs
             except TypeError as e:  # two schedules in one term
                 raise ValueError(f"`--losses`: {e} in {spec!r}") from None
         terms.append(loss)
-    return terms[0] if len(terms) == 1 else sum(terms)
+    loss = terms[0] if len(terms) == 1 else sum(terms)
+    return seglosses.DeepSupervision(loss, weights="nnunet") if deep else loss
 
 
 def safe_name(spec: str) -> str:
