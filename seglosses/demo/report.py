@@ -103,7 +103,7 @@ def learning_curves(metrics: dict, path: str) -> None:
     a.set_yscale("log")
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    b.legend(fontsize=8, loc="lower right")
+    b.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
