@@ -23,7 +23,12 @@ def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="first seed; it also draws the data set (the synthetic "
+                   "images or the split of --data), the same for every seed")
+    p.add_argument("--seeds", type=int, default=d.seeds, metavar="K",
+                   help="train each loss K times with seeds --seed, ..., --seed + K - 1 (initial weights and data "
+                   "order) and report mean ± std over seeds and a sign test against the first loss "
+                   f"(default: {d.seeds})")
     p.add_argument("--device", default=d.device, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--out", default=d.out, help="output folder; rerunning with the same folder resumes")
     p.add_argument("--data", default=None, metavar="DIR",
@@ -39,7 +44,7 @@ def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _check(p, args):
-    for name in ("epochs", "batch_size", "size", "train_images", "val_images", "width"):
+    for name in ("epochs", "seeds", "batch_size", "size", "train_images", "val_images", "width"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
     if args.size % 4:
@@ -55,8 +60,8 @@ def demo_main(argv=None) -> int:
     from seglosses.demo import losses as names
     from seglosses.demo.train import Config, run
 
-    p = _demo_parser(argparse.ArgumentParser(prog="seglosses demo", description="Train a small U-Net once per loss "
-                                             "and compare them on a held-out set."))
+    p = _demo_parser(argparse.ArgumentParser(prog="seglosses demo", description="Train a small U-Net per loss "
+                                             "and seed and compare the losses on a held-out set."))
     args = p.parse_args(argv)
     _check(p, args)
     specs = names.split_specs(args.losses)
@@ -66,8 +71,8 @@ def demo_main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     cfg = Config(losses=specs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                 device=args.device, out=args.out, data=args.data, size=args.size, train_images=args.train_images,
-                 val_images=args.val_images, width=args.width, overlays=args.overlays, progress=not args.no_progress)
+                 seeds=args.seeds, device=args.device, out=args.out, data=args.data, size=args.size,
+                 train_images=args.train_images, val_images=args.val_images, width=args.width, overlays=args.overlays, progress=not args.no_progress)
     try:
         metrics = run(cfg)
     except KeyboardInterrupt:

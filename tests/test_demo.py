@@ -13,7 +13,7 @@ import torch
 from seglosses.demo.metrics import confusion, mean, scores
 
 TINY = ["--size", "32", "--train-images", "32", "--val-images", "8", "--batch-size", "8", "--epochs", "1",
-        "--width", "8", "--overlays", "2", "--no-progress"]
+        "--width", "8", "--overlays", "2", "--no-progress", "--seeds", "1"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -26,7 +26,8 @@ def _run(args, **kw):
 def _metrics(out):
     with open(os.path.join(out, "metrics.json")) as f:
         m = json.load(f)
-    return {k: {kk: v[kk] for kk in ("per_class", "history", "confusion", "predictions")} for k, v in m["losses"].items()}
+    keys = ("seed", "per_class", "history", "confusion", "predictions")
+    return {k: [{kk: r[kk] for kk in keys} for r in v["per_seed"]] for k, v in m["losses"].items()}
 
 
 def test_cli_writes_every_artifact(tmp_path):
@@ -43,7 +44,7 @@ def test_cli_writes_every_artifact(tmp_path):
     assert set(m["losses"]) == {"ce", "0.5*dice+focal"}
     r0 = m["losses"]["ce"]
     assert set(r0["per_class"]) == {"dice", "iou", "sensitivity", "specificity", "precision"}
-    assert len(r0["per_class"]["dice"]) == 4 and len(r0["history"]) == 1
+    assert len(r0["per_class"]["dice"]) == 4 and len(r0["per_seed"]) == 1 and len(r0["per_seed"][0]["history"]) == 1
     assert "| ce |" in r.stdout  # the table is printed too
 
 
@@ -60,14 +61,14 @@ def test_identical_seeds_give_identical_results(tmp_path):
 @pytest.mark.slow
 def test_resume_after_sigterm_gives_the_same_final_metrics(tmp_path):
     args = ["--size", "32", "--train-images", "128", "--val-images", "8", "--batch-size", "8", "--epochs", "4",
-            "--width", "8", "--overlays", "2", "--no-progress", "--losses", "ce,dice"]
+            "--width", "8", "--overlays", "2", "--no-progress", "--losses", "ce,dice", "--seeds", "1"]
     ref = tmp_path / "ref"
     assert _run([*args, "--out", str(ref)]).returncode == 0
     out = tmp_path / "resumed"
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "seglosses.demo", *args, "--out", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ckpt = out / "checkpoints" / "ce.pt"
+    ckpt = out / "checkpoints" / "ce" / "seed0.pt"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -76,7 +77,7 @@ def test_resume_after_sigterm_gives_the_same_final_metrics(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "rerun the same command" in err
-    assert not (out / "results" / "ce.json").exists() and not (out / "metrics.json").exists()
+    assert not (out / "results" / "ce" / "seed0.json").exists() and not (out / "metrics.json").exists()
     state = torch.load(ckpt, weights_only=False)
     assert 1 <= state["epoch"] < 4
     r = _run([*args, "--out", str(out)])
@@ -175,9 +176,11 @@ def test_torchrun_two_processes(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "seglosses.demo",
-                        *TINY, "--losses", "dice", "--out", str(out)], capture_output=True, text=True, env=env,
-                       timeout=300)
+                        *TINY, "--losses", "dice,ce", "--seeds", "2", "--out", str(out)], capture_output=True, text=True,
+                       env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((out / "metrics.json").read_text())
     assert m["world_size"] == 2 and "dist_sync=True" in m["losses"]["dice"]["module"]
+    assert m["seeds"] == [0, 1] and [r["seed"] for r in m["losses"]["dice"]["per_seed"]] == [0, 1]
+    assert set(m["losses"]["ce"]["vs_first"]) >= {"baseline", "dice"}
     assert r.stdout.count("wall time") == 1  # only rank 0 reports

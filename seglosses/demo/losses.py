@@ -29,8 +29,9 @@ from seglosses import _registry
 ALIASES = {"ce": "cross_entropy", "iou": "jaccard", "gdl": "generalized_dice", "ft": "focal_tversky",
            "wce": "weighted_cross_entropy", "bce": "balanced_cross_entropy", "hausdorff": "hausdorff_dt",
            "unified": "unified_focal"}
-#: The default set: cross-entropy, the focal and overlap families and a compound, a story about small classes.
-DEFAULT = ("ce", "focal", "dice", "dice+ce", "tversky", "focal_tversky", "lovasz")
+#: The default set: cross-entropy, focal, Dice and their compound, a story about small classes; four losses, so that
+#: the default run (3 seeds each) stays near 5 minutes on 2 CPU cores.
+DEFAULT = ("ce", "focal", "dice", "dice+ce")
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:e-?[0-9]+)?"
 _NAME = re.compile(r"^[a-z_]+$")

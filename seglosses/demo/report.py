@@ -17,22 +17,61 @@ def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+def _pm(mean: float, std: float, k: int, n: int | None = None) -> str:
+    """``mean ± std`` over seeds (the standard deviation only where there are several seeds), and ``(n/k seeds)``
+    where the value is defined for only n of the k seeds."""
+    n = k if n is None else n
+    if n == 0:
+        return "n/a"
+    text = _fmt(mean) if k < 2 or n < 2 else f"{_fmt(mean)} ± {_fmt(std)}"
+    return text if n == k else f"{text} ({n}/{k} seeds)"
+
+
+def seeds_sentence(k: int) -> str:
+    """What K seeds can and cannot show, for the report."""
+    if k < 2:
+        return ("One seed per loss: no spread and no comparison over seeds (run with --seeds K, K >= 2, for mean ± "
+                "std and a sign test).")
+    return (f"With K = {k} seeds the exact two-sided sign test cannot give a p-value below 2/2^{k} = "
+            f"{2 / 2 ** k:.3g}" + (": no difference can reach p < 0.05 with fewer than 6 seeds." if k < 6 else "."))
+
+
 def tables(metrics: dict) -> str:
-    """The summary table (mean over foreground classes) and one table per loss (per class and mean)."""
+    """The summary table (mean ± sample std over seeds of each metric's mean over the foreground classes), the
+    paired comparison of each loss with the first one (Dice), and one table per loss (per class)."""
     names = metrics["config"]["class_names"]
+    k = len(metrics.get("seeds", [None]))
+    seeds = metrics.get("seeds", [metrics["config"]["seed"]])
     lines = ["| loss | " + " | ".join(f"{m}" for m in METRICS) + " | train time (s) |",
              "|---" * (len(METRICS) + 2) + "|"]
     for spec, r in metrics["losses"].items():
-        lines.append(f"| {spec} | " + " | ".join(_fmt(r["mean"][m]) for m in METRICS)
-                     + f" | {r['train_time_s']:.1f} |")
-    out = ["Held-out set, each metric's mean over the foreground classes (background left out):", "",
-           *lines, ""]
+        lines.append(f"| {spec} | " + " | ".join(_pm(r["mean"][m], r["std"][m], k, r["count"][m])
+                                             for m in METRICS) + f" | {r['train_time_s']:.1f} |")
+    spread = (f"mean ± sample standard deviation (ddof=1) over K = {k} seeds ({', '.join(map(str, seeds))})"
+              if k > 1 else f"one seed ({seeds[0]})")
+    out = [(f"Held-out set, each metric's mean over the foreground classes (background left out); {spread}; train "
+           f"time per seed:"), "", *lines, ""]
+    specs = list(metrics["losses"])
+    if k > 1 and len(specs) > 1:
+        base = specs[0]
+        out += [(f"Paired by seed against {base} (same initial weights and batches): the mean over seeds of the "
+                f"difference in mean Dice, the seeds where the loss is better / worse / tied, and the exact two-sided "
+                f"sign test's p-value (ties dropped). {seeds_sentence(k)}"), "",
+                f"| loss | Dice − {base} | better / worse / tied | sign test p |", "|---|---|---|---|"]
+        for spec in specs[1:]:
+            c = metrics["losses"][spec]["vs_first"]["dice"]
+            diff = "n/a" if math.isnan(c["mean_diff"]) else f"{c['mean_diff']:+.3f}"
+            out.append(f"| {spec} | {diff} | {c['wins']} / {c['losses']} / {c['ties']} | {c['p']:.3g} |")
+        out.append("")
     for spec, r in metrics["losses"].items():
         out += [f"### {spec}", "", f"`{r['module']}`", "",
                 "| class | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
         for c, cname in enumerate(names):
-            out.append(f"| {cname} | " + " | ".join(_fmt(r["per_class"][m][c]) for m in METRICS) + " |")
-        out.append("| **mean (foreground)** | " + " | ".join(f"**{_fmt(r['mean'][m])}**" for m in METRICS) + " |")
+            out.append(f"| {cname} | " + " | ".join(_pm(r["per_class"][m][c], r["per_class_std"][m][c], k,
+                                                          r["per_class_count"][m][c])
+                                                      for m in METRICS) + " |")
+        out.append("| **mean (foreground)** | " + " | ".join(f"**{_pm(r['mean'][m], r['std'][m], k, r['count'][m])}**"
+                                                            for m in METRICS) + " |")
         out.append("")
     return "\n".join(out)
 
@@ -44,20 +83,27 @@ def learning_curves(metrics: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for spec, r in metrics["losses"].items():
-        h = r["history"]
-        if not h:
-            continue
-        ep = [e["epoch"] for e in h]
-        first = h[0]["train_loss"] or 1.0
-        a.plot(ep, [e["train_loss"] / first for e in h], marker="o", ms=3, label=spec)
-        b.plot(ep, [e["val_mean_dice"] for e in h], marker="o", ms=3, label=spec)
-    a.set(xlabel="epoch", ylabel="training loss / its first epoch's value", title="Training loss (relative)")
-    b.set(xlabel="epoch", ylabel="mean Dice, foreground classes", title="Held-out mean Dice")
+    k = len(metrics.get("seeds", [None]))
+    for i, (spec, r) in enumerate(metrics["losses"].items()):
+        for ax, key in ((a, "train_loss_rel"), (b, "val_mean_dice")):
+            c = r["curves"][key]
+            if not c["epoch"]:
+                continue
+            ax.plot(c["epoch"], c["mean"], marker="o", ms=3, color=f"C{i}", label=spec)
+            if k > 1:
+                ax.fill_between(c["epoch"], c["min"], c["max"], color=f"C{i}", alpha=0.18, lw=0)
+    band = f" (line: mean of {k} seeds; band: min to max)" if k > 1 else ""
+    a.set(xlabel="epoch", ylabel="training loss / its first epoch's value", title="Training loss (relative)" + band)
+    b.set(xlabel="epoch", ylabel="mean Dice, foreground classes", title="Held-out mean Dice" + band)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a, b):
+        ax.title.set_fontsize(10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     a.set_yscale("log")
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    b.legend(fontsize=8, loc="lower right")
+    b.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -111,17 +157,22 @@ def write_report(metrics: dict, val, cfg) -> None:
     c = metrics["config"]
     source = f"`{c['data']}`" if c["data"] else (f"synthetic ({c['train_images']} training and {c['val_images']} "
                                                   f"held-out images of {c['size']}x{c['size']})")
+    seeds = metrics.get("seeds", [c["seed"]])
+    times = (f"once per loss (seed {seeds[0]})" if len(seeds) == 1 else
+             f"{len(seeds)} times per loss, seeds {', '.join(map(str, seeds))} (a seed sets the initial weights and "
+             f"the order of the training images; the data set is the same for every seed)")
     text = [
         "# seglosses demo", "",
-        f"Data: {source}; classes: {', '.join(c['class_names'])}. A U-Net of {metrics['parameters']:,} parameters "
-        f"trained once per loss with identical seeds, data order and optimizer (Adam, lr {c['lr']}, batch "
-        f"{c['batch_size']}, {c['epochs']} epochs, seed {c['seed']}) on {metrics['device']} "
+        (f"Data: {source}; classes: {', '.join(c['class_names'])}. A U-Net of {metrics['parameters']:,} parameters "
+        f"trained {times}, with identical seeds, data order and optimizer across losses (Adam, lr {c['lr']}, batch "
+        f"{c['batch_size']}, {c['epochs']} epochs, data drawn with seed {c['seed']}) on {metrics['device']} "
         f"({metrics['threads']} threads, {metrics['world_size']} process(es)); wall time "
-        f"{metrics['wall_time_s']:.0f} s.", "",
+        f"{metrics['wall_time_s']:.0f} s. Figures vary with the hardware and the thread count."), "",
         "## Results", "", tables(metrics), "",
         "## Learning curves", "", "![learning curves](learning_curves.png)", "",
         "## Predictions on held-out images", "",
-        "Image, ground truth and each loss's prediction (colours: classes; background transparent).", "",
+        (f"Image, ground truth and each loss's prediction with seed {seeds[0]} (colours: classes; background "
+        f"transparent)."), "",
         "![predictions](predictions.png)", "",
     ]
     with open(os.path.join(out, "report.md.tmp"), "w") as f:

@@ -1,7 +1,13 @@
-"""The demo's training run: one small U-Net per loss, identical seeds, data order and optimizer; evaluation on a
-held-out split; atomic per-epoch checkpoints that a rerun with the same ``--out`` resumes from; DDP under torchrun.
+"""The demo's training run: one small U-Net per loss and seed, identical seeds, data order and optimizer across
+losses; evaluation on a held-out split; atomic per-epoch checkpoints per (loss, seed) that a rerun with the same
+``--out`` resumes from; DDP under torchrun.
 
-Determinism: the network's initial weights come from ``--seed``, the order of epoch e from a generator seeded with
+Seeds: ``--seeds K`` trains each loss with the seeds ``--seed``, ``--seed + 1``, ..., ``--seed + K - 1``. A seed sets
+the network's initial weights and the order of the training images; the data set (the synthetic images, or the
+split of ``--data``) is drawn once from ``--seed`` and is the same for every seed, so the spread over seeds is the
+training-seed variance of one data set, and two losses trained with the same seed are paired.
+
+Determinism: the initial weights come from the seed, the order of epoch e from a generator seeded with
 ``(seed, e)``, and nothing else draws random numbers, so a run resumed from the checkpoint of epoch e trains exactly
 as the uninterrupted one (on the same machine, thread count and device).
 """
@@ -18,6 +24,7 @@ import torch
 
 from seglosses.demo import losses as loss_names
 from seglosses.demo.metrics import METRICS, confusion, mean, scores
+from seglosses.demo.stats import aggregate, compare
 from seglosses.demo.store import atomic_save
 from seglosses.demo.unet import UNet
 
@@ -27,10 +34,11 @@ IGNORE = 255
 @dataclass
 class Config:
     losses: tuple = loss_names.DEFAULT
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 16
     lr: float = 3e-3
     seed: int = 0
+    seeds: int = 3
     device: str = "auto"
     out: str = "seglosses-demo"
     data: str | None = None
@@ -102,21 +110,47 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist: _Dist, bar=None) -> dict:
-    """Train and evaluate one loss; resumes from ``<out>/checkpoints/<loss>.pt`` and returns (and writes) its
-    result, or returns the result a previous run already wrote."""
+#: The settings a stored checkpoint or result depends on (besides the loss and the seed in its path).
+_RUN_KEYS = ("epochs", "batch_size", "lr", "seed", "data", "size", "train_images", "val_images", "width")
+
+
+def _run_key(cfg: Config) -> dict:
+    return {k: getattr(cfg, k) for k in _RUN_KEYS}
+
+
+def _check_run(stored: dict, cfg: Config, path: str) -> None:
+    key = _run_key(cfg)
+    diff = [f"{k}={stored.get(k)!r} (now {key[k]!r})" for k in _RUN_KEYS if stored.get(k) != key[k]]
+    if diff:
+        note = " (seed: --seed, which draws the data)" if stored.get("seed") != key["seed"] else ""
+        raise ValueError(f"{path} was made with other settings: {', '.join(diff)}{note}; use another --out, or delete "
+                         f"it to start again")
+
+
+def seed_paths(cfg: Config, spec: str, seed: int) -> tuple[str, str]:
+    """``(result, checkpoint)`` paths of one (loss, seed): ``<out>/results/<loss>/seed<seed>.json`` and
+    ``<out>/checkpoints/<loss>/seed<seed>.pt``."""
     name = loss_names.safe_name(spec)
-    result_path = os.path.join(cfg.out, "results", f"{name}.json")
-    ckpt_path = os.path.join(cfg.out, "checkpoints", f"{name}.pt")
+    return (os.path.join(cfg.out, "results", name, f"seed{seed}.json"),
+            os.path.join(cfg.out, "checkpoints", name, f"seed{seed}.pt"))
+
+
+def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist: _Dist, bar=None,
+              seed: int | None = None) -> dict:
+    """Train and evaluate one loss with one seed (``cfg.seed`` by default); resumes from its checkpoint
+    (:func:`seed_paths`) and returns (and writes) its result, or returns the result a previous run already wrote."""
+    seed = cfg.seed if seed is None else seed
+    result_path, ckpt_path = seed_paths(cfg, spec, seed)
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = json.load(f)
+        _check_run(result.get("run", {}), cfg, result_path)
         if bar is not None:
             bar.update(cfg.epochs * _steps(len(train[0]), cfg, dist) - bar.n)
         return result
     tx, ty = train
     vx, vy = val
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     model = UNet(tx.shape[1], num_classes, cfg.width).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     criterion = loss_names.build(spec, ignore_index=IGNORE, dist_sync=dist.world > 1, epochs=cfg.epochs)
@@ -125,6 +159,7 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        _check_run(state.get("run", {}), cfg, ckpt_path)
         start, history, elapsed = state["epoch"], state["history"], state["elapsed"]
     net = model
     if dist.world > 1:
@@ -136,7 +171,7 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         net.train()
-        order = _epoch_order(len(tx), cfg.seed, epoch)
+        order = _epoch_order(len(tx), seed, epoch)
         if hasattr(criterion, "step"):  # a sum with scheduled coefficients (its position: the epoch)
             criterion.step(epoch)
         total, count = 0.0, 0
@@ -160,12 +195,14 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         if dist.main:
             os.makedirs(os.path.dirname(ckpt_path), exist_ok=True)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                         "history": history, "elapsed": elapsed}, ckpt_path)
+                         "history": history, "elapsed": elapsed, "run": _run_key(cfg)}, ckpt_path)
         dist.barrier()
     matrix, preds = evaluate(model, vx, vy, num_classes, device)
     s = scores(matrix)
     result = {
         "loss": spec,
+        "seed": seed,
+        "run": _run_key(cfg),
         "module": repr(criterion),
         "per_class": s,
         "mean": {k: mean(s[k], skip=0) for k in METRICS},
@@ -190,7 +227,8 @@ def _terminate(signum, frame):  # SIGTERM: leave like Ctrl-C, so that `finally` 
 
 
 def run(cfg: Config) -> dict:
-    """The whole demo: every loss, then the report. Returns the metrics written to ``metrics.json``."""
+    """The whole demo: every loss and seed, then the report. Returns the metrics written to ``metrics.json``:
+    per loss, :func:`seglosses.demo.stats.aggregate` of its seeds and (after the first loss) ``vs_first``."""
     from seglosses.demo.report import write_report
 
     dist_rank = int(os.environ.get("RANK", "0"))
@@ -204,15 +242,20 @@ def run(cfg: Config) -> dict:
         os.makedirs(cfg.out, exist_ok=True)
         results = {}
         t_start = time.perf_counter()
+        seeds = [cfg.seed + i for i in range(cfg.seeds)]
         for spec in cfg.losses:
-            bar = _bar(spec, cfg, len(train[0]), dist)
-            try:
-                results[spec] = train_one(spec, cfg, train, val, num_classes, device, dist, bar)
-            finally:
-                if bar is not None:
-                    bar.close()
+            per_seed = []
+            for seed in seeds:
+                bar = _bar(spec if cfg.seeds == 1 else f"{spec} s{seed}", cfg, len(train[0]), dist)
+                try:
+                    per_seed.append(train_one(spec, cfg, train, val, num_classes, device, dist, bar, seed=seed))
+                finally:
+                    if bar is not None:
+                        bar.close()
+            results[spec] = aggregate(per_seed)
+        compare(results)
         metrics = {"config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
-                   "device": str(device), "world_size": dist.world, "threads": torch.get_num_threads(),
+                   "seeds": seeds, "device": str(device), "world_size": dist.world, "threads": torch.get_num_threads(),
                    "parameters": sum(p.numel() for p in UNet(train[0].shape[1], num_classes, cfg.width).parameters()),
                    "wall_time_s": time.perf_counter() - t_start, "losses": results}
         if dist.main:
@@ -230,6 +273,6 @@ def _bar(spec, cfg, n, dist):
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=cfg.epochs * (n // cfg.batch_size), desc=f"{spec:>16}", unit="step", leave=True,
+    return tqdm(total=cfg.epochs * (n // cfg.batch_size), desc=f"{spec:>18}", unit="step", leave=True,
                 dynamic_ncols=True)
 
