@@ -18,8 +18,9 @@ def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    "weighted sum such as 0.5*dice+ce; a coefficient may be a schedule over epochs: "
                    "linear|ramp(start,end,steps[,begin]), cosine(...), piecewise(v0,b1,v1,...), "
                    "rebalance([start,step,floor]), constant(v), or 1-schedule, where 'epochs' stands for --epochs: "
-                   "dice+ramp(0.01,1,epochs)*boundary, rebalance()*gdl+1-rebalance()*boundary "
-                   f"(default: {','.join(names.DEFAULT)})")
+                   "dice+ramp(0.01,1,epochs)*boundary, rebalance()*gdl+1-rebalance()*boundary; "
+                   "weighted(spec) trains with pixel weight maps (--weight-map), deep(spec) with deep supervision "
+                   f"(a U-Net with two extra heads): deep(weighted(dice+ce)) (default: {','.join(names.DEFAULT)})")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -34,6 +35,10 @@ def _demo_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, metavar="DIR",
                    help="train on DIR/images/*.png and DIR/masks/*.png (integer labels, 255 ignored) instead of "
                    "the synthetic set")
+    p.add_argument("--weight-map", choices=("boundary", "folder"), default=d.weight_map,
+                   help="the pixel weights of weighted(...) losses: boundary = 1 + 5 exp(-d^2 / 8), d the distance "
+                   "in pixels to the nearest class border (U-Net's border term); folder = DIR/weights/<stem>.png of "
+                   "--data DIR, each pixel's value its weight (default: boundary)")
     p.add_argument("--size", type=int, default=d.size, help="synthetic images' side")
     p.add_argument("--train-images", type=int, default=d.train_images)
     p.add_argument("--val-images", type=int, default=d.val_images)
@@ -72,7 +77,8 @@ def demo_main(argv=None) -> int:
         p.error(str(e))
     cfg = Config(losses=specs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                  seeds=args.seeds, device=args.device, out=args.out, data=args.data, size=args.size,
-                 train_images=args.train_images, val_images=args.val_images, width=args.width, overlays=args.overlays, progress=not args.no_progress)
+                 train_images=args.train_images, val_images=args.val_images, width=args.width, overlays=args.overlays,
+                 weight_map=args.weight_map, progress=not args.no_progress)
     try:
         metrics = run(cfg)
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ class Config:
     train_images: int = 384
     val_images: int = 128
     width: int = 24
+    weight_map: str = "boundary"
     overlays: int = 4
     progress: bool = True
     class_names: tuple = field(default_factory=tuple)
@@ -112,15 +113,18 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 #: The settings a stored checkpoint or result depends on (besides the loss and the seed in its path).
 _RUN_KEYS = ("epochs", "batch_size", "lr", "seed", "data", "size", "train_images", "val_images", "width")
+#: Further settings of a weighted(...) loss's run (its pixel weight maps).
+_WEIGHT_KEYS = ("weight_map",)
 
 
-def _run_key(cfg: Config) -> dict:
-    return {k: getattr(cfg, k) for k in _RUN_KEYS}
+def _run_key(cfg: Config, spec: str | None = None) -> dict:
+    weighted = spec is not None and loss_names.wrappers(spec)[2]
+    return {k: getattr(cfg, k) for k in _RUN_KEYS + (_WEIGHT_KEYS if weighted else ())}
 
 
-def _check_run(stored: dict, cfg: Config, path: str) -> None:
-    key = _run_key(cfg)
-    diff = [f"{k}={stored.get(k)!r} (now {key[k]!r})" for k in _RUN_KEYS if stored.get(k) != key[k]]
+def _check_run(stored: dict, cfg: Config, path: str, spec: str | None = None) -> None:
+    key = _run_key(cfg, spec)
+    diff = [f"{k}={stored.get(k)!r} (now {key[k]!r})" for k in key if stored.get(k) != key[k]]
     if diff:
         note = " (seed: --seed, which draws the data)" if stored.get("seed") != key["seed"] else ""
         raise ValueError(f"{path} was made with other settings: {', '.join(diff)}{note}; use another --out, or delete "
@@ -135,8 +139,23 @@ def seed_paths(cfg: Config, spec: str, seed: int) -> tuple[str, str]:
             os.path.join(cfg.out, "checkpoints", name, f"seed{seed}.pt"))
 
 
+def pixel_weights(cfg: Config, train) -> torch.Tensor:
+    """The training images' pixel weight maps of ``weighted(...)`` losses (``--weight-map``): ``"boundary"``, border
+    weights computed from the masks (:func:`seglosses.demo.weights.boundary_weights`), or ``"folder"``, the maps of
+    ``--data DIR/weights/*.png`` (the training split's)."""
+    from seglosses.demo import data, weights
+
+    if cfg.weight_map == "boundary":
+        return weights.boundary_weights(train[1], ignore_index=IGNORE)
+    if cfg.data is None:
+        raise ValueError("--weight-map folder reads DIR/weights/*.png: it needs --data DIR")
+    images, masks, _ = data.load_folder(cfg.data, ignore_index=IGNORE)
+    (tw, _), _ = data.split(weights.load_weight_folder(cfg.data), masks, seed=cfg.seed)  # load_data's split
+    return tw
+
+
 def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist: _Dist, bar=None,
-              seed: int | None = None) -> dict:
+              seed: int | None = None, train_weights: torch.Tensor | None = None) -> dict:
     """Train and evaluate one loss with one seed (``cfg.seed`` by default); resumes from its checkpoint
     (:func:`seed_paths`) and returns (and writes) its result, or returns the result a previous run already wrote."""
     seed = cfg.seed if seed is None else seed
@@ -144,14 +163,17 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = json.load(f)
-        _check_run(result.get("run", {}), cfg, result_path)
+        _check_run(result.get("run", {}), cfg, result_path, spec)
         if bar is not None:
             bar.update(cfg.epochs * _steps(len(train[0]), cfg, dist) - bar.n)
         return result
     tx, ty = train
     vx, vy = val
+    _, deep, weighted = loss_names.wrappers(spec)
+    if weighted and train_weights is None:
+        train_weights = pixel_weights(cfg, train)
     torch.manual_seed(seed)
-    model = UNet(tx.shape[1], num_classes, cfg.width).to(device)
+    model = UNet(tx.shape[1], num_classes, cfg.width, deep_supervision=deep).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     criterion = loss_names.build(spec, ignore_index=IGNORE, dist_sync=dist.world > 1, epochs=cfg.epochs)
     start, history, elapsed = 0, [], 0.0
@@ -159,7 +181,7 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        _check_run(state.get("run", {}), cfg, ckpt_path)
+        _check_run(state.get("run", {}), cfg, ckpt_path, spec)
         start, history, elapsed = state["epoch"], state["history"], state["elapsed"]
     net = model
     if dist.world > 1:
@@ -178,7 +200,8 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):  # full batches only: same size on ranks
             idx = order[i:i + cfg.batch_size][dist.rank * per_rank:(dist.rank + 1) * per_rank]
             x, y = tx[idx].to(device), ty[idx].to(device)
-            loss = criterion(net(x), y)
+            extra = {"pixel_weight": train_weights[idx].to(device)} if weighted else {}
+            loss = criterion(net(x), y, **extra)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -195,14 +218,14 @@ def train_one(spec: str, cfg: Config, train, val, num_classes: int, device, dist
         if dist.main:
             os.makedirs(os.path.dirname(ckpt_path), exist_ok=True)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                         "history": history, "elapsed": elapsed, "run": _run_key(cfg)}, ckpt_path)
+                         "history": history, "elapsed": elapsed, "run": _run_key(cfg, spec)}, ckpt_path)
         dist.barrier()
     matrix, preds = evaluate(model, vx, vy, num_classes, device)
     s = scores(matrix)
     result = {
         "loss": spec,
         "seed": seed,
-        "run": _run_key(cfg),
+        "run": _run_key(cfg, spec),
         "module": repr(criterion),
         "per_class": s,
         "mean": {k: mean(s[k], skip=0) for k in METRICS},
@@ -243,12 +266,15 @@ def run(cfg: Config) -> dict:
         results = {}
         t_start = time.perf_counter()
         seeds = [cfg.seed + i for i in range(cfg.seeds)]
+        weighted = any(loss_names.wrappers(spec)[2] for spec in cfg.losses)
+        train_weights = pixel_weights(cfg, train) if weighted else None  # once for every weighted(...) loss
         for spec in cfg.losses:
             per_seed = []
             for seed in seeds:
                 bar = _bar(spec if cfg.seeds == 1 else f"{spec} s{seed}", cfg, len(train[0]), dist)
                 try:
-                    per_seed.append(train_one(spec, cfg, train, val, num_classes, device, dist, bar, seed=seed))
+                    per_seed.append(train_one(spec, cfg, train, val, num_classes, device, dist, bar, seed=seed,
+                                              train_weights=train_weights))
                 finally:
                     if bar is not None:
                         bar.close()
