@@ -66,7 +66,7 @@ def test_training_steps_the_schedule_each_epoch(tmp_path):
     r = _run([*TINY, "--epochs", "2", "--losses", f"dice,{spec}", "--out", str(tmp_path)])
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "metrics.json").read_text())["losses"]
-    plain, scheduled = m["dice"]["history"], m[spec]["history"]
+    plain, scheduled = (m[k]["per_seed"][0]["history"] for k in ("dice", spec))
     assert scheduled[0] == plain[0]
     assert scheduled[1]["train_loss"] != plain[1]["train_loss"]
-    assert "piecewise([0.0, 1.0], [1.0])" in m[spec]["module"]
+    assert "piecewise([0.0, 1.0], [1.0])" in m[spec]["per_seed"][0]["module"]
