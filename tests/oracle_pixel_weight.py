@@ -7,23 +7,12 @@ or inf there is replaced, never multiplied.
 """
 
 import numpy as np
+import oracle
 
 
-def element_weights(r, pixel_weight):
-    """The weight of every element ``(N, C, S)`` float64 of the prepared inputs ``r`` (tests/oracle.py
-    ``_prepare``), 0 at ignored elements; None: all 1 at valid elements."""
-    shape = tuple(r.out_shape)
-    if pixel_weight is None:
-        w = np.ones((r.N, r.C, r.S))
-    else:
-        w = np.asarray(pixel_weight, dtype=np.float64)
-        if w.ndim == len(shape):  # per element (binary logits (N, *spatial): the same shape, per pixel)
-            w = np.broadcast_to(w, shape).reshape(r.N, r.C, r.S)
-        else:  # per pixel: every class
-            w = np.broadcast_to(w, (r.N,) + tuple(r.spatial)).reshape(r.N, 1, r.S)
-            w = np.broadcast_to(w, (r.N, r.C, r.S))
-    valid = r.valid[:, None, :] if r.kind == "index" else r.valid
-    return np.where(np.broadcast_to(valid, w.shape), w, 0.0)
+#: The weight of every element ``(N, C, S)`` float64 of the prepared inputs ``r`` (tests/oracle.py ``_prepare``), 0 at
+#: ignored elements; None: all 1 at valid elements. One rule for every oracle: tests/oracle.py's.
+element_weights = oracle._pixel_weight
 
 
 def pixel_weights(r, pixel_weight):
