@@ -172,6 +172,8 @@ def pixel_weights(pixel_weight, y_pred, mode, axis, x, target, index, ignore_cla
 def layout(values, spatial, axis, channels):
     """Elementwise values (B, S[, C]) back to the input's layout."""
     shape = (-1,) + tuple(spatial) + ((channels,) if channels else ())
+    if 0 in shape:  # an empty map (SSIM's "valid" padding, window larger than the image): -1 cannot be inferred
+        shape = (ops.shape(values)[0],) + shape[1:]
     out = ops.reshape(values, shape)
     if channels and axis == 1 and len(shape) > 2:
         out = ops.moveaxis(out, -1, 1)

@@ -122,7 +122,8 @@ def shape_aware_values(x, target, index, mode, spatial, *, spacing, ignore, from
 def boundary_dou_values(x, target, index, mode, spatial, *, ignore, from_logits, per_image, classes, pw=None):
     """Boundary DoU per row ``(R,)`` (R = 1, or the images with ``per_image``): the mean over the kept classes.
     ``pw``: pixel weights (0 at ignored entries) on each pixel's part of the error and intersection sums (the
-    boundary's and mask's sizes that set alpha stay unweighted: shapes are not computed from weights)."""
+    boundary's and mask's sizes that set alpha stay unweighted: shapes are not computed from weights); a row whose
+    weights sum to 0 is 0, as a row without valid pixels."""
     dt = x.dtype
     mask, valid, g = _masks(target, index, x.shape[-1], ignore, dt)
     if from_logits:
@@ -138,12 +139,14 @@ def boundary_dou_values(x, target, index, mode, spatial, *, ignore, from_logits,
     inter = ops.sum(ops.where(valid, p * g * w, zero), axis=1)
     edge = ops.sum(ops.cast(_flat(_contour(_grid(mask, spatial), len(spatial)), spatial), dt), axis=1)
     size = ops.sum(ops.cast(mask, dt), axis=1)
-    seen = ops.sum(ops.cast(valid, dt), axis=1)
+    # the valid pixels' count, or their weight: a row whose weights sum to 0 is a row without valid pixels
+    seen = ops.sum(ops.cast(valid, dt) if pw is None else ops.where(valid, w, zero), axis=1)
     if not per_image:
         err, inter, edge, size, seen = (ops.sum(z, axis=0, keepdims=True) for z in (err, inter, edge, size, seen))
     alpha = ops.stop_gradient(ops.minimum(1 - 2 * (edge + DOU_SMOOTH) / (size + DOU_SMOOTH), DOU_ALPHA_MAX))
     num = err + DOU_SMOOTH
-    loss = ops.where(ops.greater(seen, 0), num / (num + (1 - alpha) * inter), ops.zeros_like(num))
+    # no valid pixel (or weight): 0; NaN where a NaN at a valid pixel of weight 0 made a sum NaN (never hidden)
+    loss = ops.where(ops.greater(seen, 0), num / (num + (1 - alpha) * inter), (err + inter) * 0)
     return class_mean(loss, None, classes)
 
 

@@ -141,9 +141,9 @@ def ssim_values(x, target, index, mode, spatial, *, window_size, sigma, padding,
     p, g = ops.reshape(p, grid), ops.reshape(g, grid)
     valid = None if valid is None else ops.reshape(valid, grid)
     if padding == "valid" and any(d < window_size for d in spatial):
-        out = (-1,) + tuple(max(d - window_size + 1, 0) for d in spatial) + (p.shape[-1],)
-        empty = ops.reshape(p[..., :0], (-1,))
-        return ops.reshape(empty, out), ops.reshape(empty, out)
+        # no centre fits: an empty map (B, *spatial', K) cut from p (a reshape with -1 cannot infer B from 0 values)
+        empty = p[(slice(None),) + tuple(slice(0, max(d - window_size + 1, 0)) for d in spatial)]
+        return empty, ops.zeros_like(empty)
     mx, my, vx, vy, cxy, centre, _ = _stats(p, g, valid, spatial, window_size, sigma, padding == "valid")
     c1, c2 = K1 * K1, K2 * K2
     num = (2 * mx * my + c1) * (2 * cxy + c2)
