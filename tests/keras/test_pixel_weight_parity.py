@@ -52,13 +52,13 @@ KERAS_REDUCTION = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
 #: keeps a value per class ((K,) or (N, K)) or the compound losses' parts: Keras' "none" and "sum" reduce other
 #: values than PyTorch's, and only the mean is the same loss (seglosses/keras/__init__.py). The other losses' Keras
 #: values are PyTorch's "none" in Keras' layout (elementwise maps, or TopK/OHEM/generalized Dice/GWDL rows).
-CLASS_ROWS = {row.name for row in LOSSES if row.family in ("region", "lovasz", "compound")} | {
-    "mcc", "boundary_dou", "cldice", "skeleton_recall"} - {"generalized_dice"}
+CLASS_ROWS = ({row.name for row in LOSSES if row.family in ("region", "lovasz", "compound")} - {"generalized_dice"}
+              | {"mcc", "boundary_dou", "cldice", "skeleton_recall"})
 #: Per-call maps given to both sides (random maps of the right range: parity needs no true distances).
 MAPS = {"boundary": "dist_maps", "hausdorff_dt": "target_dist", "skeleton_recall": "skeletons",
         "distance_penalized_cross_entropy": "dist_maps", "shape_aware": "dist_maps"}
-#: Run eagerly on JAX: clDice's soft skeletons (unrolled min/max pools) under a compiled vjp take minutes to compile
-#: (128 s for three cases, 5 s eagerly).
+#: Run eagerly on JAX: the gradient of clDice's soft skeletons (10 unrolled min/max pools) compiles for minutes
+#: (one (2, 5, 6, 1) call: 84 s, 45 s with FAST_COMPILE; growing faster than the iterations), 5 s eagerly.
 JAX_EAGER = {"cldice"}
 SPATIAL = (5, 6)
 #: float32 on both sides, different summation orders.
@@ -212,6 +212,33 @@ def test_every_backend_sees_every_loss_and_mode():
     assert {(c[1], c[2], c[3]) for c in CASES} == {(n, m, lay) for n in NAMES for m in MODES for lay in _layouts(n, m)}
     kinds = {c[4] for c in CASES}
     assert kinds == {"ignored", "random", "soft"}
+
+
+def test_the_tables_match_the_losses():
+    """PER_PIXEL: exactly the losses whose PyTorch function refuses a per-class map in "multiclass", and the Keras
+    function refuses it too (the others take it on both sides: their "class" cases above); CLASS_ROWS: exactly the
+    losses whose PyTorch "none" keeps a class axis ((C,) without per_image) or that have no "none" (compound), so no
+    loss's "none" and "sum" are left unchecked by mistake."""
+    logits, target = oracle_inputs("random", "multiclass", _shape("multiclass"), {})[:2]
+    x, t = torch.from_numpy(logits), torch.from_numpy(target)
+    y_true, y_pred = keras_inputs(logits, target, "multiclass")
+    w = np.ones(_shape("multiclass"), np.float32)
+    for name in NAMES:
+        try:
+            torch_function(name)(x, t, "multiclass", pixel_weight=torch.from_numpy(w))
+            refused = False
+        except ValueError as error:
+            assert "`pixel_weight`" in str(error), (name, error)
+            refused = True
+        assert refused == (name in PER_PIXEL), name
+        if refused:
+            with pytest.raises(ValueError, match="`pixel_weight` of this loss takes one weight per pixel"):
+                keras_function(name)(y_true, y_pred, "multiclass", pixel_weight=np.moveaxis(w, 1, -1))
+        if "none" in BY_NAME[name].reductions:
+            shape = tuple(torch_function(name)(x, t, "multiclass", reduction="none").shape)
+            assert (shape == (3,)) == (name in CLASS_ROWS), (name, shape)
+        else:
+            assert name in CLASS_ROWS, name
 
 
 def _check(name, mode, logits, target, maps, opts, rng):
